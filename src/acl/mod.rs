@@ -1,0 +1,236 @@
+//! Access control: the one `authorize` function every handler calls, and the privilege set
+//! `current-user-privilege-set` reports (RFC 3744). Pure functions: all facts arrive in
+//! `Subject` and `Target`, so the access matrix is a table-driven unit test.
+
+use crate::dav::error::{Condition, DavError};
+use crate::store::{Id, Organization, Principal, Role};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    Read,
+    WriteProperties,
+    WriteContent,
+    Bind,
+    Unbind,
+    ReadAcl,
+    ReadCurrentUserPrivilegeSet,
+    WriteAcl,
+    /// CalDAV `read-free-busy` (RFC 4791 §6.1.1), aggregated under read.
+    ReadFreeBusy,
+}
+
+impl Privilege {
+    const ALL: [Privilege; 9] = [
+        Privilege::Read,
+        Privilege::WriteProperties,
+        Privilege::WriteContent,
+        Privilege::Bind,
+        Privilege::Unbind,
+        Privilege::ReadAcl,
+        Privilege::ReadCurrentUserPrivilegeSet,
+        Privilege::WriteAcl,
+        Privilege::ReadFreeBusy,
+    ];
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    /// (namespace, element name) as written in XML.
+    pub fn element(self) -> (&'static str, &'static str) {
+        use crate::dav::names::{CALDAV, DAV};
+        match self {
+            Privilege::Read => (DAV, "read"),
+            Privilege::WriteProperties => (DAV, "write-properties"),
+            Privilege::WriteContent => (DAV, "write-content"),
+            Privilege::Bind => (DAV, "bind"),
+            Privilege::Unbind => (DAV, "unbind"),
+            Privilege::ReadAcl => (DAV, "read-acl"),
+            Privilege::ReadCurrentUserPrivilegeSet => (DAV, "read-current-user-privilege-set"),
+            Privilege::WriteAcl => (DAV, "write-acl"),
+            Privilege::ReadFreeBusy => (CALDAV, "read-free-busy"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrivilegeSet(u16);
+
+impl PrivilegeSet {
+    pub const EMPTY: PrivilegeSet = PrivilegeSet(0);
+
+    pub fn of(privileges: &[Privilege]) -> Self {
+        PrivilegeSet(privileges.iter().fold(0, |acc, p| acc | p.bit()))
+    }
+    pub fn contains(self, p: Privilege) -> bool {
+        self.0 & p.bit() != 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Privilege> {
+        Privilege::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
+    }
+    /// DAV:write aggregates write-properties, write-content, bind and unbind (RFC 3744 §3.12).
+    pub fn has_aggregate_write(self) -> bool {
+        [
+            Privilege::WriteProperties,
+            Privilege::WriteContent,
+            Privilege::Bind,
+            Privilege::Unbind,
+        ]
+        .into_iter()
+        .all(|p| self.contains(p))
+    }
+}
+
+/// Who is asking, as established by authentication.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub principal: Principal,
+    pub organization: Option<Organization>,
+    pub role: Option<Role>,
+}
+
+/// The facts about a resource that access depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The root, the DAV root, the principal collection and the lists of homes.
+    Directory,
+    /// A principal resource.
+    Principal(Id),
+    /// A home: its owner may add and remove members but not delete or rewrite the home.
+    Home { owner: Id },
+    /// A collection or object below a home.
+    Owned { owner: Id },
+}
+
+const READ_ONLY: &[Privilege] = &[Privilege::Read, Privilege::ReadCurrentUserPrivilegeSet];
+
+const OWNER_OF_HOME: &[Privilege] = &[
+    Privilege::Read,
+    Privilege::ReadFreeBusy,
+    Privilege::ReadAcl,
+    Privilege::ReadCurrentUserPrivilegeSet,
+    Privilege::WriteProperties,
+    Privilege::Bind,
+    Privilege::Unbind,
+];
+
+/// Everything but write-acl: davit does not implement the ACL method.
+const OWNER: &[Privilege] = &[
+    Privilege::Read,
+    Privilege::ReadFreeBusy,
+    Privilege::ReadAcl,
+    Privilege::ReadCurrentUserPrivilegeSet,
+    Privilege::WriteProperties,
+    Privilege::WriteContent,
+    Privilege::Bind,
+    Privilege::Unbind,
+];
+
+pub fn effective_privileges(subject: &Subject, target: Target) -> PrivilegeSet {
+    let me = subject.principal.id;
+    match target {
+        Target::Directory | Target::Principal(_) => PrivilegeSet::of(READ_ONLY),
+        Target::Home { owner } if owner == me => PrivilegeSet::of(OWNER_OF_HOME),
+        Target::Owned { owner } if owner == me => PrivilegeSet::of(OWNER),
+        Target::Home { .. } | Target::Owned { .. } => PrivilegeSet::EMPTY,
+    }
+}
+
+/// The one access check. `href` names the resource in the `need-privileges` answer.
+pub fn authorize(
+    subject: &Subject,
+    target: Target,
+    privilege: Privilege,
+    href: &str,
+) -> Result<(), DavError> {
+    if effective_privileges(subject, target).contains(privilege) {
+        return Ok(());
+    }
+    Err(DavError::with(
+        http::StatusCode::FORBIDDEN,
+        Condition::NeedPrivileges(vec![(href.to_owned(), privilege.element().1)]),
+        format!("you lack the {} privilege on {href}", privilege.element().1),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PrincipalKind;
+
+    fn subject(id: Id) -> Subject {
+        Subject {
+            principal: Principal {
+                id,
+                kind: PrincipalKind::User,
+                slug: format!("u{id}"),
+                display_name: String::new(),
+                email: None,
+            },
+            organization: None,
+            role: Some(Role::Collaborator),
+        }
+    }
+
+    #[test]
+    fn access_matrix() {
+        use Privilege::*;
+        // (target, privilege, allowed for subject 1)
+        let cases = [
+            (Target::Directory, Read, true),
+            (Target::Directory, Bind, false),
+            (Target::Principal(2), Read, true),
+            (Target::Principal(2), WriteProperties, false),
+            (Target::Home { owner: 1 }, Bind, true),
+            (Target::Home { owner: 1 }, WriteContent, false),
+            (Target::Home { owner: 2 }, Read, false),
+            (Target::Owned { owner: 1 }, WriteContent, true),
+            (Target::Owned { owner: 1 }, WriteAcl, false),
+            (Target::Owned { owner: 2 }, Read, false),
+            (
+                Target::Owned { owner: 2 },
+                ReadCurrentUserPrivilegeSet,
+                false,
+            ),
+        ];
+        let me = subject(1);
+        for (target, privilege, allowed) in cases {
+            assert_eq!(
+                authorize(&me, target, privilege, "/x").is_ok(),
+                allowed,
+                "{target:?} {privilege:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusal_names_resource_and_privilege() {
+        let err = authorize(
+            &subject(1),
+            Target::Owned { owner: 2 },
+            Privilege::WriteContent,
+            "/dav/calendars/u2/c/",
+        )
+        .unwrap_err();
+        assert_eq!(err.status, http::StatusCode::FORBIDDEN);
+        assert_eq!(
+            err.condition,
+            Some(Condition::NeedPrivileges(vec![(
+                "/dav/calendars/u2/c/".into(),
+                "write-content"
+            )]))
+        );
+    }
+
+    #[test]
+    fn aggregate_write() {
+        assert!(
+            effective_privileges(&subject(1), Target::Owned { owner: 1 }).has_aggregate_write()
+        );
+        assert!(
+            !effective_privileges(&subject(1), Target::Home { owner: 1 }).has_aggregate_write()
+        );
+    }
+}

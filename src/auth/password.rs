@@ -1,0 +1,232 @@
+//! argon2id password hashing, verification, and generation of initial passwords.
+
+use std::hint::black_box;
+#[cfg(test)]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+
+use super::AuthError;
+
+/// Characters for generated passwords: letters and digits minus the look-alikes
+/// `0 O 1 l I`, so a password read off a screen or paper can be typed back without guessing.
+const PASSWORD_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+const PASSWORD_GROUPS: usize = 4;
+const PASSWORD_GROUP_LEN: usize = 6;
+
+/// Hashes `pw` with argon2id and the crate's default cost (m=19456 KiB, t=2, p=1, the OWASP
+/// recommendation) under a fresh random salt, returning the PHC string to store.
+pub fn hash_password(pw: &str) -> Result<String, AuthError> {
+    let hash = Argon2::default().hash_password(pw.as_bytes())?;
+    Ok(hash.to_string())
+}
+
+/// Checks `pw` against a stored PHC string. A malformed or unsupported hash is simply a
+/// failed verification: the caller can do nothing better with it than refuse the login.
+pub fn verify_password(phc: &str, pw: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => verify_parsed(&parsed, pw),
+        Err(_) => false,
+    }
+}
+
+/// Cost parameters come from the hash itself, so hashes made under older settings still verify.
+fn verify_parsed(parsed: &PasswordHash, pw: &str) -> bool {
+    Argon2::default()
+        .verify_password(pw.as_bytes(), parsed)
+        .is_ok()
+}
+
+/// Inputs of the dummy hash. Neither is secret: `verify_or_dummy` never reports a match against
+/// the dummy, whatever the presented password.
+const DUMMY_PASSWORD: &[u8] = b"davit dummy password for unknown users";
+const DUMMY_SALT: &[u8] = b"davit-dummy-salt";
+/// `DUMMY_PASSWORD` hashed under `DUMMY_SALT` with the default parameters (a test keeps the
+/// two in sync).
+const DUMMY_FALLBACK: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGF2aXQtZHVtbXktc2FsdA$4TuKq1tA9tLLbdHEPz6euDCNFHUm8tPBJZPqvyWI7f4";
+
+/// Verifies passwords so that "no such user" and "wrong password" cost the same time.
+///
+/// Holds one argon2id hash of a dummy password, computed at construction with the same
+/// parameters as real hashes. Unknown users are verified against it so the response time
+/// does not reveal whether the login exists.
+pub struct PasswordHasher {
+    dummy: String,
+    /// How many argon2 verifications ran; lets tests prove cache hits skip argon2.
+    #[cfg(test)]
+    verifications: AtomicUsize,
+}
+
+impl PasswordHasher {
+    /// Computes the dummy hash (one argon2 run, ~50 ms) — do this once at server start.
+    ///
+    /// Infallible on purpose: the dummy protects nothing secret (its result is always
+    /// discarded), so fixed inputs are fine, and if hashing them somehow failed, a precomputed
+    /// hash with the same parameters serves equally well.
+    pub fn new() -> Self {
+        let dummy = Argon2::default()
+            .hash_password_with_salt(DUMMY_PASSWORD, DUMMY_SALT)
+            .map(|hash| hash.to_string())
+            .unwrap_or_else(|_| DUMMY_FALLBACK.to_owned());
+        Self {
+            dummy,
+            #[cfg(test)]
+            verifications: AtomicUsize::new(0),
+        }
+    }
+
+    /// Verifies `pw` against `phc`, running exactly one argon2 verification in every case.
+    ///
+    /// `None` (unknown user) and an unparsable stored hash both verify against the dummy hash
+    /// and return `false`, so they take as long as a wrong password for a real user.
+    pub fn verify_or_dummy(&self, phc: Option<&str>, pw: &str) -> bool {
+        #[cfg(test)]
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        match phc.and_then(|h| PasswordHash::new(h).ok()) {
+            Some(parsed) => verify_parsed(&parsed, pw),
+            None => {
+                // black_box keeps the optimiser from discarding work whose result is unused.
+                black_box(verify_password(black_box(&self.dummy), pw));
+                false
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn verification_count(&self) -> usize {
+        self.verifications.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Generates a random password such as `Kp7xQz-3mWbRt-aH9sDe-Yc4nVu`: 24 characters from an
+/// unambiguous alphabet in four dash-separated groups of six (~140 bits of entropy).
+pub fn generate_password() -> Result<String, AuthError> {
+    let chars = random_alphabet_chars(PASSWORD_GROUPS * PASSWORD_GROUP_LEN)?;
+    let mut out = String::with_capacity(chars.len() + PASSWORD_GROUPS - 1);
+    for (i, group) in chars.chunks(PASSWORD_GROUP_LEN).enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        out.extend(group.iter().map(|&b| char::from(b)));
+    }
+    Ok(out)
+}
+
+/// Draws `count` characters uniformly from `PASSWORD_ALPHABET`.
+fn random_alphabet_chars(count: usize) -> Result<Vec<u8>, AuthError> {
+    let n = PASSWORD_ALPHABET.len();
+    // Rejection sampling: bytes at or above the largest multiple of n would make `% n` favour
+    // the first characters, so they are discarded.
+    let limit = 256 - (256 % n);
+    let mut chars = Vec::with_capacity(count);
+    let mut buf = [0u8; 64];
+    while chars.len() < count {
+        getrandom::fill(&mut buf).map_err(|_| AuthError::Random)?;
+        for &b in buf.iter().filter(|&&b| usize::from(b) < limit) {
+            if chars.len() == count {
+                break;
+            }
+            chars.push(PASSWORD_ALPHABET[usize::from(b) % n]);
+        }
+    }
+    Ok(chars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn hash_verify_round_trip() {
+        let phc = hash_password("correct horse").expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_password(&phc, "correct horse"));
+        assert!(!verify_password(&phc, "correct horsE"));
+    }
+
+    #[test]
+    fn same_password_gets_distinct_salts() {
+        let a = hash_password("pw").expect("hash");
+        let b = hash_password("pw").expect("hash");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn malformed_hash_fails_verification() {
+        assert!(!verify_password("", "pw"));
+        assert!(!verify_password("not a hash", "pw"));
+        assert!(!verify_password("$argon2id$v=19$m=19456,t=2,p=1$bad", "pw"));
+    }
+
+    #[test]
+    fn verify_or_dummy_runs_argon2_once_on_every_path() {
+        let hasher = PasswordHasher::new();
+        let phc = hash_password("s3cret").expect("hash");
+
+        assert!(hasher.verify_or_dummy(Some(&phc), "s3cret"));
+        assert!(!hasher.verify_or_dummy(Some(&phc), "wrong"));
+        assert!(!hasher.verify_or_dummy(None, "s3cret"));
+        assert!(!hasher.verify_or_dummy(Some("garbage"), "s3cret"));
+        assert_eq!(hasher.verification_count(), 4);
+    }
+
+    #[test]
+    fn dummy_fallback_matches_computed_dummy() {
+        // If argon2's default parameters ever change, the fallback must be regenerated so an
+        // unknown user still costs exactly what a real one does.
+        let hasher = PasswordHasher::new();
+        assert_eq!(hasher.dummy, DUMMY_FALLBACK);
+    }
+
+    #[test]
+    fn unknown_user_never_matches_dummy() {
+        let hasher = PasswordHasher::new();
+        // The dummy's own password must not log an unknown user in either.
+        let dummy_pw = std::str::from_utf8(DUMMY_PASSWORD).expect("ascii");
+        assert!(!hasher.verify_or_dummy(None, dummy_pw));
+        // Even the empty password and the dummy string itself must not authenticate.
+        assert!(!hasher.verify_or_dummy(None, ""));
+        assert!(!hasher.verify_or_dummy(None, &hasher.dummy.clone()));
+    }
+
+    #[test]
+    fn generated_password_has_expected_shape() {
+        let pw = generate_password().expect("random");
+        assert_eq!(pw.len(), 27, "{pw}");
+        let groups: Vec<&str> = pw.split('-').collect();
+        assert_eq!(groups.len(), 4, "{pw}");
+        for group in groups {
+            assert_eq!(group.len(), 6, "{pw}");
+            assert!(
+                group.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)),
+                "{pw}"
+            );
+        }
+        assert!(!pw.contains(['0', 'O', '1', 'l', 'I']), "{pw}");
+    }
+
+    #[test]
+    fn generated_passwords_are_distinct() {
+        let set: HashSet<String> = (0..200)
+            .map(|_| generate_password().expect("random"))
+            .collect();
+        assert_eq!(set.len(), 200);
+    }
+
+    #[test]
+    fn alphabet_excludes_ambiguous_characters() {
+        for c in b"0O1lI" {
+            assert!(!PASSWORD_ALPHABET.contains(c), "{}", char::from(*c));
+        }
+        let unique: HashSet<&u8> = PASSWORD_ALPHABET.iter().collect();
+        assert_eq!(unique.len(), PASSWORD_ALPHABET.len());
+    }
+}

@@ -1,0 +1,59 @@
+//! The operator interface. Scripts depend on these names: `davit serve`, `davit user add|list|
+//! passwd|delete`, `--listen`, `--data-dir`, `--config` and their `DAVIT_*` variables.
+
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "davit",
+    version,
+    about = "A standards-first CalDAV/CardDAV server on one SQLite file",
+    long_about = "davit serves calendars, task lists and address books (CalDAV, CardDAV, WebDAV) \
+                  from one SQLite file. Without a subcommand it runs `serve`."
+)]
+pub struct Cli {
+    /// TOML configuration file (every key is documented in config.example.toml).
+    #[arg(long, global = true, env = "DAVIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory holding the database (default: ./davit-data).
+    #[arg(long, global = true, env = "DAVIT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(serve::ServeArgs),
+    /// Manage user accounts (safe while the server runs).
+    #[command(subcommand)]
+    User(user::UserCommand),
+}
+
+impl Cli {
+    /// The configuration: file, then environment, then these flags.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref(), &|k| std::env::var(k).ok())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.load_config()?;
+    match cli.command {
+        None => serve::serve(config, serve::ServeArgs::default()),
+        Some(Command::Serve(args)) => serve::serve(config, args),
+        Some(Command::User(cmd)) => user::run(config, cmd),
+    }
+}

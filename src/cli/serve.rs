@@ -1,0 +1,74 @@
+//! `davit serve`: start the server, print the first-start owner password once, shut down
+//! gracefully on SIGTERM/SIGINT and checkpoint the database.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+use crate::app;
+use crate::config::Config;
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (default 127.0.0.1:8008).
+    #[arg(long, env = "DAVIT_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_tracing(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let (state, store, first) = app::build(config)?;
+        if let Some(first) = first {
+            // Printed to standard output once, never logged: it is the only copy.
+            println!("davit: first start: created organization {:?} and its owner account", first.organization);
+            println!("  username: {}", first.username);
+            println!("  password: {}", first.password);
+            println!("Keep this password now; it is not shown again.");
+        }
+        let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+        let base = &state.config.base_path;
+        tracing::info!(address = %listener.local_addr()?, "davit listening; DAV root at {base}/dav/");
+        crate::http::run(state.clone(), listener, shutdown_signal()).await?;
+        store.checkpoint()?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,58 @@
+//! What davit advertises, built from what is implemented: the `DAV` header, `Allow` per
+//! resource, `supported-report-set`, and the sync-token format (RFC 6578: a URI).
+
+use super::resource::{Located, Resource};
+use crate::store::{Collection, CollectionKind};
+
+/// Class 1 and 3 (RFC 4918 §18), extended MKCOL (RFC 5689), CalDAV and CardDAV. No class 2:
+/// davit has no LOCK.
+pub const DAV_HEADER: &str = "1, 3, extended-mkcol, calendar-access, addressbook";
+
+pub fn allow(located: &Located) -> &'static str {
+    match located {
+        Located::Missing { .. } => "OPTIONS, PUT, MKCOL, MKCALENDAR",
+        Located::Found(Resource::Object { .. }) => {
+            "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE"
+        }
+        Located::Found(Resource::Collection { coll, .. }) if coll.kind.is_home() => {
+            "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
+        }
+        Located::Found(Resource::Collection { .. }) => {
+            "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT"
+        }
+        Located::Found(_) => "OPTIONS, GET, HEAD, PROPFIND, REPORT",
+    }
+}
+
+/// The REPORTs a resource answers (RFC 3253 §3.1.5), as `<D:supported-report>` elements.
+pub fn supported_reports_xml(res: &Resource) -> String {
+    let reports: &[&str] = match res {
+        Resource::Collection { coll, .. } => match coll.kind {
+            CollectionKind::Calendar => &["D:sync-collection", "C:calendar-multiget"],
+            CollectionKind::Addressbook => &["D:sync-collection", "CR:addressbook-multiget"],
+            // Apple uses sync-collection only if the calendar home lists it.
+            _ => &["D:sync-collection"],
+        },
+        _ => &[],
+    };
+    reports
+        .iter()
+        .map(|r| format!("<D:supported-report><D:report><{r}/></D:report></D:supported-report>"))
+        .collect()
+}
+
+const SYNC_TOKEN_PREFIX: &str = "urn:x-davit:sync:";
+
+pub fn sync_token(coll: &Collection) -> String {
+    format!("{SYNC_TOKEN_PREFIX}{}:{}", coll.id, coll.rev)
+}
+
+/// Parses a token of this collection; `None` for garbage or a token of another collection.
+pub fn parse_sync_token(token: &str, coll: &Collection) -> Option<i64> {
+    let rest = token.strip_prefix(SYNC_TOKEN_PREFIX)?;
+    let (id, rev) = rest.split_once(':')?;
+    if id.parse::<i64>().ok()? != coll.id {
+        return None;
+    }
+    rev.parse::<i64>().ok().filter(|r| *r >= 0)
+}

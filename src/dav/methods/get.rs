@@ -1,0 +1,75 @@
+//! GET and HEAD (RFC 9110 §9.3.1–9.3.2): objects are served byte-for-byte as stored;
+//! collections get a small HTML listing for people who open the URL in a browser.
+
+use http::{HeaderValue, StatusCode, header};
+
+use super::super::conditional::{self, Outcome};
+use super::super::error::{DavError, DavResult};
+use super::super::headers::format_http_date;
+use super::super::paths::DavPath;
+use super::super::resource::{Resource, resolve_existing};
+use super::super::xml::{escape_attr, escape_text};
+use super::super::{Ctx, DavResponse, empty, respond};
+use super::propfind::members;
+use crate::acl::Privilege;
+
+pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> {
+    let res = resolve_existing(ctx.store(), path)?;
+    let href = res.href(ctx.hrefs());
+    super::authorize(ctx, res.acl_target(), Privilege::Read, &href)?;
+    let v = super::validators(&res);
+    let outcome = conditional::evaluate(&ctx.headers, &v, true)?;
+    conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
+    let mut response = match (&res, outcome) {
+        (_, Outcome::NotModified) => empty(StatusCode::NOT_MODIFIED),
+        (Resource::Object { meta, .. }, Outcome::Proceed) => {
+            let body = ctx
+                .store()
+                .object_body(meta.id)?
+                .ok_or_else(DavError::not_found)?;
+            respond(StatusCode::OK, &meta.content_type, body)
+        }
+        (_, Outcome::Proceed) => respond(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            listing(ctx, &res, &href)?,
+        ),
+    };
+    let headers = response.headers_mut();
+    if let Some(etag) = &v.etag
+        && let Ok(value) = HeaderValue::from_str(&format!("\"{etag}\""))
+    {
+        headers.insert(header::ETAG, value);
+    }
+    if let Some(modified) = v.last_modified
+        && let Ok(value) = HeaderValue::from_str(&format_http_date(modified))
+    {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
+    if head {
+        // HEAD: the headers GET would send, Content-Length included, and no body.
+        let len = response.body().len();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        response.body_mut().clear();
+    }
+    Ok(response)
+}
+
+fn listing(ctx: &Ctx<'_>, res: &Resource, href: &str) -> DavResult<Vec<u8>> {
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title></head><body><h1>{0}</h1><ul>\n",
+        escape_text(href)
+    );
+    for m in members(ctx, res)? {
+        let h = m.href(ctx.hrefs());
+        html.push_str(&format!(
+            "<li><a href=\"{}\">{}</a></li>\n",
+            escape_attr(&h),
+            escape_text(&h)
+        ));
+    }
+    html.push_str("</ul></body></html>\n");
+    Ok(html.into_bytes())
+}

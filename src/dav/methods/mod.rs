@@ -1,0 +1,117 @@
+//! One file per method; `dispatch` picks it. Each method resolves its resource and asks
+//! `acl::authorize` for the privilege it needs before doing anything.
+
+mod copy_move;
+mod delete;
+mod get;
+mod mkcol;
+mod options;
+mod propfind;
+mod proppatch;
+mod put;
+
+use http::{Method, StatusCode};
+
+use super::conditional::Validators;
+use super::error::{DavError, DavResult};
+use super::paths::DavPath;
+use super::resource::{Place, Resource};
+use super::{Ctx, DavResponse};
+use crate::acl::{self, Privilege, Target};
+use crate::store::{Collection, Id};
+
+pub fn dispatch(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    path: &DavPath,
+    body: &[u8],
+) -> DavResult<DavResponse> {
+    match method.as_str() {
+        "OPTIONS" => options::options(ctx, path),
+        "PROPFIND" => propfind::propfind(ctx, path, body),
+        "PROPPATCH" => proppatch::proppatch(ctx, path, body),
+        "GET" => get::get(ctx, path, false),
+        "HEAD" => get::get(ctx, path, true),
+        "PUT" => put::put(ctx, path, body),
+        "DELETE" => delete::delete(ctx, path),
+        "MKCOL" => mkcol::mkcol(ctx, path, body, false),
+        "MKCALENDAR" => mkcol::mkcol(ctx, path, body, true),
+        "COPY" => copy_move::copy_move(ctx, path, false),
+        "MOVE" => copy_move::copy_move(ctx, path, true),
+        "LOCK" | "UNLOCK" | "ACL" | "POST" | "REPORT" => Err(DavError::method_not_allowed(
+            format!("{method} is not supported on this resource"),
+        )),
+        _ => Err(DavError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{method} is not implemented"),
+        )),
+    }
+}
+
+pub(crate) fn authorize(
+    ctx: &Ctx<'_>,
+    target: Target,
+    privilege: Privilege,
+    href: &str,
+) -> DavResult<()> {
+    acl::authorize(&ctx.subject, target, privilege, href)
+}
+
+/// The access facts of a collection that will contain a new or removed member.
+pub(crate) fn container_target(coll: &Collection) -> Target {
+    if coll.kind.is_home() {
+        Target::Home {
+            owner: coll.owner_id,
+        }
+    } else {
+        Target::Owned {
+            owner: coll.owner_id,
+        }
+    }
+}
+
+pub(crate) fn validators(res: &Resource) -> Validators {
+    match res {
+        Resource::Object { meta, .. } => Validators {
+            exists: true,
+            etag: Some(meta.etag.clone()),
+            last_modified: Some(meta.modified_at),
+        },
+        Resource::Collection { coll, .. } => Validators {
+            exists: true,
+            etag: None,
+            last_modified: Some(coll.modified_at),
+        },
+        _ => Validators {
+            exists: true,
+            etag: None,
+            last_modified: None,
+        },
+    }
+}
+
+/// The collection holding `res` (and where it lives), for unbind checks.
+pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection, Place)> {
+    match res {
+        Resource::Object { parent, place, .. } => Ok((parent.clone(), parent_place(place))),
+        Resource::Collection { coll, place } => {
+            let parent_id: Id = coll.parent_id.ok_or_else(|| {
+                DavError::forbidden("a home cannot be removed, copied over or moved")
+            })?;
+            let parent = ctx
+                .store()
+                .collection(parent_id)?
+                .ok_or_else(DavError::not_found)?;
+            Ok((parent, parent_place(place)))
+        }
+        _ => Err(DavError::forbidden(
+            "this resource is managed by the server",
+        )),
+    }
+}
+
+fn parent_place(place: &Place) -> Place {
+    let mut p = place.clone();
+    p.segments.pop();
+    p
+}

@@ -1,0 +1,156 @@
+//! PROPFIND (RFC 4918 §9.1): Depth 0 and 1; Depth infinity is refused with
+//! `DAV:propfind-finite-depth` (§9.1.1) because it is unbounded work.
+
+use http::StatusCode;
+
+use super::super::body::{Propfind, parse_propfind};
+use super::super::error::{Condition, DavError, DavResult};
+use super::super::headers::Depth;
+use super::super::multistatus::{Multistatus, Propstat, Response, ResponseBody};
+use super::super::names::QName;
+use super::super::paths::DavPath;
+use super::super::props::{self, PropValue};
+use super::super::resource::{Resource, resolve_existing};
+use super::super::{Ctx, DavResponse, multistatus_response};
+use crate::acl::{self, Privilege};
+use crate::store::{HomeKind, PropTarget};
+
+pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
+    let request = parse_propfind(body)?;
+    let depth_one = match ctx.headers.depth {
+        Some(Depth::Infinity) => {
+            return Err(DavError::with(
+                StatusCode::FORBIDDEN,
+                Condition::PropfindFiniteDepth,
+                "Depth: infinity is not supported; use Depth 0 or 1",
+            ));
+        }
+        Some(Depth::Zero) => false,
+        // A missing Depth means infinity (§9.1); like most servers, answer it as Depth 1.
+        Some(Depth::One) | None => true,
+    };
+    let res = resolve_existing(ctx.store(), path)?;
+    super::authorize(
+        ctx,
+        res.acl_target(),
+        Privilege::Read,
+        &res.href(ctx.hrefs()),
+    )?;
+    let mut ms = Multistatus::default();
+    ms.responses.push(describe(ctx, &res, &request)?);
+    if depth_one {
+        for member in members(ctx, &res)? {
+            // Each member is authorised too: only what the subject may read is listed.
+            if acl::effective_privileges(&ctx.subject, member.acl_target())
+                .contains(Privilege::Read)
+            {
+                ms.responses.push(describe(ctx, &member, &request)?);
+            }
+        }
+    }
+    Ok(multistatus_response(ctx, &ms))
+}
+
+/// The children of a resource for Depth 1. Virtual collections list only what belongs to
+/// the subject (principals and homes of others are reachable by URL, not enumerable).
+pub fn members(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<Resource>> {
+    let me = &ctx.subject.principal;
+    let home = |kind| -> DavResult<Vec<Resource>> {
+        let Some(coll) = ctx.store().home(me.id, kind)? else {
+            return Ok(vec![]);
+        };
+        let place = super::super::resource::Place {
+            area: kind,
+            owner: me.clone(),
+            segments: vec![],
+        };
+        Ok(vec![Resource::Collection { coll, place }])
+    };
+    Ok(match res {
+        Resource::Root => vec![Resource::DavRoot],
+        Resource::DavRoot => vec![
+            Resource::Principals,
+            Resource::Homes(HomeKind::Calendar),
+            Resource::Homes(HomeKind::Addressbook),
+        ],
+        Resource::Principals => vec![Resource::Principal(me.clone())],
+        Resource::Homes(kind) => home(*kind)?,
+        Resource::Collection { coll, .. } => {
+            let stored = ctx.store().members(coll.id)?;
+            stored.into_iter().filter_map(|m| res.member(m)).collect()
+        }
+        Resource::Principal(_) | Resource::Object { .. } => vec![],
+    })
+}
+
+fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::DeadProp>> {
+    Ok(match res {
+        Resource::Collection { coll, .. } => {
+            ctx.store().dead_props(PropTarget::Collection(coll.id))?
+        }
+        Resource::Object { meta, .. } => ctx.store().dead_props(PropTarget::Object(meta.id))?,
+        _ => vec![],
+    })
+}
+
+/// One `<D:response>` for a resource: requested properties grouped by status.
+pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind) -> DavResult<Response> {
+    let dead = dead_props(ctx, res)?;
+    let find_dead = |q: &QName| dead.iter().find(|d| d.ns == q.ns && d.name == q.name);
+    let mut found: Vec<(QName, PropValue)> = Vec::new();
+    let mut missing: Vec<(QName, PropValue)> = Vec::new();
+    let mut lookup = |q: QName| {
+        if let Some(d) = find_dead(&q) {
+            found.push((q, PropValue::Dead(d.xml.clone())));
+        } else if let Some(v) = props::live(ctx, res, &q) {
+            found.push((q, v));
+        } else {
+            missing.push((q, PropValue::Empty));
+        }
+    };
+    match request {
+        Propfind::Prop(names) => names.iter().cloned().for_each(&mut lookup),
+        Propfind::AllProp { include } => {
+            let mut names = props::allprop_names(res);
+            names.extend(include.iter().cloned());
+            names.dedup();
+            names
+                .into_iter()
+                .filter(|q| find_dead(q).is_none())
+                .for_each(&mut lookup);
+            // Requested names that are absent are simply not listed with allprop.
+            missing.clear();
+            found.extend(
+                dead.iter()
+                    .map(|d| (QName::new(&d.ns, &d.name), PropValue::Dead(d.xml.clone()))),
+            );
+        }
+        Propfind::PropName => {
+            found.extend(
+                props::live_names(res)
+                    .into_iter()
+                    .map(|q| (q, PropValue::Empty)),
+            );
+            found.extend(
+                dead.iter()
+                    .map(|d| (QName::new(&d.ns, &d.name), PropValue::Empty)),
+            );
+        }
+    }
+    let mut stats = vec![Propstat {
+        status: StatusCode::OK,
+        props: found,
+        condition: None,
+    }];
+    if !missing.is_empty() {
+        stats.push(Propstat {
+            status: StatusCode::NOT_FOUND,
+            props: missing,
+            condition: None,
+        });
+    }
+    Ok(Response {
+        href: res.href(ctx.hrefs()),
+        body: ResponseBody::Propstats(stats),
+    })
+}

@@ -1,0 +1,131 @@
+//! WebDAV (RFC 4918) with the CalDAV and CardDAV collection types: parse the request once,
+//! resolve the resource, authorise through `acl::authorize`, run the method, serialise.
+//! Everything here is synchronous; the HTTP layer runs it on tokio's blocking pool.
+
+pub mod body;
+pub mod capabilities;
+pub mod conditional;
+pub mod error;
+pub mod headers;
+pub mod methods;
+pub mod multistatus;
+pub mod names;
+pub mod paths;
+pub mod props;
+pub mod resource;
+pub mod xml;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use crate::acl::Subject;
+use crate::state::AppState;
+use crate::store::Store;
+use error::{DavError, DavResult};
+use headers::RequestHeaders;
+use paths::{DavPath, Hrefs};
+
+/// A request as the DAV layer sees it: authenticated, body read and bounded.
+pub struct DavRequest {
+    pub method: Method,
+    /// The percent-encoded path of the request URI.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub type DavResponse = http::Response<Vec<u8>>;
+
+/// Per-request context handed to every method.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub subject: Subject,
+    pub headers: RequestHeaders,
+}
+
+impl Ctx<'_> {
+    pub fn store(&self) -> &dyn Store {
+        self.state.store.as_ref()
+    }
+    pub fn hrefs(&self) -> &Hrefs {
+        &self.state.hrefs
+    }
+}
+
+pub fn handle(state: &AppState, subject: Subject, req: DavRequest) -> DavResponse {
+    let mut response = match run(state, subject, &req) {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    // Apple reads the DAV header on PROPFIND responses too, not only on OPTIONS.
+    response
+        .headers_mut()
+        .insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
+    response
+}
+
+fn run(state: &AppState, subject: Subject, req: &DavRequest) -> DavResult<DavResponse> {
+    let headers = RequestHeaders::parse(&req.headers)?;
+    let (path, _) = paths::parse(&state.config.base_path, &req.path)
+        .map_err(|e| DavError::new(StatusCode::NOT_FOUND, e.to_string()))?;
+    let ctx = Ctx {
+        state,
+        subject,
+        headers,
+    };
+    methods::dispatch(&ctx, &req.method, &path, &req.body)
+}
+
+pub fn error_response(e: &DavError) -> DavResponse {
+    let body = if e.status == StatusCode::NOT_MODIFIED {
+        Vec::new()
+    } else {
+        multistatus::error_body(e).into_bytes()
+    };
+    let mut r = http::Response::builder()
+        .status(e.status)
+        .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
+        .body(body)
+        .unwrap_or_default();
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+/// Builds a response with a body and content type.
+pub fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> DavResponse {
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+pub fn empty(status: StatusCode) -> DavResponse {
+    let mut r = http::Response::new(Vec::new());
+    *r.status_mut() = status;
+    r
+}
+
+pub fn multistatus_response(ctx: &Ctx<'_>, ms: &multistatus::Multistatus) -> DavResponse {
+    let mut r = respond(
+        StatusCode::MULTI_STATUS,
+        "application/xml; charset=utf-8",
+        ms.to_xml(ctx.headers.minimal).into_bytes(),
+    );
+    if ctx.headers.minimal {
+        r.headers_mut().insert(
+            "preference-applied",
+            HeaderValue::from_static("return=minimal"),
+        );
+    }
+    r
+}
+
+/// The path a request addressed, for methods that need to reason about it.
+pub fn is_in_home(path: &DavPath) -> bool {
+    matches!(path, DavPath::InHome { rest, .. } if !rest.is_empty())
+}

@@ -1,0 +1,185 @@
+//! Typed 207 Multi-Status responses and `DAV:error` bodies, serialised in one place.
+
+use http::StatusCode;
+
+use super::error::{Condition, DavError};
+use super::names::{self, DAVIT, QName};
+use super::props::PropValue;
+use super::xml::{XmlWriter, escape_attr, escape_text};
+
+#[derive(Debug, Default)]
+pub struct Multistatus {
+    pub responses: Vec<Response>,
+    /// Top-level `DAV:sync-token` (RFC 6578 §6.4).
+    pub sync_token: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub href: String,
+    pub body: ResponseBody,
+}
+
+#[derive(Debug)]
+pub enum ResponseBody {
+    Propstats(Vec<Propstat>),
+    Status(StatusCode, Option<Condition>),
+}
+
+#[derive(Debug)]
+pub struct Propstat {
+    pub status: StatusCode,
+    pub props: Vec<(QName, PropValue)>,
+    pub condition: Option<Condition>,
+}
+
+/// `HTTP/1.1 200 OK`: clients such as Thunderbird match these lines literally.
+pub fn status_line(status: StatusCode) -> String {
+    format!(
+        "HTTP/1.1 {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+}
+
+fn open_root(w: &mut XmlWriter, tag: &str) {
+    let attrs = names::xmlns_attrs();
+    let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    w.open(tag, &attrs);
+}
+
+/// Writes `<prefix:name>` for known namespaces, `<name xmlns="ns">` for others.
+fn prop_open(q: &QName) -> (String, String) {
+    match names::prefix_of(&q.ns) {
+        Some(p) => (format!("<{p}:{}", q.name), format!("</{p}:{}>", q.name)),
+        None => (
+            format!("<{} xmlns=\"{}\"", q.name, escape_attr(&q.ns)),
+            format!("</{}>", q.name),
+        ),
+    }
+}
+
+pub fn write_prop(out: &mut String, q: &QName, value: &PropValue) {
+    if let PropValue::Dead(xml) = value {
+        out.push_str(xml);
+        return;
+    }
+    let (open, close) = prop_open(q);
+    out.push_str(&open);
+    match value {
+        PropValue::Empty => {
+            out.push_str("/>");
+            return;
+        }
+        PropValue::Text(t) => {
+            out.push('>');
+            out.push_str(&escape_text(t));
+        }
+        PropValue::Href(h) => {
+            out.push_str("><D:href>");
+            out.push_str(&escape_text(h));
+            out.push_str("</D:href>");
+        }
+        PropValue::Hrefs(hs) => {
+            out.push('>');
+            for h in hs {
+                out.push_str("<D:href>");
+                out.push_str(&escape_text(h));
+                out.push_str("</D:href>");
+            }
+        }
+        PropValue::Xml(x) => {
+            out.push('>');
+            out.push_str(x);
+        }
+        PropValue::Dead(_) => unreachable!("handled above"),
+    }
+    out.push_str(&close);
+}
+
+fn condition_xml(c: &Condition) -> String {
+    let (ns, name) = c.element();
+    let prefix = names::prefix_of(ns).unwrap_or("D");
+    match c {
+        Condition::NeedPrivileges(list) => {
+            let mut s = String::from("<D:need-privileges>");
+            for (href, privilege) in list {
+                let p = if *privilege == "read-free-busy" {
+                    "C"
+                } else {
+                    "D"
+                };
+                s.push_str(&format!(
+                    "<D:resource><D:href>{}</D:href><D:privilege><{p}:{privilege}/></D:privilege></D:resource>",
+                    escape_text(href)
+                ));
+            }
+            s.push_str("</D:need-privileges>");
+            s
+        }
+        _ => format!("<{prefix}:{name}/>"),
+    }
+}
+
+impl Multistatus {
+    /// With `minimal` (RFC 8144 §2.1), 404 propstats are left out.
+    pub fn to_xml(&self, minimal: bool) -> String {
+        let mut w = XmlWriter::new();
+        open_root(&mut w, "D:multistatus");
+        for r in &self.responses {
+            w.open("D:response", &[]);
+            w.text_element("D:href", &r.href);
+            match &r.body {
+                ResponseBody::Status(status, condition) => {
+                    w.text_element("D:status", &status_line(*status));
+                    if let Some(c) = condition {
+                        w.raw(&format!("<D:error>{}</D:error>", condition_xml(c)));
+                    }
+                }
+                ResponseBody::Propstats(stats) => write_propstats(&mut w, stats, minimal),
+            }
+            w.close("D:response");
+        }
+        if let Some(token) = &self.sync_token {
+            w.text_element("D:sync-token", token);
+        }
+        w.close("D:multistatus");
+        w.into_string()
+    }
+}
+
+fn write_propstats(w: &mut XmlWriter, stats: &[Propstat], minimal: bool) {
+    // 200 first: Thunderbird's CardDAV code reads only the first status.
+    let mut ordered: Vec<&Propstat> = stats.iter().filter(|s| !s.props.is_empty()).collect();
+    ordered.sort_by_key(|s| s.status != StatusCode::OK);
+    for s in ordered {
+        if minimal && s.status == StatusCode::NOT_FOUND {
+            continue;
+        }
+        w.open("D:propstat", &[]);
+        let mut prop = String::from("<D:prop>");
+        for (q, v) in &s.props {
+            write_prop(&mut prop, q, v);
+        }
+        prop.push_str("</D:prop>");
+        w.raw(&prop);
+        w.text_element("D:status", &status_line(s.status));
+        if let Some(c) = &s.condition {
+            w.raw(&format!("<D:error>{}</D:error>", condition_xml(c)));
+        }
+        w.close("D:propstat");
+    }
+}
+
+/// The `DAV:error` body of an error response (RFC 4918 §16), with a human message.
+pub fn error_body(e: &DavError) -> String {
+    let mut w = XmlWriter::new();
+    open_root(&mut w, "D:error");
+    if let Some(c) = &e.condition {
+        w.raw(&condition_xml(c));
+    }
+    w.text_element("x:message", &e.message);
+    w.close("D:error");
+    let _ = DAVIT;
+    w.into_string()
+}

@@ -1,0 +1,407 @@
+//! Live properties: which exist on which resource, how each is computed, which are
+//! protected. Computed only when asked for (PROPFIND names them, or allprop/propname).
+
+use super::Ctx;
+use super::capabilities;
+use super::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName};
+use super::resource::Resource;
+use crate::acl;
+use crate::store::{CollectionKind, HomeKind};
+
+/// A property value, written inside the property element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropValue {
+    Empty,
+    Text(String),
+    Href(String),
+    Hrefs(Vec<String>),
+    /// Child elements, already serialised with the standard prefixes (see `names::PREFIXES`).
+    Xml(String),
+    /// A stored dead property: the whole element, self-contained.
+    Dead(String),
+}
+
+const MAX_RESOURCE_SIZE: u64 = 10 * 1024 * 1024;
+
+/// Properties returned for `allprop` (RFC 4918 §9.1: the dead ones plus those RFC 4918
+/// defines), besides dead properties.
+pub fn allprop_names(res: &Resource) -> Vec<QName> {
+    let mut names = vec![QName::new(DAV, "resourcetype")];
+    match res {
+        Resource::Object { .. } => {
+            for n in [
+                "creationdate",
+                "getcontentlength",
+                "getcontenttype",
+                "getetag",
+                "getlastmodified",
+            ] {
+                names.push(QName::new(DAV, n));
+            }
+        }
+        Resource::Collection { coll, .. } => {
+            names.push(QName::new(DAV, "creationdate"));
+            names.push(QName::new(DAV, "getlastmodified"));
+            if coll.props.displayname.is_some() {
+                names.push(QName::new(DAV, "displayname"));
+            }
+        }
+        _ => names.push(QName::new(DAV, "displayname")),
+    }
+    names
+}
+
+/// Every live property name defined on `res` (for `propname`).
+pub fn live_names(res: &Resource) -> Vec<QName> {
+    let mut names = allprop_names(res);
+    let mut add = |ns: &str, list: &[&str]| names.extend(list.iter().map(|n| QName::new(ns, n)));
+    add(
+        DAV,
+        &[
+            "current-user-principal",
+            "current-user-privilege-set",
+            "owner",
+            "supported-report-set",
+        ],
+    );
+    if !matches!(res, Resource::Object { .. }) {
+        add(DAV, &["principal-URL", "principal-collection-set"]);
+        add(CALDAV, &["calendar-home-set", "calendar-user-address-set"]);
+        add(CARDDAV, &["addressbook-home-set"]);
+    }
+    if let Resource::Collection { coll, .. } = res {
+        add(DAV, &["sync-token"]);
+        add(CALENDARSERVER, &["getctag"]);
+        match coll.kind {
+            CollectionKind::Calendar => {
+                add(
+                    CALDAV,
+                    &[
+                        "supported-calendar-component-set",
+                        "supported-calendar-data",
+                        "max-resource-size",
+                        "calendar-description",
+                        "calendar-timezone",
+                    ],
+                );
+                add(APPLE_ICAL, &["calendar-color", "calendar-order"]);
+            }
+            CollectionKind::Addressbook => {
+                add(
+                    CARDDAV,
+                    &[
+                        "supported-address-data",
+                        "max-resource-size",
+                        "addressbook-description",
+                    ],
+                );
+            }
+            _ => {}
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Live properties a client may set with PROPPATCH (stored in collection columns).
+pub fn is_settable_live(q: &QName, res: &Resource) -> bool {
+    let Resource::Collection { coll, .. } = res else {
+        return false;
+    };
+    match (q.ns.as_str(), q.name.as_str()) {
+        (DAV, "displayname") => true,
+        (CALDAV, "calendar-description" | "calendar-timezone")
+        | (APPLE_ICAL, "calendar-color" | "calendar-order") => {
+            coll.kind == CollectionKind::Calendar
+        }
+        (CARDDAV, "addressbook-description") => coll.kind == CollectionKind::Addressbook,
+        _ => false,
+    }
+}
+
+/// Whether a property name is computed by the server, so PROPPATCH may not touch it.
+pub fn is_protected(q: &QName) -> bool {
+    let dav = [
+        "resourcetype",
+        "getetag",
+        "getcontentlength",
+        "getcontenttype",
+        "getlastmodified",
+        "creationdate",
+        "current-user-principal",
+        "current-user-privilege-set",
+        "owner",
+        "supported-report-set",
+        "principal-URL",
+        "principal-collection-set",
+        "sync-token",
+        "lockdiscovery",
+        "supportedlock",
+        "acl",
+        "supported-privilege-set",
+        "group-membership",
+        "group-member-set",
+        "quota-used-bytes",
+        "quota-available-bytes",
+    ];
+    let caldav = [
+        "calendar-home-set",
+        "calendar-user-address-set",
+        "supported-calendar-component-set",
+        "supported-calendar-data",
+        "max-resource-size",
+        "min-date-time",
+        "max-date-time",
+        "max-instances",
+        "max-attendees-per-instance",
+    ];
+    match q.ns.as_str() {
+        DAV => dav.contains(&q.name.as_str()),
+        CALDAV => caldav.contains(&q.name.as_str()),
+        CARDDAV => [
+            "addressbook-home-set",
+            "supported-address-data",
+            "max-resource-size",
+        ]
+        .contains(&q.name.as_str()),
+        CALENDARSERVER => q.name == "getctag",
+        _ => false,
+    }
+}
+
+fn home_set(ctx: &Ctx<'_>, res: &Resource, kind: HomeKind) -> PropValue {
+    let slug = match res {
+        Resource::Principal(p) => &p.slug,
+        _ => &ctx.subject.principal.slug,
+    };
+    PropValue::Href(ctx.hrefs().home(kind, slug))
+}
+
+fn timestamp_rfc3339(unix: i64) -> String {
+    // creationdate uses RFC 3339 (RFC 4918 §15.1); derive it from the HTTP date parts.
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn resourcetype(res: &Resource) -> PropValue {
+    let xml = match res {
+        Resource::Object { .. } => return PropValue::Empty,
+        Resource::Principal(_) => "<D:collection/><D:principal/>",
+        Resource::Collection { coll, .. } => match coll.kind {
+            CollectionKind::Calendar => "<D:collection/><C:calendar/>",
+            CollectionKind::Addressbook => "<D:collection/><CR:addressbook/>",
+            _ => "<D:collection/>",
+        },
+        _ => "<D:collection/>",
+    };
+    PropValue::Xml(xml.into())
+}
+
+fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
+    let set = acl::effective_privileges(&ctx.subject, res.acl_target());
+    let mut xml = String::new();
+    if set.has_aggregate_write() {
+        xml.push_str("<D:privilege><D:write/></D:privilege>");
+    }
+    for p in set.iter() {
+        let (ns, name) = p.element();
+        let prefix = if ns == DAV { "D" } else { "C" };
+        xml.push_str(&format!("<D:privilege><{prefix}:{name}/></D:privilege>"));
+    }
+    PropValue::Xml(xml)
+}
+
+fn owner_href(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
+    match res {
+        Resource::Principal(p) => Some(PropValue::Href(ctx.hrefs().principal(&p.slug))),
+        Resource::Collection { place, .. } | Resource::Object { place, .. } => {
+            Some(PropValue::Href(ctx.hrefs().principal(&place.owner.slug)))
+        }
+        _ => None,
+    }
+}
+
+/// Computes one live property; `None` means it is not defined on this resource (404).
+pub fn live(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
+    match q.ns.as_str() {
+        DAV => dav_prop(ctx, res, &q.name),
+        CALDAV => caldav_prop(ctx, res, &q.name),
+        CARDDAV => carddav_prop(ctx, res, &q.name),
+        CALENDARSERVER if q.name == "getctag" => res
+            .collection()
+            .map(|c| PropValue::Text(capabilities::sync_token(c))),
+        APPLE_ICAL => {
+            let coll = res
+                .collection()
+                .filter(|c| c.kind == CollectionKind::Calendar)?;
+            let value = match q.name.as_str() {
+                "calendar-color" => coll.props.color.clone(),
+                "calendar-order" => coll.props.sort_order.clone(),
+                _ => None,
+            };
+            value.map(PropValue::Text)
+        }
+        _ => None,
+    }
+}
+
+fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
+    let not_object = !matches!(res, Resource::Object { .. });
+    Some(match name {
+        "resourcetype" => resourcetype(res),
+        "displayname" => match res {
+            Resource::Collection { coll, .. } => PropValue::Text(coll.props.displayname.clone()?),
+            Resource::Principal(p) => PropValue::Text(p.display_name.clone()),
+            Resource::Object { .. } => return None,
+            _ => PropValue::Text(String::from("davit")),
+        },
+        "getetag" => match res {
+            Resource::Object { meta, .. } => PropValue::Text(format!("\"{}\"", meta.etag)),
+            _ => return None,
+        },
+        "getcontenttype" => match res {
+            Resource::Object { meta, .. } => PropValue::Text(meta.content_type.clone()),
+            _ => return None,
+        },
+        "getcontentlength" => match res {
+            Resource::Object { meta, .. } => PropValue::Text(meta.size.to_string()),
+            _ => return None,
+        },
+        "getlastmodified" => match res {
+            Resource::Object { meta, .. } => {
+                PropValue::Text(super::headers::format_http_date(meta.modified_at))
+            }
+            Resource::Collection { coll, .. } => {
+                PropValue::Text(super::headers::format_http_date(coll.modified_at))
+            }
+            _ => return None,
+        },
+        "creationdate" => match res {
+            Resource::Object { meta, .. } => PropValue::Text(timestamp_rfc3339(meta.created_at)),
+            Resource::Collection { coll, .. } => {
+                PropValue::Text(timestamp_rfc3339(coll.created_at))
+            }
+            _ => return None,
+        },
+        "current-user-principal" => {
+            PropValue::Href(ctx.hrefs().principal(&ctx.subject.principal.slug))
+        }
+        "principal-URL" if not_object => match res {
+            Resource::Principal(p) => PropValue::Href(ctx.hrefs().principal(&p.slug)),
+            _ => PropValue::Href(ctx.hrefs().principal(&ctx.subject.principal.slug)),
+        },
+        "principal-collection-set" if not_object => PropValue::Href(ctx.hrefs().principals()),
+        "owner" => owner_href(ctx, res)?,
+        "current-user-privilege-set" => privilege_set_xml(ctx, res),
+        "supported-report-set" => PropValue::Xml(capabilities::supported_reports_xml(res)),
+        "sync-token" => PropValue::Text(capabilities::sync_token(res.collection()?)),
+        _ => return None,
+    })
+}
+
+fn caldav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
+    let calendar = res
+        .collection()
+        .filter(|c| c.kind == CollectionKind::Calendar);
+    Some(match name {
+        "calendar-home-set" if !matches!(res, Resource::Object { .. }) => {
+            home_set(ctx, res, HomeKind::Calendar)
+        }
+        "calendar-user-address-set" if !matches!(res, Resource::Object { .. }) => {
+            let p = match res {
+                Resource::Principal(p) => p,
+                _ => &ctx.subject.principal,
+            };
+            let mut hrefs = Vec::new();
+            if let Some(email) = &p.email {
+                hrefs.push(format!("mailto:{email}"));
+            }
+            hrefs.push(ctx.hrefs().principal(&p.slug));
+            PropValue::Hrefs(hrefs)
+        }
+        "supported-calendar-component-set" => {
+            let comps = calendar?
+                .props
+                .components
+                .clone()
+                .unwrap_or_else(|| "VEVENT,VTODO,VJOURNAL".into());
+            let xml = comps
+                .split(',')
+                .map(|c| format!("<C:comp name=\"{}\"/>", c.trim()))
+                .collect();
+            PropValue::Xml(xml)
+        }
+        "supported-calendar-data" => {
+            calendar?;
+            PropValue::Xml(
+                "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>".into(),
+            )
+        }
+        "max-resource-size" => PropValue::Text(calendar.map(|_| MAX_RESOURCE_SIZE.to_string())?),
+        "calendar-description" => PropValue::Text(calendar?.props.description.clone()?),
+        "calendar-timezone" => PropValue::Text(calendar?.props.timezone.clone()?),
+        _ => return None,
+    })
+}
+
+fn carddav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
+    let book = res
+        .collection()
+        .filter(|c| c.kind == CollectionKind::Addressbook);
+    Some(match name {
+        "addressbook-home-set" if !matches!(res, Resource::Object { .. }) => {
+            home_set(ctx, res, HomeKind::Addressbook)
+        }
+        "supported-address-data" => {
+            book?;
+            PropValue::Xml(
+                "<CR:address-data-type content-type=\"text/vcard\" version=\"3.0\"/>\
+                 <CR:address-data-type content-type=\"text/vcard\" version=\"4.0\"/>"
+                    .into(),
+            )
+        }
+        "max-resource-size" => PropValue::Text(book.map(|_| MAX_RESOURCE_SIZE.to_string())?),
+        "addressbook-description" => PropValue::Text(book?.props.description.clone()?),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(timestamp_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(timestamp_rfc3339(1_790_000_000), "2026-09-21T14:13:20Z");
+    }
+
+    #[test]
+    fn protected_names() {
+        assert!(is_protected(&QName::new(DAV, "getetag")));
+        assert!(!is_protected(&QName::new(DAV, "displayname")));
+        assert!(!is_protected(&QName::new("urn:x", "getetag")));
+    }
+}

@@ -1,0 +1,9 @@
+//! The async edge: sockets, HTTP/1 and HTTP/2, routing, authentication, bounded bodies,
+//! access logging and graceful shutdown. Everything else runs on the blocking pool.
+
+mod auth;
+mod body;
+mod router;
+pub mod server;
+
+pub use server::run;

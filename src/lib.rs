@@ -1,0 +1,14 @@
+//! davit: a standards-first CalDAV/CardDAV server keeping everything in one SQLite file.
+//!
+//! Dependency direction: `http → dav → (acl | store)`. Nothing below `http/` touches hyper;
+//! nothing outside `store::sqlite` touches rusqlite.
+
+pub mod acl;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod dav;
+pub mod http;
+pub mod state;
+pub mod store;

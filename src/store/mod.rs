@@ -1,0 +1,55 @@
+//! Storage: the `Store` trait speaks in use-case calls with davit types, never SQL.
+//!
+//! `sqlite` is the embedded default; a PostgreSQL backend can follow by implementing the same
+//! trait and passing `contract_tests`.
+
+pub mod sqlite;
+mod types;
+
+#[cfg(test)]
+mod contract_tests;
+
+pub use types::*;
+
+/// Everything the server persists. Implementations are synchronous and thread-safe; the HTTP
+/// layer calls them from tokio's blocking pool. Every write method is one transaction.
+pub trait Store: Send + Sync + 'static {
+    // ---- organizations and users -------------------------------------------------------
+    fn create_organization(&self, name: &str) -> StoreResult<Id>;
+    fn organization_by_name(&self, name: &str) -> StoreResult<Option<Organization>>;
+    fn organizations(&self) -> StoreResult<Vec<Organization>>;
+    /// Creates the principal, its credentials, its membership, both homes and the default
+    /// calendar, task list and address book, in one transaction.
+    fn create_user(&self, user: &NewUser) -> StoreResult<Principal>;
+    fn users(&self) -> StoreResult<Vec<UserSummary>>;
+    fn user_count(&self) -> StoreResult<u64>;
+    fn delete_user(&self, slug: &str) -> StoreResult<()>;
+    fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id>;
+    /// Looks a user up by username or e-mail for authentication.
+    fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>>;
+    fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>>;
+    fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>>;
+    fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>>;
+
+    // ---- the collection tree -----------------------------------------------------------
+    fn home(&self, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>>;
+    fn collection(&self, id: Id) -> StoreResult<Option<Collection>>;
+    fn child_collection(&self, parent_id: Id, segment: &str) -> StoreResult<Option<Collection>>;
+    fn object(&self, collection_id: Id, segment: &str) -> StoreResult<Option<ObjectMeta>>;
+    fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>>;
+    fn members(&self, collection_id: Id) -> StoreResult<Vec<Member>>;
+    fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>>;
+
+    fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection>;
+    fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome>;
+    fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()>;
+    fn delete_collection(&self, id: Id) -> StoreResult<()>;
+    /// Applies every operation or none (RFC 4918 §9.2 atomicity).
+    fn patch_props(&self, target: PropTarget, ops: &[PropPatchOp]) -> StoreResult<()>;
+    /// COPY or MOVE of an object or a collection subtree; returns whether the destination was
+    /// newly created (201) rather than overwritten (204).
+    fn transfer(&self, transfer: &Transfer) -> StoreResult<bool>;
+
+    // ---- sync --------------------------------------------------------------------------
+    fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet>;
+}

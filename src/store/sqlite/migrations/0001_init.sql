@@ -1,0 +1,103 @@
+-- davit schema, version 1. Timestamps are Unix seconds (UTC).
+
+CREATE TABLE organizations (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+-- Users, rooms and teams are all principals (RFC 3744 §2); slug is their URL segment.
+CREATE TABLE principals (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('user', 'room', 'team')),
+    slug          TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    email         TEXT UNIQUE COLLATE NOCASE,
+    org_id        INTEGER REFERENCES organizations(id) ON DELETE CASCADE,
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+    principal_id         INTEGER PRIMARY KEY REFERENCES principals(id) ON DELETE CASCADE,
+    password_hash        TEXT NOT NULL,
+    password_changed_at  INTEGER NOT NULL,
+    disabled             INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE memberships (
+    org_id   INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    user_id  INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+    role     TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'collaborator', 'external')),
+    PRIMARY KEY (org_id, user_id)
+);
+
+-- Homes have no parent; every other collection lives under a home (plain WebDAV collections
+-- may nest). rev is the collection's sync revision; sync_floor is the oldest revision whose
+-- token is still answerable from the change log.
+CREATE TABLE collections (
+    id            INTEGER PRIMARY KEY,
+    owner_id      INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+    parent_id     INTEGER REFERENCES collections(id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL CHECK (kind IN
+                    ('calendar-home', 'addressbook-home', 'plain', 'calendar', 'addressbook')),
+    segment       TEXT NOT NULL,
+    displayname   TEXT,
+    description   TEXT,
+    color         TEXT,
+    sort_order    TEXT,
+    timezone      TEXT,
+    components    TEXT,
+    rev           INTEGER NOT NULL DEFAULT 0,
+    sync_floor    INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    modified_at   INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX collections_by_parent ON collections(parent_id, segment)
+    WHERE parent_id IS NOT NULL;
+CREATE UNIQUE INDEX collections_home ON collections(owner_id, kind) WHERE parent_id IS NULL;
+
+-- Bodies are stored byte-for-byte as received; etag is a hash of body.
+CREATE TABLE objects (
+    id             INTEGER PRIMARY KEY,
+    collection_id  INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    segment        TEXT NOT NULL,
+    uid            TEXT,
+    etag           TEXT NOT NULL,
+    content_type   TEXT NOT NULL,
+    size           INTEGER NOT NULL,
+    body           BLOB NOT NULL,
+    comp_type      TEXT,
+    first_start    INTEGER,
+    last_end       INTEGER,
+    created_at     INTEGER NOT NULL,
+    modified_at    INTEGER NOT NULL,
+    UNIQUE (collection_id, segment)
+);
+CREATE UNIQUE INDEX objects_by_uid ON objects(collection_id, uid) WHERE uid IS NOT NULL;
+
+-- Change log for sync-collection (RFC 6578): one row per member per change; older rows of
+-- the same member are pruned on write, so the log stays proportional to the members.
+CREATE TABLE changes (
+    collection_id  INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    rev            INTEGER NOT NULL,
+    segment        TEXT NOT NULL,
+    is_collection  INTEGER NOT NULL,
+    deleted        INTEGER NOT NULL,
+    changed_at     INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, rev)
+) WITHOUT ROWID;
+CREATE INDEX changes_by_member ON changes(collection_id, segment);
+
+-- Dead properties (RFC 4918 §4.3) as self-contained XML fragments.
+CREATE TABLE dead_props (
+    collection_id  INTEGER REFERENCES collections(id) ON DELETE CASCADE,
+    object_id      INTEGER REFERENCES objects(id) ON DELETE CASCADE,
+    ns             TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    xml            TEXT NOT NULL,
+    CHECK ((collection_id IS NULL) <> (object_id IS NULL))
+);
+CREATE UNIQUE INDEX dead_props_of_collection ON dead_props(collection_id, ns, name)
+    WHERE collection_id IS NOT NULL;
+CREATE UNIQUE INDEX dead_props_of_object ON dead_props(object_id, ns, name)
+    WHERE object_id IS NOT NULL;

@@ -1,0 +1,213 @@
+//! The embedded SQLite store: one writer connection (writes are serialised, each one a
+//! transaction) and a small pool of reader connections, all in WAL mode.
+
+mod migrate;
+mod rows;
+mod tree_read;
+mod tree_write;
+mod users;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+
+use super::{StoreError, StoreResult};
+
+pub use migrate::SCHEMA_VERSION;
+
+const READERS: usize = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Refuses a database whose schema is newer than this binary knows.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let mut writer = open_connection(path, true)?;
+        migrate::migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path, false).map(Mutex::new))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs `f` in one immediate transaction on the writer connection; commits on `Ok`.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(map_err)?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.reader();
+        f(&conn)
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return guard;
+            }
+        }
+        lock(&self.readers[start % self.readers.len()])
+    }
+
+    /// Checkpoints the WAL so the database file is complete on its own (clean shutdown).
+    pub fn checkpoint(&self) -> StoreResult<()> {
+        let conn = lock(&self.writer);
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(map_err)
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back on
+    // drop), so the connection is still usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
+    let flags = if writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    if writer {
+        conn.execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(map_err)?;
+    }
+    // FULL: a write acknowledged to a client survives power loss, not only a crash.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+use crate::store::{
+    ChangeSet, Collection, DeadProp, Expect, HomeKind, Id, LoginCredentials, Member, NewCollection,
+    NewUser, ObjectMeta, Organization, Principal, PropPatchOp, PropTarget, PutObject, PutOutcome,
+    Role, Store, Transfer, UserSummary,
+};
+
+impl Store for SqliteStore {
+    fn create_organization(&self, name: &str) -> StoreResult<Id> {
+        self.write(|tx| users::create_organization(tx, name))
+    }
+    fn organization_by_name(&self, name: &str) -> StoreResult<Option<Organization>> {
+        self.read(|c| users::organization_by_name(c, name))
+    }
+    fn organizations(&self) -> StoreResult<Vec<Organization>> {
+        self.read(users::organizations)
+    }
+    fn create_user(&self, user: &NewUser) -> StoreResult<Principal> {
+        self.write(|tx| users::create_user(tx, user))
+    }
+    fn users(&self) -> StoreResult<Vec<UserSummary>> {
+        self.read(users::users)
+    }
+    fn user_count(&self) -> StoreResult<u64> {
+        self.read(users::user_count)
+    }
+    fn delete_user(&self, slug: &str) -> StoreResult<()> {
+        self.write(|tx| users::delete_user(tx, slug))
+    }
+    fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id> {
+        self.write(|tx| users::set_password(tx, slug, password_hash))
+    }
+    fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>> {
+        self.read(|c| users::login_credentials(c, login))
+    }
+    fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
+        self.read(|c| users::principal_where(c, "slug = ?1", &slug))
+    }
+    fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>> {
+        self.read(|c| users::principal_where(c, "id = ?1", &id))
+    }
+    fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
+        self.read(|c| users::role_of(c, user_id))
+    }
+    fn home(&self, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
+        self.read(|c| tree_read::home(c, owner_id, kind))
+    }
+    fn collection(&self, id: Id) -> StoreResult<Option<Collection>> {
+        self.read(|c| tree_read::collection(c, id))
+    }
+    fn child_collection(&self, parent_id: Id, segment: &str) -> StoreResult<Option<Collection>> {
+        self.read(|c| tree_read::child_collection(c, parent_id, segment))
+    }
+    fn object(&self, collection_id: Id, segment: &str) -> StoreResult<Option<ObjectMeta>> {
+        self.read(|c| tree_read::object(c, collection_id, segment))
+    }
+    fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|c| tree_read::object_body(c, object_id))
+    }
+    fn members(&self, collection_id: Id) -> StoreResult<Vec<Member>> {
+        self.read(|c| tree_read::members(c, collection_id))
+    }
+    fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
+        self.read(|c| tree_read::dead_props(c, target))
+    }
+    fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {
+        self.write(|tx| tree_write::create_collection(tx, new))
+    }
+    fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
+        self.write(|tx| tree_write::put_object(tx, put))
+    }
+    fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
+        self.write(|tx| tree_write::delete_object(tx, collection_id, segment, expect))
+    }
+    fn delete_collection(&self, id: Id) -> StoreResult<()> {
+        self.write(|tx| tree_write::delete_collection(tx, id))
+    }
+    fn patch_props(&self, target: PropTarget, ops: &[PropPatchOp]) -> StoreResult<()> {
+        self.write(|tx| tree_write::patch_props(tx, target, ops))
+    }
+    fn transfer(&self, transfer: &Transfer) -> StoreResult<bool> {
+        self.write(|tx| tree_write::transfer(tx, transfer))
+    }
+    fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {
+        self.read(|c| tree_read::changes_since(c, collection_id, rev, limit))
+    }
+}

@@ -1,0 +1,67 @@
+//! Row ↔ value conversions shared by the query modules.
+
+use rusqlite::Row;
+
+use crate::store::{
+    Collection, CollectionKind, CollectionProps, ObjectMeta, Principal, PrincipalKind,
+};
+
+pub const COLLECTION_COLUMNS: &str = "id, owner_id, parent_id, kind, segment, displayname, \
+     description, color, sort_order, timezone, components, rev, sync_floor, created_at, modified_at";
+
+pub fn collection(row: &Row<'_>) -> rusqlite::Result<Collection> {
+    let kind: String = row.get(3)?;
+    Ok(Collection {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        parent_id: row.get(2)?,
+        kind: CollectionKind::parse(&kind).unwrap_or(CollectionKind::Plain),
+        segment: row.get(4)?,
+        props: CollectionProps {
+            displayname: row.get(5)?,
+            description: row.get(6)?,
+            color: row.get(7)?,
+            sort_order: row.get(8)?,
+            timezone: row.get(9)?,
+            components: row.get(10)?,
+        },
+        rev: row.get(11)?,
+        sync_floor: row.get(12)?,
+        created_at: row.get(13)?,
+        modified_at: row.get(14)?,
+    })
+}
+
+pub const OBJECT_COLUMNS: &str =
+    "id, collection_id, segment, uid, etag, content_type, size, created_at, modified_at";
+
+pub fn object(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
+    Ok(ObjectMeta {
+        id: row.get(0)?,
+        collection_id: row.get(1)?,
+        segment: row.get(2)?,
+        uid: row.get(3)?,
+        etag: row.get(4)?,
+        content_type: row.get(5)?,
+        size: row.get::<_, i64>(6)? as u64,
+        created_at: row.get(7)?,
+        modified_at: row.get(8)?,
+    })
+}
+
+pub const PRINCIPAL_COLUMNS: &str = "id, kind, slug, display_name, email";
+
+pub fn principal(row: &Row<'_>) -> rusqlite::Result<Principal> {
+    let kind: String = row.get(1)?;
+    Ok(Principal {
+        id: row.get(0)?,
+        kind: match kind.as_str() {
+            "room" => PrincipalKind::Room,
+            "team" => PrincipalKind::Team,
+            _ => PrincipalKind::User,
+        },
+        slug: row.get(2)?,
+        display_name: row.get(3)?,
+        email: row.get(4)?,
+    })
+}

@@ -1,0 +1,314 @@
+//! Values the store takes and returns.
+
+use std::fmt;
+
+pub type Id = i64;
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    /// The resource's current state does not match what the request expected (ETag, absence).
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// Another member of the collection already holds this UID (RFC 4791 §5.3.2.1).
+    #[error("UID already used by {segment}")]
+    UidConflict { segment: String },
+    /// The parent of the target does not exist (RFC 4918 §9.7.1, §9.3.1).
+    #[error("parent collection missing")]
+    ParentMissing,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database is busy")]
+    Busy,
+    #[error("the database schema is version {found}, newer than this binary knows ({known})")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Admin,
+    Collaborator,
+    External,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Collaborator => "collaborator",
+            Role::External => "external",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_lowercase().as_str() {
+            "owner" => Some(Role::Owner),
+            "admin" | "administrator" => Some(Role::Admin),
+            "collaborator" => Some(Role::Collaborator),
+            "external" => Some(Role::External),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Id,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    Room,
+    Team,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: Id,
+    pub kind: PrincipalKind,
+    pub slug: String,
+    pub display_name: String,
+    pub email: Option<String>,
+}
+
+pub struct NewUser {
+    pub slug: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub org_id: Id,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub principal: Principal,
+    pub organization: String,
+    pub role: Role,
+}
+
+/// What authentication needs; `password_hash` is an argon2id PHC string.
+#[derive(Clone)]
+pub struct LoginCredentials {
+    pub user_id: Id,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HomeKind {
+    Calendar,
+    Addressbook,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionKind {
+    CalendarHome,
+    AddressbookHome,
+    Plain,
+    Calendar,
+    Addressbook,
+}
+
+impl CollectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionKind::CalendarHome => "calendar-home",
+            CollectionKind::AddressbookHome => "addressbook-home",
+            CollectionKind::Plain => "plain",
+            CollectionKind::Calendar => "calendar",
+            CollectionKind::Addressbook => "addressbook",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "calendar-home" => CollectionKind::CalendarHome,
+            "addressbook-home" => CollectionKind::AddressbookHome,
+            "plain" => CollectionKind::Plain,
+            "calendar" => CollectionKind::Calendar,
+            "addressbook" => CollectionKind::Addressbook,
+            _ => return None,
+        })
+    }
+    pub fn is_home(self) -> bool {
+        matches!(
+            self,
+            CollectionKind::CalendarHome | CollectionKind::AddressbookHome
+        )
+    }
+    pub fn home_kind(self) -> HomeKind {
+        match self {
+            CollectionKind::CalendarHome | CollectionKind::Calendar => HomeKind::Calendar,
+            CollectionKind::AddressbookHome | CollectionKind::Addressbook => HomeKind::Addressbook,
+            // Plain collections take the kind of the home they live in; callers that need it
+            // use the home they resolved through.
+            CollectionKind::Plain => HomeKind::Calendar,
+        }
+    }
+}
+
+/// Collection properties the server interprets itself, kept in columns (the rest are dead).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionProps {
+    pub displayname: Option<String>,
+    pub description: Option<String>,
+    pub color: Option<String>,
+    pub sort_order: Option<String>,
+    pub timezone: Option<String>,
+    /// Comma-separated iCalendar component names a calendar accepts.
+    pub components: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CollectionField {
+    Displayname,
+    Description,
+    Color,
+    SortOrder,
+    Timezone,
+    Components,
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub id: Id,
+    pub owner_id: Id,
+    pub parent_id: Option<Id>,
+    pub kind: CollectionKind,
+    pub segment: String,
+    pub props: CollectionProps,
+    pub rev: i64,
+    pub sync_floor: i64,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectMeta {
+    pub id: Id,
+    pub collection_id: Id,
+    pub segment: String,
+    pub uid: Option<String>,
+    /// Unquoted strong entity tag.
+    pub etag: String,
+    pub content_type: String,
+    pub size: u64,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Member {
+    Collection(Collection),
+    Object(ObjectMeta),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropTarget {
+    Collection(Id),
+    Object(Id),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadProp {
+    pub ns: String,
+    pub name: String,
+    /// A self-contained XML fragment of the whole property element.
+    pub xml: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum PropPatchOp {
+    SetDead(DeadProp),
+    RemoveDead { ns: String, name: String },
+    SetField(CollectionField, Option<String>),
+}
+
+pub struct NewCollection {
+    pub owner_id: Id,
+    pub parent_id: Id,
+    pub segment: String,
+    pub kind: CollectionKind,
+    pub props: CollectionProps,
+    pub dead_props: Vec<DeadProp>,
+}
+
+/// A compare-and-swap precondition checked inside the write transaction, so two racing
+/// writers can never both succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    Anything,
+    Absent,
+    Etag(String),
+}
+
+/// Index values extracted from a body on write (CalDAV/CardDAV fill them in).
+#[derive(Debug, Clone, Default)]
+pub struct ObjectIndex {
+    pub uid: Option<String>,
+    pub comp_type: Option<String>,
+    pub first_start: Option<i64>,
+    pub last_end: Option<i64>,
+}
+
+pub struct PutObject<'a> {
+    pub collection_id: Id,
+    pub segment: &'a str,
+    pub body: &'a [u8],
+    pub content_type: &'a str,
+    pub expect: Expect,
+    pub index: ObjectIndex,
+}
+
+#[derive(Debug, Clone)]
+pub struct PutOutcome {
+    pub created: bool,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRef {
+    Collection(Id),
+    Object(Id),
+}
+
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub source: NodeRef,
+    pub dest_parent: Id,
+    pub dest_segment: String,
+    pub overwrite: bool,
+    /// COPY with `Depth: 0` copies a collection without its members.
+    pub recursive: bool,
+    pub is_move: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub segment: String,
+    pub is_collection: bool,
+    pub deleted: bool,
+    pub rev: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangeSet {
+    pub changes: Vec<Change>,
+    /// True when more changes exist beyond `limit`.
+    pub truncated: bool,
+    pub current_rev: i64,
+}
