@@ -39,15 +39,28 @@ pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, AppError> {
     Ok(Arc::new(SqliteStore::open(&config.database_path())?))
 }
 
+/// What `build` assembles: the shared state, the store (for a clean shutdown) and, on the
+/// very first start, the generated owner account.
+pub struct App {
+    pub state: Arc<AppState>,
+    pub store: Arc<SqliteStore>,
+    pub first_start: Option<FirstStart>,
+}
+
 /// Opens everything the server needs. On a database without users, creates the initial
 /// organization and its owner with a generated password.
-pub fn build(
-    config: Config,
-) -> Result<(Arc<AppState>, Arc<SqliteStore>, Option<FirstStart>), AppError> {
+pub fn build(mut config: Config) -> Result<App, AppError> {
+    config
+        .validate()
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
     let store = open_store(&config)?;
-    let first = bootstrap(store.as_ref(), &config)?;
+    let first_start = bootstrap(store.as_ref(), &config)?;
     let state = Arc::new(AppState::new(config, store.clone()));
-    Ok((state, store, first))
+    Ok(App {
+        state,
+        store,
+        first_start,
+    })
 }
 
 fn bootstrap(store: &dyn Store, config: &Config) -> Result<Option<FirstStart>, AppError> {
@@ -118,8 +131,10 @@ mod tests {
             data_dir: dir.path().into(),
             ..Config::default()
         };
-        let (_, store, first) = build(config.clone()).unwrap();
-        let first = first.expect("first start creates the owner");
+        let App {
+            store, first_start, ..
+        } = build(config.clone()).unwrap();
+        let first = first_start.expect("first start creates the owner");
         assert_eq!(first.username, "admin");
         let users = store.users().unwrap();
         assert_eq!(users.len(), 1);

@@ -127,7 +127,7 @@ impl Config {
     }
 
     /// Normalises `base_path` to "/" or "/prefix" (no trailing slash) and checks values.
-    fn validate(&mut self) -> Result<(), ConfigError> {
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
         let trimmed = self.base_path.trim().trim_matches('/');
         if trimmed.split('/').any(|s| s == ".." || s == ".") || trimmed.contains(['?', '#', '%']) {
             return Err(ConfigError::Value {

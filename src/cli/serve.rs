@@ -24,8 +24,8 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let (state, store, first) = app::build(config)?;
-        if let Some(first) = first {
+        let app::App { state, store, first_start } = app::build(config)?;
+        if let Some(first) = first_start {
             // Printed to standard output once, never logged: it is the only copy.
             println!("davit: first start: created organization {:?} and its owner account", first.organization);
             println!("  username: {}", first.username);
