@@ -142,9 +142,9 @@ mod tests {
         let creds = store.login_credentials("admin").unwrap().unwrap();
         assert!(auth::verify_password(&creds.password_hash, &first.password));
         drop(store);
-        let (_, _, again) = build(config).unwrap();
+        let again = build(config).unwrap();
         assert!(
-            again.is_none(),
+            again.first_start.is_none(),
             "the password is generated and shown only once"
         );
     }
