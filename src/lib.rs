@@ -12,3 +12,4 @@ pub mod dav;
 pub mod http;
 pub mod state;
 pub mod store;
+pub mod sync;

@@ -2,7 +2,7 @@
 //! resource, `supported-report-set`, and the sync-token format (RFC 6578: a URI).
 
 use super::resource::{Located, Resource};
-use crate::store::{Collection, CollectionKind};
+use crate::store::CollectionKind;
 
 /// Class 1 and 3 (RFC 4918 §18), extended MKCOL (RFC 5689), CalDAV and CardDAV. No class 2:
 /// davit has no LOCK.
@@ -39,20 +39,4 @@ pub fn supported_reports_xml(res: &Resource) -> String {
         .iter()
         .map(|r| format!("<D:supported-report><D:report><{r}/></D:report></D:supported-report>"))
         .collect()
-}
-
-const SYNC_TOKEN_PREFIX: &str = "urn:x-davit:sync:";
-
-pub fn sync_token(coll: &Collection) -> String {
-    format!("{SYNC_TOKEN_PREFIX}{}:{}", coll.id, coll.rev)
-}
-
-/// Parses a token of this collection; `None` for garbage or a token of another collection.
-pub fn parse_sync_token(token: &str, coll: &Collection) -> Option<i64> {
-    let rest = token.strip_prefix(SYNC_TOKEN_PREFIX)?;
-    let (id, rev) = rest.split_once(':')?;
-    if id.parse::<i64>().ok()? != coll.id {
-        return None;
-    }
-    rev.parse::<i64>().ok().filter(|r| *r >= 0)
 }

@@ -12,6 +12,7 @@ pub mod multistatus;
 pub mod names;
 pub mod paths;
 pub mod props;
+pub mod report;
 pub mod resource;
 pub mod xml;
 

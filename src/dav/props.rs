@@ -250,7 +250,7 @@ pub fn live(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
         CARDDAV => carddav_prop(ctx, res, &q.name),
         CALENDARSERVER if q.name == "getctag" => res
             .collection()
-            .map(|c| PropValue::Text(capabilities::sync_token(c))),
+            .map(|c| PropValue::Text(crate::sync::token(c))),
         APPLE_ICAL => {
             let coll = res
                 .collection()
@@ -315,7 +315,7 @@ fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
         "owner" => owner_href(ctx, res)?,
         "current-user-privilege-set" => privilege_set_xml(ctx, res),
         "supported-report-set" => PropValue::Xml(capabilities::supported_reports_xml(res)),
-        "sync-token" => PropValue::Text(capabilities::sync_token(res.collection()?)),
+        "sync-token" => PropValue::Text(crate::sync::token(res.collection()?)),
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@ mod options;
 mod propfind;
 mod proppatch;
 mod put;
+mod report;
 
 use http::{Method, StatusCode};
 
@@ -38,9 +39,10 @@ pub fn dispatch(
         "MKCALENDAR" => mkcol::mkcol(ctx, path, body, true),
         "COPY" => copy_move::copy_move(ctx, path, false),
         "MOVE" => copy_move::copy_move(ctx, path, true),
-        "LOCK" | "UNLOCK" | "ACL" | "POST" | "REPORT" => Err(DavError::method_not_allowed(
-            format!("{method} is not supported on this resource"),
-        )),
+        "REPORT" => report::report(ctx, path, body),
+        "LOCK" | "UNLOCK" | "ACL" | "POST" => Err(DavError::method_not_allowed(format!(
+            "{method} is not supported on this resource"
+        ))),
         _ => Err(DavError::new(
             StatusCode::NOT_IMPLEMENTED,
             format!("{method} is not implemented"),
@@ -114,4 +116,31 @@ fn parent_place(place: &Place) -> Place {
     let mut p = place.clone();
     p.segments.pop();
     p
+}
+
+/// The `<D:response>` for one member of `collection` named by `segment` (a trailing `/`
+/// names a sub-collection), or `None` when it no longer exists.
+pub fn describe_member(
+    ctx: &Ctx<'_>,
+    collection: &Resource,
+    segment: &str,
+    props: &super::body::Propfind,
+) -> DavResult<Option<super::multistatus::Response>> {
+    let Resource::Collection { coll, .. } = collection else {
+        return Ok(None);
+    };
+    let member = match segment.strip_suffix('/') {
+        Some(name) => ctx
+            .store()
+            .child_collection(coll.id, name)?
+            .map(crate::store::Member::Collection),
+        None => ctx
+            .store()
+            .object(coll.id, segment)?
+            .map(crate::store::Member::Object),
+    };
+    let Some(member) = member.and_then(|m| collection.member(m)) else {
+        return Ok(None);
+    };
+    propfind::describe(ctx, &member, props, true).map(Some)
 }

@@ -37,14 +37,14 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
         &res.href(ctx.hrefs()),
     )?;
     let mut ms = Multistatus::default();
-    ms.responses.push(describe(ctx, &res, &request)?);
+    ms.responses.push(describe(ctx, &res, &request, false)?);
     if depth_one {
         for member in members(ctx, &res)? {
             // Each member is authorised too: only what the subject may read is listed.
             if acl::effective_privileges(&ctx.subject, member.acl_target())
                 .contains(Privilege::Read)
             {
-                ms.responses.push(describe(ctx, &member, &request)?);
+                ms.responses.push(describe(ctx, &member, &request, false)?);
             }
         }
     }
@@ -93,8 +93,14 @@ fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::Dead
     })
 }
 
-/// One `<D:response>` for a resource: requested properties grouped by status.
-pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind) -> DavResult<Response> {
+/// One `<D:response>` for a resource: requested properties grouped by status. `content`
+/// enables the REPORT-only properties `C:calendar-data` and `CR:address-data`.
+pub fn describe(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    request: &Propfind,
+    content: bool,
+) -> DavResult<Response> {
     let dead = dead_props(ctx, res)?;
     let find_dead = |q: &QName| dead.iter().find(|d| d.ns == q.ns && d.name == q.name);
     let mut found: Vec<(QName, PropValue)> = Vec::new();
@@ -103,6 +109,8 @@ pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind) -> DavResult<
         if let Some(d) = find_dead(&q) {
             found.push((q, PropValue::Dead(d.xml.clone())));
         } else if let Some(v) = props::live(ctx, res, &q) {
+            found.push((q, v));
+        } else if let Some(v) = content.then(|| object_content(ctx, res, &q)).flatten() {
             found.push((q, v));
         } else {
             missing.push((q, PropValue::Empty));
@@ -153,4 +161,24 @@ pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind) -> DavResult<
         href: res.href(ctx.hrefs()),
         body: ResponseBody::Propstats(stats),
     })
+}
+
+/// The body of a calendar object or vCard as the value of `C:calendar-data` /
+/// `CR:address-data`, served as stored.
+fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
+    use crate::dav::names::{CALDAV, CARDDAV};
+    use crate::store::CollectionKind;
+    let Resource::Object { meta, parent, .. } = res else {
+        return None;
+    };
+    let wanted = match parent.kind {
+        CollectionKind::Calendar => q.is(CALDAV, "calendar-data"),
+        CollectionKind::Addressbook => q.is(CARDDAV, "address-data"),
+        _ => false,
+    };
+    if !wanted {
+        return None;
+    }
+    let body = ctx.store().object_body(meta.id).ok()??;
+    Some(PropValue::Text(String::from_utf8_lossy(&body).into_owned()))
 }
