@@ -4,3 +4,4 @@
 mod harness;
 
 mod discovery;
+mod sync;

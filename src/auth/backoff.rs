@@ -120,12 +120,11 @@ impl Backoff {
         }
     }
 
-    /// A correct password clears both counters: the account's owner is evidently present, and
-    /// clearing the address keeps one user's typos from slowing colleagues behind the same NAT.
-    pub fn record_success(&self, login: &str, ip: IpAddr, _now: Instant) {
-        let mut map = self.lock();
-        map.remove(&account_key(login));
-        map.remove(&ip_key(ip));
+    /// A correct password clears the account's counter only. The address keeps its count: an
+    /// attacker holding one valid account must not be able to reset the per-address limit
+    /// by logging in between guesses at other accounts.
+    pub fn record_success(&self, login: &str, _ip: IpAddr, _now: Instant) {
+        self.lock().remove(&account_key(login));
     }
 
     /// Number of tracked keys (bounded by the configured maximum).
@@ -283,17 +282,34 @@ mod tests {
     }
 
     #[test]
-    fn success_clears_account_and_ip() {
+    fn success_clears_the_account_but_not_the_address() {
         let b = Backoff::new(BackoffPolicy::default());
         let now = Instant::now();
-        fail_n(&b, "alice", ip(1), 25, now);
-        assert!(b.check("alice", ip(1), now).is_err());
+        fail_n(&b, "alice", ip(1), 7, now);
+        assert!(
+            b.check("alice", ip(2), now).is_err(),
+            "account locked from any address"
+        );
         b.record_success("alice", ip(1), now);
-        assert_eq!(b.check("alice", ip(1), now), Ok(()));
-        assert!(b.is_empty());
-        // The count starts over: five more free failures.
-        fail_n(&b, "alice", ip(1), 5, now);
-        assert_eq!(b.check("alice", ip(1), now), Ok(()));
+        assert_eq!(
+            b.check("alice", ip(2), now),
+            Ok(()),
+            "account counter cleared"
+        );
+        // The count starts over for the account: five more free failures.
+        fail_n(&b, "alice", ip(2), 5, now);
+        assert_eq!(b.check("alice", ip(2), now), Ok(()));
+        // An attacker's own valid login does not reset the address's count.
+        fail_n(&b, "victim", ip(3), 4, now);
+        fail_n(&b, "other", ip(3), 4, now);
+        fail_n(&b, "third", ip(3), 4, now);
+        fail_n(&b, "fourth", ip(3), 4, now);
+        fail_n(&b, "fifth", ip(3), 5, now);
+        b.record_success("attacker", ip(3), now);
+        assert!(
+            b.check("sixth", ip(3), now).is_err(),
+            "address stays throttled"
+        );
     }
 
     #[test]
