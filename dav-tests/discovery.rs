@@ -11,16 +11,10 @@ const CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
 #[tokio::test]
 async fn unauthenticated_requests_get_a_basic_challenge() {
     let server = TestServer::start().await;
-    let r = server
-        .anonymous()
-        .propfind("/dav/", "0", &propfind_body(&["D:current-user-principal"]))
-        .await;
+    let r = server.anonymous().propfind("/dav/", "0", &propfind_body(&["D:current-user-principal"])).await;
     r.assert_status(401);
     let challenge = r.header("www-authenticate").unwrap();
-    assert!(
-        challenge.starts_with("Basic realm=\"davit\""),
-        "{challenge}"
-    );
+    assert!(challenge.starts_with("Basic realm=\"davit\""), "{challenge}");
     server.stop().await;
 }
 
@@ -44,13 +38,7 @@ async fn davx5_walk(server: &TestServer, home_set: (&str, &str), service: &str) 
     r.assert_status(301);
     let root = r.header("location").unwrap().to_owned();
     // 2. current-user-principal on the context path.
-    let r = c
-        .propfind(
-            &root,
-            "0",
-            &propfind_body(&["D:current-user-principal", "D:resourcetype"]),
-        )
-        .await;
+    let r = c.propfind(&root, "0", &propfind_body(&["D:current-user-principal", "D:resourcetype"])).await;
     r.assert_status(207);
     let principal = r.xml().responses()[0].href_prop(DAV, "current-user-principal");
     assert_eq!(principal, "/dav/principals/alice/");
@@ -58,15 +46,8 @@ async fn davx5_walk(server: &TestServer, home_set: (&str, &str), service: &str) 
     let r = c.go("OPTIONS", &principal).await;
     r.assert_status(200);
     let dav = r.header("dav").unwrap();
-    let token = if service == "caldav" {
-        "calendar-access"
-    } else {
-        "addressbook"
-    };
-    assert!(
-        dav.split(',').any(|t| t.trim() == token),
-        "DAV header {dav:?} lacks {token}"
-    );
+    let token = if service == "caldav" { "calendar-access" } else { "addressbook" };
+    assert!(dav.split(',').any(|t| t.trim() == token), "DAV header {dav:?} lacks {token}");
     // 4. The principal's home set (and, for CalDAV, its address set).
     let r = c
         .propfind(
@@ -84,20 +65,10 @@ async fn davx5_walk(server: &TestServer, home_set: (&str, &str), service: &str) 
     r.assert_status(207);
     let doc = r.xml();
     let resp = doc.response(&principal);
-    assert!(
-        resp.ok(DAV, "resourcetype")
-            .child(DAV, "principal")
-            .is_some()
-    );
-    let addresses: Vec<String> = resp
-        .ok(CALDAV, "calendar-user-address-set")
-        .elements()
-        .map(|h| h.text())
-        .collect();
-    assert!(
-        addresses.contains(&"mailto:alice@example.org".to_owned()),
-        "{addresses:?}"
-    );
+    assert!(resp.ok(DAV, "resourcetype").child(DAV, "principal").is_some());
+    let addresses: Vec<String> =
+        resp.ok(CALDAV, "calendar-user-address-set").elements().map(|h| h.text()).collect();
+    assert!(addresses.contains(&"mailto:alice@example.org".to_owned()), "{addresses:?}");
     let home = resp.href_prop(home_set.0, home_set.1);
     // 5. Depth 1 on the home with what DAVx5 asks for.
     let r = c
@@ -122,17 +93,9 @@ async fn davx5_walk(server: &TestServer, home_set: (&str, &str), service: &str) 
     for member in doc.responses().iter().filter(|m| m.href() != home) {
         // Read-only detection: absent privileges would make DAVx5 assume writable.
         let privs = member.ok(DAV, "current-user-privilege-set");
-        assert!(
-            privs
-                .elements()
-                .any(|p| p.child(DAV, "write-content").is_some()),
-            "owner can write"
-        );
+        assert!(privs.elements().any(|p| p.child(DAV, "write-content").is_some()), "owner can write");
         assert_eq!(member.href_prop(DAV, "owner"), "/dav/principals/alice/");
-        assert!(
-            member.href().ends_with('/'),
-            "collection hrefs end in a slash"
-        );
+        assert!(member.href().ends_with('/'), "collection hrefs end in a slash");
     }
     doc.hrefs()
 }
@@ -142,30 +105,18 @@ async fn davx5_caldav_discovery_finds_default_calendar_and_task_list() {
     let server = TestServer::start().await;
     server.add_user("alice", Role::Collaborator);
     let hrefs = davx5_walk(&server, (CALDAV, "calendar-home-set"), "caldav").await;
-    assert!(
-        hrefs.contains(&"/dav/calendars/alice/calendar/".to_owned()),
-        "{hrefs:?}"
-    );
-    assert!(
-        hrefs.contains(&"/dav/calendars/alice/tasks/".to_owned()),
-        "{hrefs:?}"
-    );
+    assert!(hrefs.contains(&"/dav/calendars/alice/calendar/".to_owned()), "{hrefs:?}");
+    assert!(hrefs.contains(&"/dav/calendars/alice/tasks/".to_owned()), "{hrefs:?}");
     // The task list is a calendar of VTODO, the calendar one of VEVENT.
     let c = server.client("alice");
     let r = c
-        .propfind(
-            "/dav/calendars/alice/",
-            "1",
-            &propfind_body(&["C:supported-calendar-component-set"]),
-        )
+        .propfind("/dav/calendars/alice/", "1", &propfind_body(&["C:supported-calendar-component-set"]))
         .await;
     let doc = r.xml();
     let comps = |href: &str| -> Vec<String> {
         let resp = doc.response(href);
         let set = resp.ok(CALDAV, "supported-calendar-component-set");
-        set.elements()
-            .filter_map(|c| c.attr("name").map(str::to_owned))
-            .collect()
+        set.elements().filter_map(|c| c.attr("name").map(str::to_owned)).collect()
     };
     assert_eq!(comps("/dav/calendars/alice/tasks/"), ["VTODO"]);
     assert_eq!(comps("/dav/calendars/alice/calendar/"), ["VEVENT"]);
@@ -177,24 +128,12 @@ async fn davx5_carddav_discovery_finds_default_address_book() {
     let server = TestServer::start().await;
     server.add_user("alice", Role::Collaborator);
     let hrefs = davx5_walk(&server, (CARDDAV, "addressbook-home-set"), "carddav").await;
-    assert!(
-        hrefs.contains(&"/dav/addressbooks/alice/contacts/".to_owned()),
-        "{hrefs:?}"
-    );
+    assert!(hrefs.contains(&"/dav/addressbooks/alice/contacts/".to_owned()), "{hrefs:?}");
     let r = server
         .client("alice")
-        .propfind(
-            "/dav/addressbooks/alice/contacts/",
-            "0",
-            &propfind_body(&["D:resourcetype"]),
-        )
+        .propfind("/dav/addressbooks/alice/contacts/", "0", &propfind_body(&["D:resourcetype"]))
         .await;
-    assert!(
-        r.xml().responses()[0]
-            .ok(DAV, "resourcetype")
-            .child(CARDDAV, "addressbook")
-            .is_some()
-    );
+    assert!(r.xml().responses()[0].ok(DAV, "resourcetype").child(CARDDAV, "addressbook").is_some());
     server.stop().await;
 }
 
@@ -227,26 +166,10 @@ async fn discovery_properties_answer_everywhere() {
         r.assert_status(207);
         let doc = r.xml();
         let resp = &doc.responses()[0];
-        assert_eq!(
-            resp.href_prop(DAV, "current-user-principal"),
-            "/dav/principals/alice/",
-            "{path}"
-        );
-        assert_eq!(
-            resp.href_prop(CALDAV, "calendar-home-set"),
-            "/dav/calendars/alice/",
-            "{path}"
-        );
-        assert_eq!(
-            resp.href_prop(CARDDAV, "addressbook-home-set"),
-            "/dav/addressbooks/alice/",
-            "{path}"
-        );
-        assert_eq!(
-            resp.href_prop(DAV, "principal-collection-set"),
-            "/dav/principals/",
-            "{path}"
-        );
+        assert_eq!(resp.href_prop(DAV, "current-user-principal"), "/dav/principals/alice/", "{path}");
+        assert_eq!(resp.href_prop(CALDAV, "calendar-home-set"), "/dav/calendars/alice/", "{path}");
+        assert_eq!(resp.href_prop(CARDDAV, "addressbook-home-set"), "/dav/addressbooks/alice/", "{path}");
+        assert_eq!(resp.href_prop(DAV, "principal-collection-set"), "/dav/principals/", "{path}");
         resp.ok(DAV, "current-user-privilege-set");
         resp.ok(DAV, "resourcetype");
         resp.ok(DAV, "supported-report-set");

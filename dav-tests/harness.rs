@@ -30,15 +30,10 @@ impl TestServer {
     /// Starts a server after letting the test adjust the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config {
-            data_dir: dir.path().to_owned(),
-            ..Config::default()
-        };
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         adjust(&mut config);
         let state = davit::app::build(config).expect("build app").state;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let server_state = state.clone();
@@ -46,19 +41,10 @@ impl TestServer {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            davit::http::run(server_state, listener, shutdown)
-                .await
-                .expect("server");
+            davit::http::run(server_state, listener, shutdown).await.expect("server");
         });
         let base = format!("http://{addr}{}", state.config.base_path);
-        TestServer {
-            addr,
-            base,
-            state,
-            shutdown: Some(tx),
-            task: Some(task),
-            _dir: dir,
-        }
+        TestServer { addr, base, state, shutdown: Some(tx), task: Some(task), _dir: dir }
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -83,19 +69,11 @@ impl TestServer {
 
     /// A client authenticated as `user`.
     pub fn client(&self, user: &str) -> Client {
-        Client {
-            base: format!("http://{}", self.addr),
-            user: Some(user.into()),
-            http: http_client(),
-        }
+        Client { base: format!("http://{}", self.addr), user: Some(user.into()), http: http_client() }
     }
 
     pub fn anonymous(&self) -> Client {
-        Client {
-            base: format!("http://{}", self.addr),
-            user: None,
-            http: http_client(),
-        }
+        Client { base: format!("http://{}", self.addr), user: None, http: http_client() }
     }
 
     /// Stops accepting, drains, and waits for the server task.
@@ -110,10 +88,7 @@ impl TestServer {
 }
 
 fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 pub struct Client {
@@ -138,30 +113,17 @@ impl Reply {
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn assert_status(&self, expected: u16) -> &Self {
-        assert_eq!(
-            self.status.as_u16(),
-            expected,
-            "unexpected status; body:\n{}",
-            self.body
-        );
+        assert_eq!(self.status.as_u16(), expected, "unexpected status; body:\n{}", self.body);
         self
     }
     #[track_caller]
     pub fn assert_contains(&self, needle: &str) -> &Self {
-        assert!(
-            self.body.contains(needle),
-            "body lacks {needle:?}:\n{}",
-            self.body
-        );
+        assert!(self.body.contains(needle), "body lacks {needle:?}:\n{}", self.body);
         self
     }
     #[track_caller]
     pub fn assert_lacks(&self, needle: &str) -> &Self {
-        assert!(
-            !self.body.contains(needle),
-            "body unexpectedly has {needle:?}:\n{}",
-            self.body
-        );
+        assert!(!self.body.contains(needle), "body unexpectedly has {needle:?}:\n{}", self.body);
         self
     }
     pub fn xml(&self) -> roxml::Doc {
@@ -171,14 +133,8 @@ impl Reply {
 
 impl Client {
     pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{}", self.base, path)
-        };
-        let mut rb = self
-            .http
-            .request(Method::from_bytes(method.as_bytes()).unwrap(), url);
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{}", self.base, path) };
+        let mut rb = self.http.request(Method::from_bytes(method.as_bytes()).unwrap(), url);
         if let Some(u) = &self.user {
             rb = rb.basic_auth(u, Some(PASSWORD));
         }
@@ -190,11 +146,7 @@ impl Client {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub async fn go(&self, method: &str, path: &str) -> Reply {
@@ -202,29 +154,18 @@ impl Client {
     }
 
     pub async fn propfind(&self, path: &str, depth: &str, body: &str) -> Reply {
-        let rb = self
-            .request("PROPFIND", path)
-            .header("Depth", depth)
-            .header("Content-Type", "application/xml");
+        let rb =
+            self.request("PROPFIND", path).header("Depth", depth).header("Content-Type", "application/xml");
         self.send(rb.body(body.to_owned())).await
     }
 
     pub async fn put(&self, path: &str, content_type: &str, body: &str) -> Reply {
-        self.send(
-            self.request("PUT", path)
-                .header("Content-Type", content_type)
-                .body(body.to_owned()),
-        )
-        .await
+        self.send(self.request("PUT", path).header("Content-Type", content_type).body(body.to_owned())).await
     }
 
     pub async fn body(&self, method: &str, path: &str, body: &str) -> Reply {
-        self.send(
-            self.request(method, path)
-                .header("Content-Type", "application/xml")
-                .body(body.to_owned()),
-        )
-        .await
+        self.send(self.request(method, path).header("Content-Type", "application/xml").body(body.to_owned()))
+            .await
     }
 }
 
@@ -254,19 +195,12 @@ pub mod roxml {
 
     impl Doc {
         pub fn parse(body: &str) -> Doc {
-            Doc {
-                root: parse(body.as_bytes())
-                    .unwrap_or_else(|e| panic!("invalid XML ({e}):\n{body}")),
-            }
+            Doc { root: parse(body.as_bytes()).unwrap_or_else(|e| panic!("invalid XML ({e}):\n{body}")) }
         }
 
         /// Each `<D:response>`: its href and, per property (ns, name), its status and element.
         pub fn responses(&self) -> Vec<ResponseView<'_>> {
-            self.root
-                .elements()
-                .filter(|e| e.is(DAV, "response"))
-                .map(|r| ResponseView { el: r })
-                .collect()
+            self.root.elements().filter(|e| e.is(DAV, "response")).map(|r| ResponseView { el: r }).collect()
         }
 
         pub fn response(&self, href: &str) -> ResponseView<'_> {
@@ -287,10 +221,7 @@ pub mod roxml {
 
     impl<'a> ResponseView<'a> {
         pub fn href(&self) -> String {
-            self.el
-                .child(DAV, "href")
-                .map(|h| h.text())
-                .unwrap_or_default()
+            self.el.child(DAV, "href").map(|h| h.text()).unwrap_or_default()
         }
         pub fn status(&self) -> Option<String> {
             self.el.child(DAV, "status").map(|s| s.text())
@@ -298,10 +229,7 @@ pub mod roxml {
         /// The property element and the status line of its propstat.
         pub fn prop(&self, ns: &str, name: &str) -> Option<(&'a Element, String)> {
             for ps in self.el.elements().filter(|e| e.is(DAV, "propstat")) {
-                let status = ps
-                    .child(DAV, "status")
-                    .map(|s| s.text())
-                    .unwrap_or_default();
+                let status = ps.child(DAV, "status").map(|s| s.text()).unwrap_or_default();
                 if let Some(p) = ps.child(DAV, "prop").and_then(|p| p.child(ns, name)) {
                     return Some((p, status));
                 }
@@ -313,19 +241,12 @@ pub mod roxml {
         pub fn ok(&self, ns: &str, name: &str) -> &'a Element {
             match self.prop(ns, name) {
                 Some((p, status)) if status == "HTTP/1.1 200 OK" => p,
-                other => panic!(
-                    "{{{ns}}}{name} not 200 on {}: {:?}",
-                    self.href(),
-                    other.map(|o| o.1)
-                ),
+                other => panic!("{{{ns}}}{name} not 200 on {}: {:?}", self.href(), other.map(|o| o.1)),
             }
         }
         /// The text of the first `D:href` inside a 200 property.
         pub fn href_prop(&self, ns: &str, name: &str) -> String {
-            self.ok(ns, name)
-                .child(DAV, "href")
-                .map(|h| h.text())
-                .unwrap_or_default()
+            self.ok(ns, name).child(DAV, "href").map(|h| h.text()).unwrap_or_default()
         }
         pub fn status_of(&self, ns: &str, name: &str) -> Option<String> {
             self.prop(ns, name).map(|p| p.1)

@@ -15,9 +15,7 @@ fn event(uid: &str, summary: &str) -> String {
 }
 
 fn sync_body(token: &str, limit: Option<usize>) -> String {
-    let limit = limit
-        .map(|n| format!("<D:limit><D:nresults>{n}</D:nresults></D:limit>"))
-        .unwrap_or_default();
+    let limit = limit.map(|n| format!("<D:limit><D:nresults>{n}</D:nresults></D:limit>")).unwrap_or_default();
     format!(
         "<D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>{limit}\
          <D:prop><D:getetag/><D:getcontenttype/></D:prop></D:sync-collection>"
@@ -32,21 +30,10 @@ struct SyncResult {
 }
 
 async fn sync(c: &Client, path: &str, token: &str, limit: Option<usize>) -> SyncResult {
-    let r = c
-        .send(
-            c.request("REPORT", path)
-                .header("Depth", "0")
-                .body(sync_body(token, limit)),
-        )
-        .await;
+    let r = c.send(c.request("REPORT", path).header("Depth", "0").body(sync_body(token, limit))).await;
     r.assert_status(207);
     let doc = r.xml();
-    let mut out = SyncResult {
-        changed: vec![],
-        removed: vec![],
-        truncated: false,
-        token: String::new(),
-    };
+    let mut out = SyncResult { changed: vec![], removed: vec![], truncated: false, token: String::new() };
     for resp in doc.responses() {
         match resp.status().as_deref() {
             Some("HTTP/1.1 404 Not Found") => out.removed.push(resp.href()),
@@ -57,31 +44,17 @@ async fn sync(c: &Client, path: &str, token: &str, limit: Option<usize>) -> Sync
             Some(other) => panic!("unexpected member status {other}"),
             None => {
                 let etag = resp.ok(DAV, "getetag").text();
-                assert!(
-                    resp.ok(DAV, "getcontenttype")
-                        .text()
-                        .starts_with("text/calendar")
-                );
+                assert!(resp.ok(DAV, "getcontenttype").text().starts_with("text/calendar"));
                 out.changed.push((resp.href(), etag));
             }
         }
     }
-    out.token = doc
-        .root
-        .child(DAV, "sync-token")
-        .expect("top-level sync-token")
-        .text();
+    out.token = doc.root.child(DAV, "sync-token").expect("top-level sync-token").text();
     out
 }
 
 async fn put(c: &Client, name: &str, summary: &str) -> String {
-    let r = c
-        .put(
-            &format!("{CAL}{name}"),
-            "text/calendar",
-            &event(name, summary),
-        )
-        .await;
+    let r = c.put(&format!("{CAL}{name}"), "text/calendar", &event(name, summary)).await;
     assert!(r.status.is_success(), "PUT {name}: {}", r.status);
     r.etag()
 }
@@ -96,9 +69,7 @@ async fn incremental_sync_reports_exactly_what_changed() {
     let initial = sync(&c, CAL, "", None).await;
     assert_eq!(initial.changed.len(), 2);
     assert!(
-        initial
-            .changed
-            .contains(&(format!("{CAL}a.ics"), e1.clone())),
+        initial.changed.contains(&(format!("{CAL}a.ics"), e1.clone())),
         "ETag in the report equals the PUT ETag"
     );
     assert!(initial.token.starts_with("urn:"), "tokens are URIs");
@@ -109,9 +80,7 @@ async fn incremental_sync_reports_exactly_what_changed() {
 
     let e1b = put(&c, "a.ics", "one, edited").await;
     put(&c, "c.ics", "three").await;
-    c.go("DELETE", &format!("{CAL}b.ics"))
-        .await
-        .assert_status(204);
+    c.go("DELETE", &format!("{CAL}b.ics")).await.assert_status(204);
     let delta = sync(&c, CAL, &initial.token, None).await;
     let mut changed: Vec<String> = delta.changed.iter().map(|c| c.0.clone()).collect();
     changed.sort();
@@ -122,21 +91,13 @@ async fn incremental_sync_reports_exactly_what_changed() {
     // A move within the collection: the old name is removed, the new one changed.
     let r = c
         .send(
-            c.request("MOVE", &format!("{CAL}c.ics"))
-                .header("Destination", format!("{}{CAL}d.ics", c.base)),
+            c.request("MOVE", &format!("{CAL}c.ics")).header("Destination", format!("{}{CAL}d.ics", c.base)),
         )
         .await;
     r.assert_status(201);
     let moved = sync(&c, CAL, &delta.token, None).await;
     assert_eq!(moved.removed, [format!("{CAL}c.ics")]);
-    assert_eq!(
-        moved
-            .changed
-            .iter()
-            .map(|c| c.0.clone())
-            .collect::<Vec<_>>(),
-        [format!("{CAL}d.ics")]
-    );
+    assert_eq!(moved.changed.iter().map(|c| c.0.clone()).collect::<Vec<_>>(), [format!("{CAL}d.ics")]);
     server.stop().await;
 }
 
@@ -187,9 +148,7 @@ async fn invalid_tokens_get_valid_sync_token() {
     server.add_user("alice", Role::Collaborator);
     let c = server.client("alice");
     put(&c, "a.ics", "x").await;
-    let tasks_token = sync(&c, "/dav/calendars/alice/tasks/", "", None)
-        .await
-        .token;
+    let tasks_token = sync(&c, "/dav/calendars/alice/tasks/", "", None).await.token;
     for bad in [
         "garbage",
         "urn:x-davit:sync:",
@@ -197,24 +156,14 @@ async fn invalid_tokens_get_valid_sync_token() {
         "urn:x-davit:sync:1:999999",
         &tasks_token,
     ] {
-        let r = c
-            .send(
-                c.request("REPORT", CAL)
-                    .header("Depth", "0")
-                    .body(sync_body(bad, None)),
-            )
-            .await;
+        let r = c.send(c.request("REPORT", CAL).header("Depth", "0").body(sync_body(bad, None))).await;
         r.assert_status(403);
         r.assert_contains("valid-sync-token");
     }
     for bad_limit in ["0", "-1", "x"] {
-        let body = sync_body("", None).replace(
-            "<D:prop>",
-            &format!("<D:limit><D:nresults>{bad_limit}</D:nresults></D:limit><D:prop>"),
-        );
-        let r = c
-            .send(c.request("REPORT", CAL).header("Depth", "0").body(body))
-            .await;
+        let body = sync_body("", None)
+            .replace("<D:prop>", &format!("<D:limit><D:nresults>{bad_limit}</D:nresults></D:limit><D:prop>"));
+        let r = c.send(c.request("REPORT", CAL).header("Depth", "0").body(body)).await;
         r.assert_status(400);
     }
     server.stop().await;
@@ -226,13 +175,7 @@ async fn thunderbird_depth_one_is_accepted() {
     server.add_user("alice", Role::Collaborator);
     let c = server.client("alice");
     put(&c, "a.ics", "x").await;
-    let r = c
-        .send(
-            c.request("REPORT", CAL)
-                .header("Depth", "1")
-                .body(sync_body("", None)),
-        )
-        .await;
+    let r = c.send(c.request("REPORT", CAL).header("Depth", "1").body(sync_body("", None))).await;
     r.assert_status(207);
     r.assert_contains("a.ics");
     server.stop().await;
@@ -243,25 +186,11 @@ async fn sync_level_infinite_only_where_it_means_one() {
     let server = TestServer::start().await;
     server.add_user("alice", Role::Collaborator);
     let c = server.client("alice");
-    let body = sync_body("", None).replace(
-        "<D:sync-level>1</D:sync-level>",
-        "<D:sync-level>infinite</D:sync-level>",
-    );
-    let r = c
-        .send(
-            c.request("REPORT", CAL)
-                .header("Depth", "0")
-                .body(body.clone()),
-        )
-        .await;
+    let body = sync_body("", None)
+        .replace("<D:sync-level>1</D:sync-level>", "<D:sync-level>infinite</D:sync-level>");
+    let r = c.send(c.request("REPORT", CAL).header("Depth", "0").body(body.clone())).await;
     r.assert_status(207);
-    let r = c
-        .send(
-            c.request("REPORT", "/dav/calendars/alice/")
-                .header("Depth", "0")
-                .body(body),
-        )
-        .await;
+    let r = c.send(c.request("REPORT", "/dav/calendars/alice/").header("Depth", "0").body(body)).await;
     r.assert_status(403);
     r.assert_contains("sync-traversal-supported");
     server.stop().await;
@@ -276,10 +205,7 @@ async fn ctag_and_sync_token_move_on_every_write() {
     let read = |r: crate::harness::Reply| {
         let doc = r.xml();
         let resp = &doc.responses()[0];
-        (
-            resp.ok("http://calendarserver.org/ns/", "getctag").text(),
-            resp.ok(DAV, "sync-token").text(),
-        )
+        (resp.ok("http://calendarserver.org/ns/", "getctag").text(), resp.ok(DAV, "sync-token").text())
     };
     let before = read(c.propfind(CAL, "0", &props).await);
     assert_eq!(before.0, before.1, "getctag is the current sync token");

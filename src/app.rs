@@ -12,10 +12,7 @@ use crate::store::{NewUser, Role, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("database: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -32,10 +29,8 @@ pub struct FirstStart {
 }
 
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, AppError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| AppError::DataDir { path: config.data_dir.display().to_string(), source })?;
     Ok(Arc::new(SqliteStore::open(&config.database_path())?))
 }
 
@@ -50,17 +45,11 @@ pub struct App {
 /// Opens everything the server needs. On a database without users, creates the initial
 /// organization and its owner with a generated password.
 pub fn build(mut config: Config) -> Result<App, AppError> {
-    config
-        .validate()
-        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    config.validate().map_err(|e| AppError::Invalid(e.to_string()))?;
     let store = open_store(&config)?;
     let first_start = bootstrap(store.as_ref(), &config)?;
     let state = Arc::new(AppState::new(config, store.clone()));
-    Ok(App {
-        state,
-        store,
-        first_start,
-    })
+    Ok(App { state, store, first_start })
 }
 
 fn bootstrap(store: &dyn Store, config: &Config) -> Result<Option<FirstStart>, AppError> {
@@ -108,9 +97,7 @@ pub fn validate_username(name: &str) -> Result<(), AppError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if ok {
         Ok(())
     } else {
@@ -127,13 +114,8 @@ mod tests {
     #[test]
     fn first_start_creates_owner_once() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().into(),
-            ..Config::default()
-        };
-        let App {
-            store, first_start, ..
-        } = build(config.clone()).unwrap();
+        let config = Config { data_dir: dir.path().into(), ..Config::default() };
+        let App { store, first_start, .. } = build(config.clone()).unwrap();
         let first = first_start.expect("first start creates the owner");
         assert_eq!(first.username, "admin");
         let users = store.users().unwrap();
@@ -143,10 +125,7 @@ mod tests {
         assert!(auth::verify_password(&creds.password_hash, &first.password));
         drop(store);
         let again = build(config).unwrap();
-        assert!(
-            again.first_start.is_none(),
-            "the password is generated and shown only once"
-        );
+        assert!(again.first_start.is_none(), "the password is generated and shown only once");
     }
 
     #[test]

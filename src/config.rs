@@ -52,10 +52,7 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid value for {key}: {message}")]
@@ -64,20 +61,13 @@ pub enum ConfigError {
 
 impl Config {
     /// Loads the file (if any) and applies environment overrides; `env` is injectable for tests.
-    pub fn load(
-        file: Option<&Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.into(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.into(),
-                    message: e.to_string(),
-                })?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?
             }
             None => Config::default(),
         };
@@ -88,10 +78,9 @@ impl Config {
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn num(key: &'static str, v: String) -> Result<u64, ConfigError> {
-            v.trim().parse().map_err(|_| ConfigError::Value {
-                key,
-                message: format!("{v:?} is not a number"),
-            })
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError::Value { key, message: format!("{v:?} is not a number") })
         }
         if let Some(v) = env("DAVIT_LISTEN") {
             self.listen = v.parse().map_err(|_| ConfigError::Value {
@@ -135,11 +124,7 @@ impl Config {
                 message: "must be a plain path like /dav-server".into(),
             });
         }
-        self.base_path = if trimmed.is_empty() {
-            String::new()
-        } else {
-            format!("/{trimmed}")
-        };
+        self.base_path = if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") };
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Value {
                 key: "max_body_bytes",
@@ -147,10 +132,7 @@ impl Config {
             });
         }
         if self.realm.contains('"') {
-            return Err(ConfigError::Value {
-                key: "realm",
-                message: "must not contain quotes".into(),
-            });
+            return Err(ConfigError::Value { key: "realm", message: "must not contain quotes".into() });
         }
         Ok(())
     }
@@ -165,12 +147,7 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.to_string())
-        }
+        move |k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string())
     }
 
     #[test]
@@ -185,11 +162,7 @@ mod tests {
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("davit.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:9000\"\nbase_path = \"/cal/\"\nrealm = \"r\"\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nbase_path = \"/cal/\"\nrealm = \"r\"\n").unwrap();
         let c = Config::load(Some(&file), &env_of(&[("DAVIT_LISTEN", "127.0.0.1:9100")])).unwrap();
         assert_eq!(c.listen.port(), 9100);
         assert_eq!(c.base_path, "/cal");
@@ -203,10 +176,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "no_such_key = 1\n").unwrap();
-        assert!(matches!(
-            Config::load(Some(&file), &env_of(&[])),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(Config::load(Some(&file), &env_of(&[])), Err(ConfigError::Parse { .. })));
     }
 
     #[test]
@@ -227,10 +197,7 @@ mod tests {
             "initial_owner",
             "log",
         ] {
-            assert!(
-                example.contains(&format!("\n{key} = ")),
-                "{key} missing from config.example.toml"
-            );
+            assert!(example.contains(&format!("\n{key} = ")), "{key} missing from config.example.toml");
         }
     }
 }

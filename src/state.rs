@@ -17,16 +17,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
-        let auth = Authenticator::new(
-            Duration::from_secs(config.auth_cache_seconds),
-            BackoffPolicy::default(),
-        );
+        let auth =
+            Authenticator::new(Duration::from_secs(config.auth_cache_seconds), BackoffPolicy::default());
         let hrefs = Hrefs::new(&config.base_path);
-        AppState {
-            config,
-            store,
-            auth,
-            hrefs,
-        }
+        AppState { config, store, auth, hrefs }
     }
 }

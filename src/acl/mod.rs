@@ -66,20 +66,13 @@ impl PrivilegeSet {
         self.0 & p.bit() != 0
     }
     pub fn iter(self) -> impl Iterator<Item = Privilege> {
-        Privilege::ALL
-            .into_iter()
-            .filter(move |p| self.contains(*p))
+        Privilege::ALL.into_iter().filter(move |p| self.contains(*p))
     }
     /// DAV:write aggregates write-properties, write-content, bind and unbind (RFC 3744 §3.12).
     pub fn has_aggregate_write(self) -> bool {
-        [
-            Privilege::WriteProperties,
-            Privilege::WriteContent,
-            Privilege::Bind,
-            Privilege::Unbind,
-        ]
-        .into_iter()
-        .all(|p| self.contains(p))
+        [Privilege::WriteProperties, Privilege::WriteContent, Privilege::Bind, Privilege::Unbind]
+            .into_iter()
+            .all(|p| self.contains(p))
     }
 }
 
@@ -189,19 +182,11 @@ mod tests {
             (Target::Owned { owner: 1 }, WriteContent, true),
             (Target::Owned { owner: 1 }, WriteAcl, false),
             (Target::Owned { owner: 2 }, Read, false),
-            (
-                Target::Owned { owner: 2 },
-                ReadCurrentUserPrivilegeSet,
-                false,
-            ),
+            (Target::Owned { owner: 2 }, ReadCurrentUserPrivilegeSet, false),
         ];
         let me = subject(1);
         for (target, privilege, allowed) in cases {
-            assert_eq!(
-                authorize(&me, target, privilege, "/x").is_ok(),
-                allowed,
-                "{target:?} {privilege:?}"
-            );
+            assert_eq!(authorize(&me, target, privilege, "/x").is_ok(), allowed, "{target:?} {privilege:?}");
         }
     }
 
@@ -217,20 +202,13 @@ mod tests {
         assert_eq!(err.status, http::StatusCode::FORBIDDEN);
         assert_eq!(
             err.condition,
-            Some(Condition::NeedPrivileges(vec![(
-                "/dav/calendars/u2/c/".into(),
-                "write-content"
-            )]))
+            Some(Condition::NeedPrivileges(vec![("/dav/calendars/u2/c/".into(), "write-content")]))
         );
     }
 
     #[test]
     fn aggregate_write() {
-        assert!(
-            effective_privileges(&subject(1), Target::Owned { owner: 1 }).has_aggregate_write()
-        );
-        assert!(
-            !effective_privileges(&subject(1), Target::Home { owner: 1 }).has_aggregate_write()
-        );
+        assert!(effective_privileges(&subject(1), Target::Owned { owner: 1 }).has_aggregate_write());
+        assert!(!effective_privileges(&subject(1), Target::Home { owner: 1 }).has_aggregate_write());
     }
 }

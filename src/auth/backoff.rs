@@ -51,9 +51,7 @@ struct Failures {
 
 impl Failures {
     fn remaining_lock(&self, now: Instant) -> Option<Duration> {
-        self.locked_until
-            .and_then(|until| until.checked_duration_since(now))
-            .filter(|d| !d.is_zero())
+        self.locked_until.and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero())
     }
 
     /// Stale entries carry no information any more: the count has been forgiven and no lock
@@ -78,11 +76,7 @@ impl Backoff {
 
     /// Like [`Backoff::new`] with a custom key limit (tests, or very small deployments).
     pub fn with_max_entries(policy: BackoffPolicy, max_entries: usize) -> Self {
-        Self {
-            policy,
-            max_entries: max_entries.max(1),
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { policy, max_entries: max_entries.max(1), failures: Mutex::new(HashMap::new()) }
     }
 
     /// `Err(retry_after)` if either the account or the address is currently locked. Called
@@ -111,11 +105,8 @@ impl Backoff {
             if !map.contains_key(&key) && map.len() >= self.max_entries {
                 self.make_room(&mut map, now);
             }
-            let entry = map.entry(key).or_insert(Failures {
-                count: 0,
-                last_failure: now,
-                locked_until: None,
-            });
+            let entry =
+                map.entry(key).or_insert(Failures { count: 0, last_failure: now, locked_until: None });
             self.add_failure(entry, free, now);
         }
     }
@@ -150,14 +141,8 @@ impl Backoff {
 
     /// `base * 2^(excess-1)`, capped at `max_delay`; overflow saturates to the cap.
     fn delay_for(&self, excess: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(excess.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.policy
-            .base_delay
-            .checked_mul(factor)
-            .unwrap_or(self.policy.max_delay)
-            .min(self.policy.max_delay)
+        let factor = 1u32.checked_shl(excess.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.policy.base_delay.checked_mul(factor).unwrap_or(self.policy.max_delay).min(self.policy.max_delay)
     }
 
     /// Drops stale keys; if the map is still full (a flood of fresh keys), drops the least
@@ -286,16 +271,9 @@ mod tests {
         let b = Backoff::new(BackoffPolicy::default());
         let now = Instant::now();
         fail_n(&b, "alice", ip(1), 7, now);
-        assert!(
-            b.check("alice", ip(2), now).is_err(),
-            "account locked from any address"
-        );
+        assert!(b.check("alice", ip(2), now).is_err(), "account locked from any address");
         b.record_success("alice", ip(1), now);
-        assert_eq!(
-            b.check("alice", ip(2), now),
-            Ok(()),
-            "account counter cleared"
-        );
+        assert_eq!(b.check("alice", ip(2), now), Ok(()), "account counter cleared");
         // The count starts over for the account: five more free failures.
         fail_n(&b, "alice", ip(2), 5, now);
         assert_eq!(b.check("alice", ip(2), now), Ok(()));
@@ -306,10 +284,7 @@ mod tests {
         fail_n(&b, "fourth", ip(3), 4, now);
         fail_n(&b, "fifth", ip(3), 5, now);
         b.record_success("attacker", ip(3), now);
-        assert!(
-            b.check("sixth", ip(3), now).is_err(),
-            "address stays throttled"
-        );
+        assert!(b.check("sixth", ip(3), now).is_err(), "address stays throttled");
     }
 
     #[test]
@@ -320,10 +295,7 @@ mod tests {
         let now = Instant::now();
         fail_n(&b, "alice", ip(1), 7, now);
         fail_n(&b, "no-such-user-xyz", ip(2), 7, now);
-        assert_eq!(
-            b.check("alice", ip(3), now),
-            b.check("no-such-user-xyz", ip(4), now)
-        );
+        assert_eq!(b.check("alice", ip(3), now), b.check("no-such-user-xyz", ip(4), now));
         assert_eq!(b.check("alice", ip(3), now), Err(SEC * 2));
     }
 
@@ -365,11 +337,7 @@ mod tests {
         // A flood of fresh keys never exceeds the cap.
         for i in 0..500u32 {
             let addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            b.record_failure(
-                &format!("flood{i}"),
-                addr,
-                later + Duration::from_millis(i.into()),
-            );
+            b.record_failure(&format!("flood{i}"), addr, later + Duration::from_millis(i.into()));
         }
         assert!(b.len() <= 100, "len {}", b.len());
         // The most recent keys survive the eviction.

@@ -55,10 +55,7 @@ pub fn parse_basic(header: &[u8]) -> Option<BasicCredentials> {
     if login.is_empty() {
         return None;
     }
-    Some(BasicCredentials {
-        login: login.to_owned(),
-        password: password.to_owned(),
-    })
+    Some(BasicCredentials { login: login.to_owned(), password: password.to_owned() })
 }
 
 /// Returns the token68 part of a `Basic <token>` header, or `None` for another scheme.

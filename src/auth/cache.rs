@@ -52,11 +52,7 @@ impl CredentialCache {
     /// `ttl` bounds how long a verified password stays valid without argon2 (and thus how long
     /// a revoked session might linger); `max_entries` bounds memory.
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
-        Self {
-            state: Mutex::new(CacheState::default()),
-            ttl,
-            max_entries: max_entries.max(1),
-        }
+        Self { state: Mutex::new(CacheState::default()), ttl, max_entries: max_entries.max(1) }
     }
 
     /// True if this exact (user, stored hash, password) was verified less than `ttl` ago.
@@ -84,9 +80,7 @@ impl CredentialCache {
         let digest = cache_digest(user_id, phc, pw);
         let mut state = self.lock();
         // Re-verification after expiry replaces the old entry rather than piling up beside it.
-        state.remove_matching(user_id, |e| {
-            e.digest.ct_eq(&digest).into() || e.expires <= now
-        });
+        state.remove_matching(user_id, |e| e.digest.ct_eq(&digest).into() || e.expires <= now);
         if state.len >= self.max_entries {
             state.evict(now, self.max_entries);
         }
@@ -182,11 +176,7 @@ impl CacheState {
 
 /// Removes the entry closest to expiry; returns whether one was removed.
 fn remove_soonest_expiring(entries: &mut Vec<CacheEntry>) -> bool {
-    let oldest = entries
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, e)| e.expires)
-        .map(|(i, _)| i);
+    let oldest = entries.iter().enumerate().min_by_key(|(_, e)| e.expires).map(|(i, _)| i);
     match oldest {
         Some(i) => {
             entries.swap_remove(i);

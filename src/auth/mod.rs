@@ -94,9 +94,7 @@ impl Authenticator {
         }
         let stored = lookup(&creds.login);
         if let Some(s) = &stored
-            && self
-                .cache
-                .is_verified(s.user_id, &s.password_hash, &creds.password, now)
+            && self.cache.is_verified(s.user_id, &s.password_hash, &creds.password, now)
         {
             // Still a success: clear any failures that accumulated since it was cached.
             self.backoff.record_success(&creds.login, ip, now);
@@ -107,8 +105,7 @@ impl Authenticator {
         let verified = self.hasher.verify_or_dummy(phc, &creds.password);
         match stored {
             Some(s) if verified => {
-                self.cache
-                    .remember(s.user_id, &s.password_hash, &creds.password, now);
+                self.cache.remember(s.user_id, &s.password_hash, &creds.password, now);
                 self.backoff.record_success(&creds.login, ip, now);
                 AuthOutcome::Authenticated { user_id: s.user_id }
             }
@@ -139,19 +136,13 @@ mod tests {
     const TTL: Duration = Duration::from_secs(60);
 
     fn creds(login: &str, password: &str) -> BasicCredentials {
-        BasicCredentials {
-            login: login.to_owned(),
-            password: password.to_owned(),
-        }
+        BasicCredentials { login: login.to_owned(), password: password.to_owned() }
     }
 
     /// A one-user store: "alice" with id 42.
     fn alice_store(phc: &str) -> impl Fn(&str) -> Option<StoredCredentials> + '_ {
         move |login| {
-            (login == "alice").then(|| StoredCredentials {
-                user_id: 42,
-                password_hash: phc.to_owned(),
-            })
+            (login == "alice").then(|| StoredCredentials { user_id: 42, password_hash: phc.to_owned() })
         }
     }
 
@@ -178,11 +169,7 @@ mod tests {
         assert_eq!(auth.hasher.verification_count(), 1);
         let unknown = auth.authenticate(&creds("mallory", "right"), IP, alice_store(&phc), now);
         assert_eq!(unknown, AuthOutcome::Rejected);
-        assert_eq!(
-            auth.hasher.verification_count(),
-            2,
-            "unknown user pays argon2 too"
-        );
+        assert_eq!(auth.hasher.verification_count(), 2, "unknown user pays argon2 too");
     }
 
     #[test]
@@ -197,11 +184,7 @@ mod tests {
 
         let second = auth.authenticate(&c, IP, alice_store(&phc), now + Duration::from_secs(1));
         assert_eq!(second, AuthOutcome::Authenticated { user_id: 42 });
-        assert_eq!(
-            auth.hasher.verification_count(),
-            1,
-            "no argon2 on a cache hit"
-        );
+        assert_eq!(auth.hasher.verification_count(), 1, "no argon2 on a cache hit");
 
         // A wrong password is not a cache hit and still pays argon2.
         let wrong = auth.authenticate(&creds("alice", "nope"), IP, alice_store(&phc), now);
@@ -244,12 +227,7 @@ mod tests {
             now,
         );
         let expected = Duration::from_secs(1);
-        assert_eq!(
-            locked,
-            AuthOutcome::Throttled {
-                retry_after: expected
-            }
-        );
+        assert_eq!(locked, AuthOutcome::Throttled { retry_after: expected });
         assert_eq!(auth.hasher.verification_count(), 6);
 
         // After the lock, the right password works and clears the account's counter (the
@@ -269,18 +247,12 @@ mod tests {
             assert_eq!(outcome, AuthOutcome::Rejected);
         }
         let outcome = auth.authenticate(&creds("ghost", "x"), IP, |_| None, now);
-        assert!(
-            matches!(outcome, AuthOutcome::Throttled { .. }),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, AuthOutcome::Throttled { .. }), "{outcome:?}");
     }
 
     #[test]
     fn stored_credentials_debug_hides_hash() {
-        let s = StoredCredentials {
-            user_id: 1,
-            password_hash: "$argon2id$secret".to_owned(),
-        };
+        let s = StoredCredentials { user_id: 1, password_hash: "$argon2id$secret".to_owned() };
         let shown = format!("{s:?}");
         assert!(!shown.contains("argon2id"), "{shown}");
     }

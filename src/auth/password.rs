@@ -33,9 +33,7 @@ pub fn verify_password(phc: &str, pw: &str) -> bool {
 
 /// Cost parameters come from the hash itself, so hashes made under older settings still verify.
 fn verify_parsed(parsed: &PasswordHash, pw: &str) -> bool {
-    Argon2::default()
-        .verify_password(pw.as_bytes(), parsed)
-        .is_ok()
+    Argon2::default().verify_password(pw.as_bytes(), parsed).is_ok()
 }
 
 /// Inputs of the dummy hash. Neither is secret: `verify_or_dummy` never reports a match against
@@ -44,7 +42,8 @@ const DUMMY_PASSWORD: &[u8] = b"davit dummy password for unknown users";
 const DUMMY_SALT: &[u8] = b"davit-dummy-salt";
 /// `DUMMY_PASSWORD` hashed under `DUMMY_SALT` with the default parameters (a test keeps the
 /// two in sync).
-const DUMMY_FALLBACK: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGF2aXQtZHVtbXktc2FsdA$4TuKq1tA9tLLbdHEPz6euDCNFHUm8tPBJZPqvyWI7f4";
+const DUMMY_FALLBACK: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$ZGF2aXQtZHVtbXktc2FsdA$4TuKq1tA9tLLbdHEPz6euDCNFHUm8tPBJZPqvyWI7f4";
 
 /// Verifies passwords so that "no such user" and "wrong password" cost the same time.
 ///
@@ -205,19 +204,14 @@ mod tests {
         assert_eq!(groups.len(), 4, "{pw}");
         for group in groups {
             assert_eq!(group.len(), 6, "{pw}");
-            assert!(
-                group.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)),
-                "{pw}"
-            );
+            assert!(group.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)), "{pw}");
         }
         assert!(!pw.contains(['0', 'O', '1', 'l', 'I']), "{pw}");
     }
 
     #[test]
     fn generated_passwords_are_distinct() {
-        let set: HashSet<String> = (0..200)
-            .map(|_| generate_password().expect("random"))
-            .collect();
+        let set: HashSet<String> = (0..200).map(|_| generate_password().expect("random")).collect();
         assert_eq!(set.len(), 200);
     }
 

@@ -20,14 +20,15 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     init_tracing(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let app::App { state, store, first_start } = app::build(config)?;
         if let Some(first) = first_start {
             // Printed to standard output once, never logged: it is the only copy.
-            println!("davit: first start: created organization {:?} and its owner account", first.organization);
+            println!(
+                "davit: first start: created organization {:?} and its owner account",
+                first.organization
+            );
             println!("  username: {}", first.username);
             println!("  password: {}", first.password);
             println!("Keep this password now; it is not shown again.");

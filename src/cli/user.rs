@@ -48,17 +48,9 @@ pub fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
     let store = app::open_store(&config)?;
     let store: &dyn Store = store.as_ref();
     match cmd {
-        UserCommand::Add {
-            name,
-            email,
-            org,
-            role,
-            display_name,
-            password_stdin,
-        } => {
+        UserCommand::Add { name, email, org, role, display_name, password_stdin } => {
             validate_username(&name)?;
-            let (org_id, new_org) =
-                organization_for(store, org.as_deref(), &config.initial_organization)?;
+            let (org_id, new_org) = organization_for(store, org.as_deref(), &config.initial_organization)?;
             let role = match role {
                 Some(r) => Role::parse(&r).with_context(|| format!("unknown role {r:?}"))?,
                 None if new_org => Role::Owner,
@@ -86,10 +78,7 @@ pub fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::List => {
             for u in store.users()? {
                 let email = u.principal.email.as_deref().unwrap_or("-");
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.principal.slug, email, u.organization, u.role
-                );
+                println!("{}\t{}\t{}\t{}", u.principal.slug, email, u.organization, u.role);
             }
         }
         UserCommand::Passwd { name, .. } => {
@@ -100,9 +89,7 @@ pub fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             println!("password of {name} changed");
         }
         UserCommand::Delete { name } => {
-            store
-                .delete_user(&name)
-                .map_err(|e| anyhow::anyhow!("cannot delete {name}: {e}"))?;
+            store.delete_user(&name).map_err(|e| anyhow::anyhow!("cannot delete {name}: {e}"))?;
             println!("deleted user {name}");
         }
     }
@@ -111,10 +98,7 @@ pub fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
 
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.len() < 8 {
         bail!("the password must have at least 8 characters");

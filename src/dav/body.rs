@@ -68,9 +68,7 @@ pub fn parse_propfind(body: &[u8]) -> DavResult<Propfind> {
     match result {
         Some(Propfind::AllProp { .. }) => Ok(Propfind::AllProp { include }),
         Some(other) => Ok(other),
-        None => Err(DavError::bad_request(
-            "propfind needs prop, allprop or propname",
-        )),
+        None => Err(DavError::bad_request("propfind needs prop, allprop or propname")),
     }
 }
 
@@ -83,19 +81,13 @@ pub fn parse_propertyupdate(body: &[u8]) -> DavResult<Vec<PropUpdate>> {
             (DAV, "set") => true,
             (DAV, "remove") => false,
             _ => {
-                return Err(DavError::bad_request(
-                    "propertyupdate holds only set and remove",
-                ));
+                return Err(DavError::bad_request("propertyupdate holds only set and remove"));
             }
         };
-        let prop = action
-            .child(DAV, "prop")
-            .ok_or_else(|| DavError::bad_request("set/remove without prop"))?;
+        let prop =
+            action.child(DAV, "prop").ok_or_else(|| DavError::bad_request("set/remove without prop"))?;
         for p in prop.elements() {
-            updates.push(PropUpdate {
-                name: qname(p),
-                value: set.then(|| p.clone()),
-            });
+            updates.push(PropUpdate { name: qname(p), value: set.then(|| p.clone()) });
         }
     }
     if updates.is_empty() {
@@ -107,11 +99,7 @@ pub fn parse_propertyupdate(body: &[u8]) -> DavResult<Vec<PropUpdate>> {
 /// Properties set by an extended MKCOL (`DAV:mkcol`) or MKCALENDAR (`C:mkcalendar`) body.
 pub fn parse_mkcol_body(body: &[u8], calendar: bool) -> DavResult<Vec<Element>> {
     let root = parse_xml(body)?;
-    let (ns, name) = if calendar {
-        (CALDAV, "mkcalendar")
-    } else {
-        (DAV, "mkcol")
-    };
+    let (ns, name) = if calendar { (CALDAV, "mkcalendar") } else { (DAV, "mkcol") };
     if !root.is(ns, name) {
         return Err(DavError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -136,15 +124,12 @@ mod tests {
 
     #[test]
     fn propfind_forms() {
-        assert_eq!(
-            parse_propfind(b"").unwrap(),
-            Propfind::AllProp { include: vec![] }
-        );
-        let p = parse_propfind(b"<D:propfind xmlns:D='DAV:'><D:prop><D:getetag/><x:y xmlns:x='urn:x'/></D:prop></D:propfind>").unwrap();
-        assert_eq!(
-            p,
-            Propfind::Prop(vec![QName::new(DAV, "getetag"), QName::new("urn:x", "y")])
-        );
+        assert_eq!(parse_propfind(b"").unwrap(), Propfind::AllProp { include: vec![] });
+        let p = parse_propfind(
+            b"<D:propfind xmlns:D='DAV:'><D:prop><D:getetag/><x:y xmlns:x='urn:x'/></D:prop></D:propfind>",
+        )
+        .unwrap();
+        assert_eq!(p, Propfind::Prop(vec![QName::new(DAV, "getetag"), QName::new("urn:x", "y")]));
         assert_eq!(
             parse_propfind(b"<propfind xmlns='DAV:'><propname/></propfind>").unwrap(),
             Propfind::PropName

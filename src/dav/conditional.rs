@@ -22,28 +22,20 @@ pub enum Outcome {
 }
 
 fn failed() -> DavError {
-    DavError::precondition_failed(
-        "a conditional request header did not match the resource's current state",
-    )
+    DavError::precondition_failed("a conditional request header did not match the resource's current state")
 }
 
 fn strong_match(list: &EtagMatch, v: &Validators) -> bool {
     match list {
         EtagMatch::Any => v.exists,
-        EtagMatch::List(tags) => v
-            .etag
-            .as_ref()
-            .is_some_and(|e| tags.iter().any(|t| !t.weak && &t.tag == e)),
+        EtagMatch::List(tags) => v.etag.as_ref().is_some_and(|e| tags.iter().any(|t| !t.weak && &t.tag == e)),
     }
 }
 
 fn weak_match(list: &EtagMatch, v: &Validators) -> bool {
     match list {
         EtagMatch::Any => v.exists,
-        EtagMatch::List(tags) => v
-            .etag
-            .as_ref()
-            .is_some_and(|e| tags.iter().any(|t| &t.tag == e)),
+        EtagMatch::List(tags) => v.etag.as_ref().is_some_and(|e| tags.iter().any(|t| &t.tag == e)),
     }
 }
 
@@ -61,11 +53,7 @@ pub fn evaluate(h: &RequestHeaders, v: &Validators, safe: bool) -> DavResult<Out
     }
     if let Some(m) = &h.if_none_match {
         if weak_match(m, v) {
-            return if safe {
-                Ok(Outcome::NotModified)
-            } else {
-                Err(failed())
-            };
+            return if safe { Ok(Outcome::NotModified) } else { Err(failed()) };
         }
     } else if safe
         && let (Some(since), Some(modified)) = (h.if_modified_since, v.last_modified)
@@ -103,10 +91,7 @@ pub fn evaluate_if(
     if holds {
         Ok(())
     } else {
-        Err(DavError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "the If header did not match",
-        ))
+        Err(DavError::new(StatusCode::PRECONDITION_FAILED, "the If header did not match"))
     }
 }
 
@@ -130,66 +115,31 @@ mod tests {
     use crate::dav::headers::{EntityTag, parse_if};
 
     fn v(etag: Option<&str>, modified: i64) -> Validators {
-        Validators {
-            exists: etag.is_some(),
-            etag: etag.map(Into::into),
-            last_modified: Some(modified),
-        }
+        Validators { exists: etag.is_some(), etag: etag.map(Into::into), last_modified: Some(modified) }
     }
 
     fn tags(t: &[&str]) -> EtagMatch {
-        EtagMatch::List(
-            t.iter()
-                .map(|t| EntityTag {
-                    weak: false,
-                    tag: (*t).into(),
-                })
-                .collect(),
-        )
+        EtagMatch::List(t.iter().map(|t| EntityTag { weak: false, tag: (*t).into() }).collect())
     }
 
     #[test]
     fn rfc9110_order() {
         let cur = v(Some("a"), 100);
-        let mut h = RequestHeaders {
-            if_match: Some(tags(&["a"])),
-            ..Default::default()
-        };
+        let mut h = RequestHeaders { if_match: Some(tags(&["a"])), ..Default::default() };
         assert_eq!(evaluate(&h, &cur, false).unwrap(), Outcome::Proceed);
         h.if_match = Some(tags(&["b"]));
         assert!(evaluate(&h, &cur, false).is_err());
         h.if_match = Some(EtagMatch::Any);
-        assert!(
-            evaluate(&h, &v(None, 0), false).is_err(),
-            "If-Match: * on a missing resource"
-        );
-        let h = RequestHeaders {
-            if_none_match: Some(EtagMatch::Any),
-            ..Default::default()
-        };
-        assert!(
-            evaluate(&h, &cur, false).is_err(),
-            "If-None-Match: * on an existing resource"
-        );
+        assert!(evaluate(&h, &v(None, 0), false).is_err(), "If-Match: * on a missing resource");
+        let h = RequestHeaders { if_none_match: Some(EtagMatch::Any), ..Default::default() };
+        assert!(evaluate(&h, &cur, false).is_err(), "If-None-Match: * on an existing resource");
         assert_eq!(evaluate(&h, &v(None, 0), false).unwrap(), Outcome::Proceed);
-        let h = RequestHeaders {
-            if_none_match: Some(tags(&["a"])),
-            ..Default::default()
-        };
+        let h = RequestHeaders { if_none_match: Some(tags(&["a"])), ..Default::default() };
         assert_eq!(evaluate(&h, &cur, true).unwrap(), Outcome::NotModified);
-        let h = RequestHeaders {
-            if_modified_since: Some(100),
-            ..Default::default()
-        };
+        let h = RequestHeaders { if_modified_since: Some(100), ..Default::default() };
         assert_eq!(evaluate(&h, &cur, true).unwrap(), Outcome::NotModified);
-        assert_eq!(
-            evaluate(&h, &v(Some("a"), 101), true).unwrap(),
-            Outcome::Proceed
-        );
-        let h = RequestHeaders {
-            if_unmodified_since: Some(99),
-            ..Default::default()
-        };
+        assert_eq!(evaluate(&h, &v(Some("a"), 101), true).unwrap(), Outcome::Proceed);
+        let h = RequestHeaders { if_unmodified_since: Some(99), ..Default::default() };
         assert!(evaluate(&h, &cur, false).is_err());
     }
 
@@ -197,21 +147,12 @@ mod tests {
     fn if_header_lists() {
         let cur = v(Some("a"), 0);
         let none = |_: &str| None;
-        let h = |s: &str| RequestHeaders {
-            if_lists: Some(parse_if(s).unwrap()),
-            ..Default::default()
-        };
+        let h = |s: &str| RequestHeaders { if_lists: Some(parse_if(s).unwrap()), ..Default::default() };
         assert!(evaluate_if(&h("([\"a\"])"), &cur, &none).is_ok());
         assert!(evaluate_if(&h("([\"b\"])"), &cur, &none).is_err());
-        assert!(
-            evaluate_if(&h("(<urn:uuid:x>)"), &cur, &none).is_err(),
-            "no lock tokens exist"
-        );
+        assert!(evaluate_if(&h("(<urn:uuid:x>)"), &cur, &none).is_err(), "no lock tokens exist");
         assert!(evaluate_if(&h("(Not <urn:uuid:x>)"), &cur, &none).is_ok());
-        assert!(
-            evaluate_if(&h("(<urn:uuid:x>) ([\"a\"])"), &cur, &none).is_ok(),
-            "any list may hold"
-        );
+        assert!(evaluate_if(&h("(<urn:uuid:x>) ([\"a\"])"), &cur, &none).is_ok(), "any list may hold");
         assert!(
             evaluate_if(&h("<http://h/other> ([\"a\"])"), &cur, &none).is_err(),
             "unknown tagged resource"
@@ -220,22 +161,10 @@ mod tests {
 
     #[test]
     fn writes_carry_a_compare_and_swap() {
-        let h = RequestHeaders {
-            if_match: Some(tags(&["a"])),
-            ..Default::default()
-        };
-        assert_eq!(
-            expect_for_write(&h, &v(Some("a"), 0)),
-            Expect::Etag("a".into())
-        );
-        let h = RequestHeaders {
-            if_none_match: Some(EtagMatch::Any),
-            ..Default::default()
-        };
+        let h = RequestHeaders { if_match: Some(tags(&["a"])), ..Default::default() };
+        assert_eq!(expect_for_write(&h, &v(Some("a"), 0)), Expect::Etag("a".into()));
+        let h = RequestHeaders { if_none_match: Some(EtagMatch::Any), ..Default::default() };
         assert_eq!(expect_for_write(&h, &v(None, 0)), Expect::Absent);
-        assert_eq!(
-            expect_for_write(&RequestHeaders::default(), &v(Some("a"), 0)),
-            Expect::Anything
-        );
+        assert_eq!(expect_for_write(&RequestHeaders::default(), &v(Some("a"), 0)), Expect::Anything);
     }
 }

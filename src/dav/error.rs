@@ -23,6 +23,12 @@ pub enum Condition {
     ValidCalendarData,
     ValidAddressData,
     SupportedReport,
+    /// `C:no-uid-conflict` or `CR:no-uid-conflict` with the href of the resource already
+    /// holding the UID (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
+    NoUidConflict {
+        carddav: bool,
+        href: String,
+    },
     /// Any other element, e.g. ("urn:ietf:params:xml:ns:caldav", "valid-filter").
     Other(&'static str, &'static str),
 }
@@ -41,6 +47,8 @@ impl Condition {
             Condition::CalendarCollectionLocationOk => (CALDAV, "calendar-collection-location-ok"),
             Condition::ValidCalendarData => (CALDAV, "valid-calendar-data"),
             Condition::ValidAddressData => (CARDDAV, "valid-address-data"),
+            Condition::NoUidConflict { carddav: false, .. } => (CALDAV, "no-uid-conflict"),
+            Condition::NoUidConflict { carddav: true, .. } => (CARDDAV, "no-uid-conflict"),
             Condition::Other(ns, name) => (ns, name),
         }
     }
@@ -57,22 +65,10 @@ pub type DavResult<T> = Result<T, DavError>;
 
 impl DavError {
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        DavError {
-            status,
-            condition: None,
-            message: message.into(),
-        }
+        DavError { status, condition: None, message: message.into() }
     }
-    pub fn with(
-        status: StatusCode,
-        condition: Condition,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        DavError {
-            status,
-            condition: Some(condition),
-            message: message.into(),
-        }
+    pub fn with(status: StatusCode, condition: Condition, message: impl Into<Cow<'static, str>>) -> Self {
+        DavError { status, condition: Some(condition), message: message.into() }
     }
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -102,9 +98,7 @@ impl From<StoreError> for DavError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => DavError::not_found(),
-            StoreError::AlreadyExists => {
-                DavError::method_not_allowed("the resource already exists")
-            }
+            StoreError::AlreadyExists => DavError::method_not_allowed("the resource already exists"),
             StoreError::PreconditionFailed => DavError::precondition_failed(
                 "the resource changed or exists (If-Match / If-None-Match / Overwrite)",
             ),
@@ -115,10 +109,9 @@ impl From<StoreError> for DavError {
             ),
             StoreError::ParentMissing => DavError::conflict("the parent collection does not exist"),
             StoreError::Conflict(m) => DavError::conflict(m),
-            StoreError::Busy => DavError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is busy, retry shortly",
-            ),
+            StoreError::Busy => {
+                DavError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is busy, retry shortly")
+            }
             StoreError::NewerSchema { .. } | StoreError::Internal(_) => {
                 tracing::error!(error = %e, "store failure");
                 DavError::internal()

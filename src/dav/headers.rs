@@ -81,18 +81,13 @@ impl RequestHeaders {
             Some(v) if v.eq_ignore_ascii_case("F") => false,
             Some(_) => return Err(DavError::bad_request("Overwrite must be T or F")),
         };
-        let minimal = text(headers, "prefer")?.is_some_and(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
-        }) || text(headers, "brief")?.is_some_and(|v| v.eq_ignore_ascii_case("t"));
+        let minimal = text(headers, "prefer")?
+            .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("return=minimal")))
+            || text(headers, "brief")?.is_some_and(|v| v.eq_ignore_ascii_case("t"));
         Ok(RequestHeaders {
             depth,
-            if_match: text(headers, "if-match")?
-                .map(parse_etag_match)
-                .transpose()?,
-            if_none_match: text(headers, "if-none-match")?
-                .map(parse_etag_match)
-                .transpose()?,
+            if_match: text(headers, "if-match")?.map(parse_etag_match).transpose()?,
+            if_none_match: text(headers, "if-none-match")?.map(parse_etag_match).transpose()?,
             // RFC 9110 §13.1.3: an invalid date is ignored.
             if_modified_since: text(headers, "if-modified-since")?.and_then(parse_http_date),
             if_unmodified_since: text(headers, "if-unmodified-since")?.and_then(parse_http_date),
@@ -108,15 +103,11 @@ impl RequestHeaders {
 
 pub fn parse_http_date(v: &str) -> Option<i64> {
     let t = httpdate::parse_http_date(v).ok()?;
-    t.duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs() as i64)
+    t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64)
 }
 
 pub fn format_http_date(unix: i64) -> String {
-    httpdate::fmt_http_date(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64),
-    )
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64))
 }
 
 fn parse_etag_match(v: &str) -> DavResult<EtagMatch> {
@@ -125,9 +116,7 @@ fn parse_etag_match(v: &str) -> DavResult<EtagMatch> {
     }
     let mut tags = Vec::new();
     for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        tags.push(
-            parse_entity_tag(part).ok_or_else(|| DavError::bad_request("malformed entity tag"))?,
-        );
+        tags.push(parse_entity_tag(part).ok_or_else(|| DavError::bad_request("malformed entity tag"))?);
     }
     if tags.is_empty() {
         return Err(DavError::bad_request("empty entity-tag list"));
@@ -170,10 +159,7 @@ pub fn parse_if(v: &str) -> DavResult<Vec<IfList>> {
         let r = rest.strip_prefix('(').ok_or_else(bad)?;
         let end = r.find(')').ok_or_else(bad)?;
         let conditions = parse_if_conditions(&r[..end]).ok_or_else(bad)?;
-        lists.push(IfList {
-            resource: resource.clone(),
-            conditions,
-        });
+        lists.push(IfList { resource: resource.clone(), conditions });
         rest = r[end + 1..].trim_start();
     }
     if lists.is_empty() {
@@ -198,10 +184,7 @@ fn parse_if_conditions(mut s: &str) -> Option<Vec<(bool, IfCondition)>> {
             (IfCondition::StateToken(r[..end].to_owned()), &r[end + 1..])
         } else if let Some(r) = s.strip_prefix('[') {
             let end = r.find(']')?;
-            (
-                IfCondition::Etag(parse_entity_tag(r[..end].trim())?.tag),
-                &r[end + 1..],
-            )
+            (IfCondition::Etag(parse_entity_tag(r[..end].trim())?.tag), &r[end + 1..])
         } else {
             return None;
         };
@@ -226,39 +209,23 @@ mod tests {
     #[test]
     fn depth_values() {
         assert_eq!(
-            RequestHeaders::parse(&headers(&[("depth", "Infinity")]))
-                .unwrap()
-                .depth,
+            RequestHeaders::parse(&headers(&[("depth", "Infinity")])).unwrap().depth,
             Some(Depth::Infinity)
         );
-        assert_eq!(
-            RequestHeaders::parse(&headers(&[("depth", "1")]))
-                .unwrap()
-                .depth,
-            Some(Depth::One)
-        );
+        assert_eq!(RequestHeaders::parse(&headers(&[("depth", "1")])).unwrap().depth, Some(Depth::One));
         assert!(RequestHeaders::parse(&headers(&[("depth", "2")])).is_err());
         assert!(RequestHeaders::parse(&headers(&[("depth", "banana")])).is_err());
     }
 
     #[test]
     fn etags_in_client_spellings() {
-        let h = RequestHeaders::parse(&headers(&[
-            ("if-match", "\"a\", W/\"b\""),
-            ("if-none-match", "*"),
-        ]))
-        .unwrap();
+        let h = RequestHeaders::parse(&headers(&[("if-match", "\"a\", W/\"b\""), ("if-none-match", "*")]))
+            .unwrap();
         assert_eq!(
             h.if_match,
             Some(EtagMatch::List(vec![
-                EntityTag {
-                    weak: false,
-                    tag: "a".into()
-                },
-                EntityTag {
-                    weak: true,
-                    tag: "b".into()
-                }
+                EntityTag { weak: false, tag: "a".into() },
+                EntityTag { weak: true, tag: "b".into() }
             ]))
         );
         assert_eq!(h.if_none_match, Some(EtagMatch::Any));
@@ -272,14 +239,8 @@ mod tests {
         let lists = parse_if("<http://h/a> (<urn:x> [\"e1\"]) (Not <DAV:no-lock>)").unwrap();
         assert_eq!(lists.len(), 2);
         assert_eq!(lists[0].resource.as_deref(), Some("http://h/a"));
-        assert_eq!(
-            lists[0].conditions[1],
-            (false, IfCondition::Etag("e1".into()))
-        );
-        assert_eq!(
-            lists[1].conditions[0],
-            (true, IfCondition::StateToken("DAV:no-lock".into()))
-        );
+        assert_eq!(lists[0].conditions[1], (false, IfCondition::Etag("e1".into())));
+        assert_eq!(lists[1].conditions[0], (true, IfCondition::StateToken("DAV:no-lock".into())));
         assert!(parse_if("garbage").is_err());
         assert!(parse_if("(").is_err());
         assert!(parse_if("()").is_err());
@@ -288,15 +249,9 @@ mod tests {
     #[test]
     fn prefer_and_brief() {
         assert!(
-            RequestHeaders::parse(&headers(&[("prefer", "depth-noroot, return=minimal")]))
-                .unwrap()
-                .minimal
+            RequestHeaders::parse(&headers(&[("prefer", "depth-noroot, return=minimal")])).unwrap().minimal
         );
-        assert!(
-            RequestHeaders::parse(&headers(&[("brief", "t")]))
-                .unwrap()
-                .minimal
-        );
+        assert!(RequestHeaders::parse(&headers(&[("brief", "t")])).unwrap().minimal);
         assert!(!RequestHeaders::parse(&headers(&[])).unwrap().minimal);
         assert!(RequestHeaders::parse(&headers(&[("overwrite", "x")])).is_err());
     }

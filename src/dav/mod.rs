@@ -59,9 +59,7 @@ pub fn handle(state: &AppState, subject: Subject, req: DavRequest) -> DavRespons
         Err(e) => error_response(&e),
     };
     // Apple reads the DAV header on PROPFIND responses too, not only on OPTIONS.
-    response
-        .headers_mut()
-        .insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
+    response.headers_mut().insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
     response
 }
 
@@ -69,11 +67,7 @@ fn run(state: &AppState, subject: Subject, req: &DavRequest) -> DavResult<DavRes
     let headers = RequestHeaders::parse(&req.headers)?;
     let (path, _) = paths::parse(&state.config.base_path, &req.path)
         .map_err(|e| DavError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let ctx = Ctx {
-        state,
-        subject,
-        headers,
-    };
+    let ctx = Ctx { state, subject, headers };
     methods::dispatch(&ctx, &req.method, &path, &req.body)
 }
 
@@ -89,8 +83,7 @@ pub fn error_response(e: &DavError) -> DavResponse {
         .body(body)
         .unwrap_or_default();
     if e.status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     r
 }
@@ -118,10 +111,7 @@ pub fn multistatus_response(ctx: &Ctx<'_>, ms: &multistatus::Multistatus) -> Dav
         ms.to_xml(ctx.headers.minimal).into_bytes(),
     );
     if ctx.headers.minimal {
-        r.headers_mut().insert(
-            "preference-applied",
-            HeaderValue::from_static("return=minimal"),
-        );
+        r.headers_mut().insert("preference-applied", HeaderValue::from_static("return=minimal"));
     }
     r
 }

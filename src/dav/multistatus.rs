@@ -35,11 +35,7 @@ pub struct Propstat {
 
 /// `HTTP/1.1 200 OK`: clients such as Thunderbird match these lines literally.
 pub fn status_line(status: StatusCode) -> String {
-    format!(
-        "HTTP/1.1 {} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    )
+    format!("HTTP/1.1 {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""))
 }
 
 fn open_root(w: &mut XmlWriter, tag: &str) {
@@ -52,10 +48,7 @@ fn open_root(w: &mut XmlWriter, tag: &str) {
 fn prop_open(q: &QName) -> (String, String) {
     match names::prefix_of(&q.ns) {
         Some(p) => (format!("<{p}:{}", q.name), format!("</{p}:{}>", q.name)),
-        None => (
-            format!("<{} xmlns=\"{}\"", q.name, escape_attr(&q.ns)),
-            format!("</{}>", q.name),
-        ),
+        None => (format!("<{} xmlns=\"{}\"", q.name, escape_attr(&q.ns)), format!("</{}>", q.name)),
     }
 }
 
@@ -104,11 +97,7 @@ fn condition_xml(c: &Condition) -> String {
         Condition::NeedPrivileges(list) => {
             let mut s = String::from("<D:need-privileges>");
             for (href, privilege) in list {
-                let p = if *privilege == "read-free-busy" {
-                    "C"
-                } else {
-                    "D"
-                };
+                let p = if *privilege == "read-free-busy" { "C" } else { "D" };
                 s.push_str(&format!(
                     "<D:resource><D:href>{}</D:href><D:privilege><{p}:{privilege}/></D:privilege></D:resource>",
                     escape_text(href)
@@ -116,6 +105,9 @@ fn condition_xml(c: &Condition) -> String {
             }
             s.push_str("</D:need-privileges>");
             s
+        }
+        Condition::NoUidConflict { href, .. } => {
+            format!("<{prefix}:{name}><D:href>{}</D:href></{prefix}:{name}>", escape_text(href))
         }
         _ => format!("<{prefix}:{name}/>"),
     }

@@ -9,24 +9,15 @@ pub const APPLE_ICAL: &str = "http://apple.com/ns/ical/";
 pub const DAVIT: &str = "https://davit.dev/ns/";
 
 /// Prefixes declared on every multistatus/error root.
-pub const PREFIXES: &[(&str, &str)] = &[
-    ("D", DAV),
-    ("C", CALDAV),
-    ("CR", CARDDAV),
-    ("CS", CALENDARSERVER),
-    ("A", APPLE_ICAL),
-    ("x", DAVIT),
-];
+pub const PREFIXES: &[(&str, &str)] =
+    &[("D", DAV), ("C", CALDAV), ("CR", CARDDAV), ("CS", CALENDARSERVER), ("A", APPLE_ICAL), ("x", DAVIT)];
 
 pub fn prefix_of(ns: &str) -> Option<&'static str> {
     PREFIXES.iter().find(|(_, n)| *n == ns).map(|(p, _)| *p)
 }
 
 pub fn xmlns_attrs() -> Vec<(String, &'static str)> {
-    PREFIXES
-        .iter()
-        .map(|(p, ns)| (format!("xmlns:{p}"), *ns))
-        .collect()
+    PREFIXES.iter().map(|(p, ns)| (format!("xmlns:{p}"), *ns)).collect()
 }
 
 /// A qualified XML name.
@@ -38,10 +29,7 @@ pub struct QName {
 
 impl QName {
     pub fn new(ns: &str, name: &str) -> Self {
-        QName {
-            ns: ns.to_owned(),
-            name: name.to_owned(),
-        }
+        QName { ns: ns.to_owned(), name: name.to_owned() }
     }
     pub fn is(&self, ns: &str, name: &str) -> bool {
         self.ns == ns && self.name == name

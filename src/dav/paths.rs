@@ -63,16 +63,13 @@ pub enum PathError {
 
 /// Decodes one segment; rejects what could escape the tree or confuse storage.
 pub fn decode_segment(raw: &str) -> Result<String, PathError> {
-    let decoded = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| PathError::BadSegment("not UTF-8".into()))?;
+    let decoded =
+        percent_decode_str(raw).decode_utf8().map_err(|_| PathError::BadSegment("not UTF-8".into()))?;
     if decoded.is_empty() || decoded == "." || decoded == ".." {
         return Err(PathError::BadSegment(format!("{decoded:?}")));
     }
     if decoded.contains('/') || decoded.chars().any(|c| c.is_control()) {
-        return Err(PathError::BadSegment(
-            "contains a slash or control character".into(),
-        ));
+        return Err(PathError::BadSegment("contains a slash or control character".into()));
     }
     if decoded.len() > MAX_SEGMENT_BYTES {
         return Err(PathError::TooLong);
@@ -99,10 +96,7 @@ pub fn parse(base: &str, raw_path: &str) -> Result<(DavPath, bool), PathError> {
     if rest.contains("//") {
         return Err(PathError::BadSegment("empty segment".into()));
     }
-    let segments = raw
-        .into_iter()
-        .map(decode_segment)
-        .collect::<Result<Vec<_>, _>>()?;
+    let segments = raw.into_iter().map(decode_segment).collect::<Result<Vec<_>, _>>()?;
     let mut it = segments.into_iter();
     let path = match it.next().as_deref() {
         None => DavPath::Root,
@@ -114,18 +108,10 @@ pub fn parse(base: &str, raw_path: &str) -> Result<(DavPath, bool), PathError> {
                 Some(_) => return Err(PathError::NotDav),
             },
             Some(area @ ("calendars" | "addressbooks")) => {
-                let kind = if area == "calendars" {
-                    HomeKind::Calendar
-                } else {
-                    HomeKind::Addressbook
-                };
+                let kind = if area == "calendars" { HomeKind::Calendar } else { HomeKind::Addressbook };
                 match it.next() {
                     None => DavPath::Homes(kind),
-                    Some(owner) => DavPath::InHome {
-                        kind,
-                        owner,
-                        rest: it.collect(),
-                    },
+                    Some(owner) => DavPath::InHome { kind, owner, rest: it.collect() },
                 }
             }
             Some(_) => return Err(PathError::NotDav),
@@ -151,9 +137,7 @@ pub struct Hrefs {
 
 impl Hrefs {
     pub fn new(base: &str) -> Self {
-        Hrefs {
-            base: base.to_owned(),
-        }
+        Hrefs { base: base.to_owned() }
     }
     pub fn root(&self) -> String {
         format!("{}/", self.base)
@@ -171,21 +155,10 @@ impl Hrefs {
         format!("{}/dav/{}/", self.base, area(kind))
     }
     pub fn home(&self, kind: HomeKind, owner: &str) -> String {
-        format!(
-            "{}/dav/{}/{}/",
-            self.base,
-            area(kind),
-            encode_segment(owner)
-        )
+        format!("{}/dav/{}/{}/", self.base, area(kind), encode_segment(owner))
     }
     /// A resource below a home: `segments` from the home down, the last one the resource.
-    pub fn in_home(
-        &self,
-        kind: HomeKind,
-        owner: &str,
-        segments: &[String],
-        collection: bool,
-    ) -> String {
+    pub fn in_home(&self, kind: HomeKind, owner: &str, segments: &[String], collection: bool) -> String {
         let mut href = self.home(kind, owner);
         for (i, s) in segments.iter().enumerate() {
             href.push_str(&encode_segment(s));
@@ -228,10 +201,7 @@ mod tests {
     fn layout() {
         assert_eq!(p("/").unwrap(), DavPath::Root);
         assert_eq!(p("/dav/").unwrap(), DavPath::DavRoot);
-        assert_eq!(
-            p("/dav/principals/alice/").unwrap(),
-            DavPath::Principal("alice".into())
-        );
+        assert_eq!(p("/dav/principals/alice/").unwrap(), DavPath::Principal("alice".into()));
         assert_eq!(
             p("/dav/calendars/alice/work/x.ics").unwrap(),
             DavPath::InHome {
@@ -267,23 +237,12 @@ mod tests {
     #[test]
     fn names_round_trip_through_encoding() {
         let hrefs = Hrefs::new("");
-        for name in [
-            "with space.ics",
-            "ünïcødé €.ics",
-            "a%b",
-            "q?#[]",
-            "plus+amp&at@.ics",
-            "😀",
-        ] {
+        for name in ["with space.ics", "ünïcødé €.ics", "a%b", "q?#[]", "plus+amp&at@.ics", "😀"] {
             let href = hrefs.in_home(HomeKind::Calendar, "alice", &[name.to_string()], false);
             let back = p(&href).unwrap();
             assert_eq!(
                 back,
-                DavPath::InHome {
-                    kind: HomeKind::Calendar,
-                    owner: "alice".into(),
-                    rest: vec![name.into()]
-                },
+                DavPath::InHome { kind: HomeKind::Calendar, owner: "alice".into(), rest: vec![name.into()] },
                 "{href}"
             );
         }

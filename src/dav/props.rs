@@ -29,13 +29,7 @@ pub fn allprop_names(res: &Resource) -> Vec<QName> {
     let mut names = vec![QName::new(DAV, "resourcetype")];
     match res {
         Resource::Object { .. } => {
-            for n in [
-                "creationdate",
-                "getcontentlength",
-                "getcontenttype",
-                "getetag",
-                "getlastmodified",
-            ] {
+            for n in ["creationdate", "getcontentlength", "getcontenttype", "getetag", "getlastmodified"] {
                 names.push(QName::new(DAV, n));
             }
         }
@@ -55,15 +49,7 @@ pub fn allprop_names(res: &Resource) -> Vec<QName> {
 pub fn live_names(res: &Resource) -> Vec<QName> {
     let mut names = allprop_names(res);
     let mut add = |ns: &str, list: &[&str]| names.extend(list.iter().map(|n| QName::new(ns, n)));
-    add(
-        DAV,
-        &[
-            "current-user-principal",
-            "current-user-privilege-set",
-            "owner",
-            "supported-report-set",
-        ],
-    );
+    add(DAV, &["current-user-principal", "current-user-privilege-set", "owner", "supported-report-set"]);
     if !matches!(res, Resource::Object { .. }) {
         add(DAV, &["principal-URL", "principal-collection-set"]);
         add(CALDAV, &["calendar-home-set", "calendar-user-address-set"]);
@@ -87,14 +73,7 @@ pub fn live_names(res: &Resource) -> Vec<QName> {
                 add(APPLE_ICAL, &["calendar-color", "calendar-order"]);
             }
             CollectionKind::Addressbook => {
-                add(
-                    CARDDAV,
-                    &[
-                        "supported-address-data",
-                        "max-resource-size",
-                        "addressbook-description",
-                    ],
-                );
+                add(CARDDAV, &["supported-address-data", "max-resource-size", "addressbook-description"]);
             }
             _ => {}
         }
@@ -112,9 +91,7 @@ pub fn is_settable_live(q: &QName, res: &Resource) -> bool {
     match (q.ns.as_str(), q.name.as_str()) {
         (DAV, "displayname") => true,
         (CALDAV, "calendar-description" | "calendar-timezone")
-        | (APPLE_ICAL, "calendar-color" | "calendar-order") => {
-            coll.kind == CollectionKind::Calendar
-        }
+        | (APPLE_ICAL, "calendar-color" | "calendar-order") => coll.kind == CollectionKind::Calendar,
         (CARDDAV, "addressbook-description") => coll.kind == CollectionKind::Addressbook,
         _ => false,
     }
@@ -159,12 +136,9 @@ pub fn is_protected(q: &QName) -> bool {
     match q.ns.as_str() {
         DAV => dav.contains(&q.name.as_str()),
         CALDAV => caldav.contains(&q.name.as_str()),
-        CARDDAV => [
-            "addressbook-home-set",
-            "supported-address-data",
-            "max-resource-size",
-        ]
-        .contains(&q.name.as_str()),
+        CARDDAV => {
+            ["addressbook-home-set", "supported-address-data", "max-resource-size"].contains(&q.name.as_str())
+        }
         CALENDARSERVER => q.name == "getctag",
         _ => false,
     }
@@ -183,12 +157,7 @@ fn timestamp_rfc3339(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -248,13 +217,11 @@ pub fn live(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
         DAV => dav_prop(ctx, res, &q.name),
         CALDAV => caldav_prop(ctx, res, &q.name),
         CARDDAV => carddav_prop(ctx, res, &q.name),
-        CALENDARSERVER if q.name == "getctag" => res
-            .collection()
-            .map(|c| PropValue::Text(crate::sync::token(c))),
+        CALENDARSERVER if q.name == "getctag" => {
+            res.collection().map(|c| PropValue::Text(crate::sync::token(c)))
+        }
         APPLE_ICAL => {
-            let coll = res
-                .collection()
-                .filter(|c| c.kind == CollectionKind::Calendar)?;
+            let coll = res.collection().filter(|c| c.kind == CollectionKind::Calendar)?;
             let value = match q.name.as_str() {
                 "calendar-color" => coll.props.color.clone(),
                 "calendar-order" => coll.props.sort_order.clone(),
@@ -299,14 +266,10 @@ fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
         },
         "creationdate" => match res {
             Resource::Object { meta, .. } => PropValue::Text(timestamp_rfc3339(meta.created_at)),
-            Resource::Collection { coll, .. } => {
-                PropValue::Text(timestamp_rfc3339(coll.created_at))
-            }
+            Resource::Collection { coll, .. } => PropValue::Text(timestamp_rfc3339(coll.created_at)),
             _ => return None,
         },
-        "current-user-principal" => {
-            PropValue::Href(ctx.hrefs().principal(&ctx.subject.principal.slug))
-        }
+        "current-user-principal" => PropValue::Href(ctx.hrefs().principal(&ctx.subject.principal.slug)),
         "principal-URL" if not_object => match res {
             Resource::Principal(p) => PropValue::Href(ctx.hrefs().principal(&p.slug)),
             _ => PropValue::Href(ctx.hrefs().principal(&ctx.subject.principal.slug)),
@@ -321,9 +284,7 @@ fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
 }
 
 fn caldav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
-    let calendar = res
-        .collection()
-        .filter(|c| c.kind == CollectionKind::Calendar);
+    let calendar = res.collection().filter(|c| c.kind == CollectionKind::Calendar);
     Some(match name {
         "calendar-home-set" if !matches!(res, Resource::Object { .. }) => {
             home_set(ctx, res, HomeKind::Calendar)
@@ -341,22 +302,13 @@ fn caldav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
             PropValue::Hrefs(hrefs)
         }
         "supported-calendar-component-set" => {
-            let comps = calendar?
-                .props
-                .components
-                .clone()
-                .unwrap_or_else(|| "VEVENT,VTODO,VJOURNAL".into());
-            let xml = comps
-                .split(',')
-                .map(|c| format!("<C:comp name=\"{}\"/>", c.trim()))
-                .collect();
+            let comps = calendar?.props.components.clone().unwrap_or_else(|| "VEVENT,VTODO,VJOURNAL".into());
+            let xml = comps.split(',').map(|c| format!("<C:comp name=\"{}\"/>", c.trim())).collect();
             PropValue::Xml(xml)
         }
         "supported-calendar-data" => {
             calendar?;
-            PropValue::Xml(
-                "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>".into(),
-            )
+            PropValue::Xml("<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>".into())
         }
         "max-resource-size" => PropValue::Text(calendar.map(|_| MAX_RESOURCE_SIZE.to_string())?),
         "calendar-description" => PropValue::Text(calendar?.props.description.clone()?),
@@ -366,9 +318,7 @@ fn caldav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
 }
 
 fn carddav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
-    let book = res
-        .collection()
-        .filter(|c| c.kind == CollectionKind::Addressbook);
+    let book = res.collection().filter(|c| c.kind == CollectionKind::Addressbook);
     Some(match name {
         "addressbook-home-set" if !matches!(res, Resource::Object { .. }) => {
             home_set(ctx, res, HomeKind::Addressbook)

@@ -16,30 +16,16 @@ pub enum SyncLevel {
 #[derive(Debug, Clone)]
 pub enum Report {
     /// RFC 6578 §3.2.
-    SyncCollection {
-        token: String,
-        level: SyncLevel,
-        limit: Option<usize>,
-        props: Propfind,
-    },
+    SyncCollection { token: String, level: SyncLevel, limit: Option<usize>, props: Propfind },
     /// RFC 4791 §7.9 and RFC 6352 §8.7: the same shape, told apart by `calendar`.
-    Multiget {
-        calendar: bool,
-        props: Propfind,
-        hrefs: Vec<String>,
-    },
+    Multiget { calendar: bool, props: Propfind, hrefs: Vec<String> },
 }
 
 fn props_of(root: &Element) -> Propfind {
     for child in root.elements() {
         match (child.ns.as_str(), child.name.as_str()) {
             (DAV, "prop") => {
-                return Propfind::Prop(
-                    child
-                        .elements()
-                        .map(|e| QName::new(&e.ns, &e.name))
-                        .collect(),
-                );
+                return Propfind::Prop(child.elements().map(|e| QName::new(&e.ns, &e.name)).collect());
             }
             (DAV, "allprop") => return Propfind::AllProp { include: vec![] },
             (DAV, "propname") => return Propfind::PropName,
@@ -54,21 +40,12 @@ pub fn parse_report(body: &[u8]) -> DavResult<Report> {
     match (root.ns.as_str(), root.name.as_str()) {
         (DAV, "sync-collection") => parse_sync_collection(&root),
         (CALDAV, "calendar-multiget") | (CARDDAV, "addressbook-multiget") => {
-            let hrefs: Vec<String> = root
-                .elements()
-                .filter(|e| e.is(DAV, "href"))
-                .map(|e| e.text().trim().to_owned())
-                .collect();
+            let hrefs: Vec<String> =
+                root.elements().filter(|e| e.is(DAV, "href")).map(|e| e.text().trim().to_owned()).collect();
             if hrefs.is_empty() {
-                return Err(DavError::bad_request(
-                    "a multiget needs at least one DAV:href",
-                ));
+                return Err(DavError::bad_request("a multiget needs at least one DAV:href"));
             }
-            Ok(Report::Multiget {
-                calendar: root.ns == CALDAV,
-                props: props_of(&root),
-                hrefs,
-            })
+            Ok(Report::Multiget { calendar: root.ns == CALDAV, props: props_of(&root), hrefs })
         }
         (ns, name) => Err(DavError::with(
             StatusCode::FORBIDDEN,
@@ -79,44 +56,26 @@ pub fn parse_report(body: &[u8]) -> DavResult<Report> {
 }
 
 fn parse_sync_collection(root: &Element) -> DavResult<Report> {
-    let token = root
-        .child(DAV, "sync-token")
-        .map(|t| t.text().trim().to_owned())
-        .unwrap_or_default();
-    let level = match root
-        .child(DAV, "sync-level")
-        .map(|l| l.text().trim().to_ascii_lowercase())
-    {
+    let token = root.child(DAV, "sync-token").map(|t| t.text().trim().to_owned()).unwrap_or_default();
+    let level = match root.child(DAV, "sync-level").map(|l| l.text().trim().to_ascii_lowercase()) {
         // RFC 6578 Appendix A: a missing sync-level is treated as 1 (older clients).
         None => SyncLevel::One,
         Some(l) if l == "1" => SyncLevel::One,
         Some(l) if l == "infinite" || l == "infinity" => SyncLevel::Infinite,
         Some(l) => {
-            return Err(DavError::bad_request(format!(
-                "sync-level must be 1 or infinite, not {l:?}"
-            )));
+            return Err(DavError::bad_request(format!("sync-level must be 1 or infinite, not {l:?}")));
         }
     };
-    let limit = match root
-        .child(DAV, "limit")
-        .and_then(|l| l.child(DAV, "nresults"))
-    {
+    let limit = match root.child(DAV, "limit").and_then(|l| l.child(DAV, "nresults")) {
         None => None,
         Some(n) => match n.text().trim().parse::<usize>() {
             Ok(0) | Err(_) => {
-                return Err(DavError::bad_request(
-                    "DAV:nresults must be a positive integer",
-                ));
+                return Err(DavError::bad_request("DAV:nresults must be a positive integer"));
             }
             Ok(n) => Some(n),
         },
     };
-    Ok(Report::SyncCollection {
-        token,
-        level,
-        limit,
-        props: props_of(root),
-    })
+    Ok(Report::SyncCollection { token, level, limit, props: props_of(root) })
 }
 
 #[cfg(test)]
@@ -127,12 +86,7 @@ mod tests {
     fn sync_collection_body() {
         let r = parse_report(b"<D:sync-collection xmlns:D='DAV:'><D:sync-token/><D:sync-level>1</D:sync-level><D:limit><D:nresults>5</D:nresults></D:limit><D:prop><D:getetag/></D:prop></D:sync-collection>").unwrap();
         match r {
-            Report::SyncCollection {
-                token,
-                level,
-                limit,
-                props,
-            } => {
+            Report::SyncCollection { token, level, limit, props } => {
                 assert_eq!(token, "");
                 assert_eq!(level, SyncLevel::One);
                 assert_eq!(limit, Some(5));
@@ -140,11 +94,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for bad in [
-            "<D:nresults>0</D:nresults>",
-            "<D:nresults>-1</D:nresults>",
-            "<D:nresults>x</D:nresults>",
-        ] {
+        for bad in ["<D:nresults>0</D:nresults>", "<D:nresults>-1</D:nresults>", "<D:nresults>x</D:nresults>"]
+        {
             let body = format!(
                 "<D:sync-collection xmlns:D='DAV:'><D:sync-token/><D:limit>{bad}</D:limit></D:sync-collection>"
             );

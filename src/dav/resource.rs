@@ -18,11 +18,7 @@ impl Place {
     pub fn child(&self, segment: &str) -> Place {
         let mut segments = self.segments.clone();
         segments.push(segment.to_owned());
-        Place {
-            area: self.area,
-            owner: self.owner.clone(),
-            segments,
-        }
+        Place { area: self.area, owner: self.owner.clone(), segments }
     }
 }
 
@@ -33,15 +29,8 @@ pub enum Resource {
     Principals,
     Homes(HomeKind),
     Principal(Principal),
-    Collection {
-        coll: Collection,
-        place: Place,
-    },
-    Object {
-        meta: ObjectMeta,
-        parent: Collection,
-        place: Place,
-    },
+    Collection { coll: Collection, place: Place },
+    Object { meta: ObjectMeta, parent: Collection, place: Place },
 }
 
 /// The result of resolving a path: something, or nothing with (maybe) an existing parent.
@@ -82,15 +71,9 @@ impl Resource {
                 Target::Directory
             }
             Resource::Principal(p) => Target::Principal(p.id),
-            Resource::Collection { coll, .. } if coll.kind.is_home() => Target::Home {
-                owner: coll.owner_id,
-            },
-            Resource::Collection { coll, .. } => Target::Owned {
-                owner: coll.owner_id,
-            },
-            Resource::Object { parent, .. } => Target::Owned {
-                owner: parent.owner_id,
-            },
+            Resource::Collection { coll, .. } if coll.kind.is_home() => Target::Home { owner: coll.owner_id },
+            Resource::Collection { coll, .. } => Target::Owned { owner: coll.owner_id },
+            Resource::Object { parent, .. } => Target::Owned { owner: parent.owner_id },
         }
     }
 
@@ -107,15 +90,10 @@ impl Resource {
             return None;
         };
         Some(match member {
-            Member::Collection(c) => Resource::Collection {
-                place: place.child(&c.segment),
-                coll: c,
-            },
-            Member::Object(o) => Resource::Object {
-                place: place.child(&o.segment),
-                meta: o,
-                parent: coll.clone(),
-            },
+            Member::Collection(c) => Resource::Collection { place: place.child(&c.segment), coll: c },
+            Member::Object(o) => {
+                Resource::Object { place: place.child(&o.segment), meta: o, parent: coll.clone() }
+            }
         })
     }
 }
@@ -129,36 +107,21 @@ pub fn resolve(store: &dyn Store, path: &DavPath) -> DavResult<Located> {
         DavPath::Homes(kind) => found(Resource::Homes(*kind)),
         DavPath::Principal(slug) => match store.principal_by_slug(slug)? {
             Some(p) => found(Resource::Principal(p)),
-            None => Ok(Located::Missing {
-                parent: None,
-                segment: None,
-            }),
+            None => Ok(Located::Missing { parent: None, segment: None }),
         },
         DavPath::InHome { kind, owner, rest } => resolve_in_home(store, *kind, owner, rest),
     }
 }
 
-fn resolve_in_home(
-    store: &dyn Store,
-    area: HomeKind,
-    owner: &str,
-    rest: &[String],
-) -> DavResult<Located> {
-    let missing = Ok(Located::Missing {
-        parent: None,
-        segment: None,
-    });
+fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[String]) -> DavResult<Located> {
+    let missing = Ok(Located::Missing { parent: None, segment: None });
     let Some(principal) = store.principal_by_slug(owner)? else {
         return missing;
     };
     let Some(mut coll) = store.home(principal.id, area)? else {
         return missing;
     };
-    let mut place = Place {
-        area,
-        owner: principal,
-        segments: Vec::new(),
-    };
+    let mut place = Place { area, owner: principal, segments: Vec::new() };
     let Some((last, parents)) = rest.split_last() else {
         return Ok(Located::Found(Resource::Collection { coll, place }));
     };
@@ -172,22 +135,12 @@ fn resolve_in_home(
         }
     }
     if let Some(child) = store.child_collection(coll.id, last)? {
-        return Ok(Located::Found(Resource::Collection {
-            coll: child,
-            place: place.child(last),
-        }));
+        return Ok(Located::Found(Resource::Collection { coll: child, place: place.child(last) }));
     }
     if let Some(meta) = store.object(coll.id, last)? {
-        return Ok(Located::Found(Resource::Object {
-            meta,
-            parent: coll,
-            place: place.child(last),
-        }));
+        return Ok(Located::Found(Resource::Object { meta, parent: coll, place: place.child(last) }));
     }
-    Ok(Located::Missing {
-        parent: Some((coll, place)),
-        segment: Some(last.clone()),
-    })
+    Ok(Located::Missing { parent: Some((coll, place)), segment: Some(last.clone()) })
 }
 
 /// Resolves a path that must exist.
@@ -200,10 +153,7 @@ pub fn resolve_existing(store: &dyn Store, path: &DavPath) -> DavResult<Resource
 
 /// Whether a collection of `kind` may hold plain members or sub-collections.
 pub fn accepts_subcollections(kind: CollectionKind) -> bool {
-    matches!(
-        kind,
-        CollectionKind::CalendarHome | CollectionKind::AddressbookHome | CollectionKind::Plain
-    )
+    matches!(kind, CollectionKind::CalendarHome | CollectionKind::AddressbookHome | CollectionKind::Plain)
 }
 
 pub fn href_of_path(hrefs: &Hrefs, path: &DavPath, collection: bool) -> String {

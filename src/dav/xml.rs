@@ -79,12 +79,7 @@ impl Node {
 impl Element {
     /// An element without attributes or children.
     pub fn new(ns: impl Into<String>, name: impl Into<String>) -> Self {
-        Element {
-            ns: ns.into(),
-            name: name.into(),
-            attrs: Vec::new(),
-            children: Vec::new(),
-        }
+        Element { ns: ns.into(), name: name.into(), attrs: Vec::new(), children: Vec::new() }
     }
 
     pub fn is(&self, ns: &str, name: &str) -> bool {
@@ -128,10 +123,7 @@ impl Element {
 
     /// Value of an attribute that has no namespace.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|a| a.ns.is_empty() && a.name == name)
-            .map(|a| a.value.as_str())
+        self.attrs.iter().find(|a| a.ns.is_empty() && a.name == name).map(|a| a.value.as_str())
     }
 }
 
@@ -152,8 +144,7 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
         if matches!(event, Event::Eof) {
             return tree.finish().map_err(|e| at(e, reader.buffer_position()));
         }
-        tree.feed(reader.resolver(), event)
-            .map_err(|e| at(e, reader.buffer_position()))?;
+        tree.feed(reader.resolver(), event).map_err(|e| at(e, reader.buffer_position()))?;
     }
 }
 
@@ -163,11 +154,7 @@ fn decode(body: &[u8]) -> Result<&str, XmlError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| XmlError::Malformed(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
     // quick-xml strips a UTF-8 byte order mark, so it must not count as content.
-    if text
-        .trim_start_matches('\u{FEFF}')
-        .chars()
-        .all(is_xml_space)
-    {
+    if text.trim_start_matches('\u{FEFF}').chars().all(is_xml_space) {
         return Err(XmlError::Empty);
     }
     if let Some((pos, c)) = text.char_indices().find(|&(_, c)| !is_xml_char(c)) {
@@ -237,10 +224,7 @@ impl TreeBuilder {
 
     fn close(&mut self) -> Result<(), XmlError> {
         self.flush_text();
-        let element = self
-            .stack
-            .pop()
-            .ok_or_else(|| malformed("end tag without a start tag"))?;
+        let element = self.stack.pop().ok_or_else(|| malformed("end tag without a start tag"))?;
         match self.stack.last_mut() {
             Some(parent) => parent.children.push(Node::Element(element)),
             None => self.root = Some(element),
@@ -266,9 +250,7 @@ impl TreeBuilder {
             return;
         }
         if let Some(parent) = self.stack.last_mut() {
-            parent
-                .children
-                .push(Node::Text(std::mem::take(&mut self.pending)));
+            parent.children.push(Node::Text(std::mem::take(&mut self.pending)));
         }
     }
 
@@ -298,10 +280,7 @@ fn read_start(start: &BytesStart, resolver: &NamespaceResolver) -> Result<Elemen
     })
 }
 
-fn read_attributes(
-    start: &BytesStart,
-    resolver: &NamespaceResolver,
-) -> Result<Vec<Attribute>, XmlError> {
+fn read_attributes(start: &BytesStart, resolver: &NamespaceResolver) -> Result<Vec<Attribute>, XmlError> {
     let mut attrs = Vec::new();
     // `attributes()` checks syntax and literal duplicates for us.
     for attr in start.attributes() {
@@ -347,13 +326,9 @@ fn namespace_name(result: ResolveResult) -> Result<String, XmlError> {
 /// Unescapes and normalises a raw attribute value, allowing only the five
 /// predefined entities (there is no DTD that could define others).
 fn attribute_value(raw: &str) -> Result<Cow<'_, str>, XmlError> {
-    let attr = QuickAttribute {
-        key: QName("_"),
-        value: Cow::Borrowed(raw),
-    };
-    let value = attr
-        .normalized_value_with(XmlVersion::Implicit1_0, 1, predefined_entity)
-        .map_err(from_quick)?;
+    let attr = QuickAttribute { key: QName("_"), value: Cow::Borrowed(raw) };
+    let value =
+        attr.normalized_value_with(XmlVersion::Implicit1_0, 1, predefined_entity).map_err(from_quick)?;
     // Character references can produce characters the raw-input check never saw.
     if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
         return Err(illegal_char_ref(c));
@@ -364,11 +339,7 @@ fn attribute_value(raw: &str) -> Result<Cow<'_, str>, XmlError> {
 /// Resolves `&name;` or `&#N;` in text to the character it stands for.
 fn resolve_reference(reference: &BytesRef) -> Result<char, XmlError> {
     if let Some(c) = reference.resolve_char_ref().map_err(from_quick)? {
-        return if is_xml_char(c) {
-            Ok(c)
-        } else {
-            Err(illegal_char_ref(c))
-        };
+        return if is_xml_char(c) { Ok(c) } else { Err(illegal_char_ref(c)) };
     }
     let name: &str = reference;
     predefined_entity(name)
@@ -388,10 +359,7 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
 }
 
 fn illegal_char_ref(c: char) -> XmlError {
-    malformed(format!(
-        "character reference to U+{:04X}, which XML does not allow",
-        c as u32
-    ))
+    malformed(format!("character reference to U+{:04X}, which XML does not allow", c as u32))
 }
 
 /// quick-xml does not validate names; we do, so that whatever we later
@@ -452,9 +420,7 @@ fn at(err: XmlError, pos: u64) -> XmlError {
 
 fn from_quick(err: QuickError) -> XmlError {
     match err {
-        QuickError::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
-            XmlError::UnknownEntity(name)
-        }
+        QuickError::Escape(EscapeError::UnrecognizedEntity(_, name)) => XmlError::UnknownEntity(name),
         QuickError::Namespace(NamespaceError::UnknownPrefix(_)) => XmlError::UnknownPrefix,
         // The resolver's own caps (bindings in scope, nesting) are resource limits too.
         QuickError::Namespace(NamespaceError::TooManyBindings(_)) => XmlError::TooLarge,
@@ -604,9 +570,7 @@ impl Default for XmlWriter {
 
 impl XmlWriter {
     pub fn new() -> Self {
-        XmlWriter {
-            out: String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"),
-        }
+        XmlWriter { out: String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n") }
     }
 
     pub fn open(&mut self, tag: &str, attrs: &[(&str, &str)]) {
@@ -666,20 +630,11 @@ mod tests {
     }
 
     fn el(ns: &str, name: &str, attrs: Vec<Attribute>, children: Vec<Node>) -> Element {
-        Element {
-            ns: ns.into(),
-            name: name.into(),
-            attrs,
-            children,
-        }
+        Element { ns: ns.into(), name: name.into(), attrs, children }
     }
 
     fn attr(ns: &str, name: &str, value: &str) -> Attribute {
-        Attribute {
-            ns: ns.into(),
-            name: name.into(),
-            value: value.into(),
-        }
+        Attribute { ns: ns.into(), name: name.into(), value: value.into() }
     }
 
     fn assert_round_trip(element: &Element) {
@@ -707,10 +662,7 @@ mod tests {
         let root = parse_str(body).unwrap();
         assert!(root.is("DAV:", "propfind"));
         let prop = root.child("DAV:", "prop").unwrap();
-        let names: Vec<(&str, &str)> = prop
-            .elements()
-            .map(|e| (e.ns.as_str(), e.name.as_str()))
-            .collect();
+        let names: Vec<(&str, &str)> = prop.elements().map(|e| (e.ns.as_str(), e.name.as_str())).collect();
         assert_eq!(
             names,
             [
@@ -750,20 +702,9 @@ mod tests {
             r#"<D:displayname xmlns:D="DAV:" xmlns:x="urn:x" xml:lang="de" x:a="1" b="2">Kalender</D:displayname>"#,
         )
         .unwrap();
-        assert_eq!(
-            root.attrs,
-            [
-                attr(XML_NS, "lang", "de"),
-                attr("urn:x", "a", "1"),
-                attr("", "b", "2")
-            ]
-        );
+        assert_eq!(root.attrs, [attr(XML_NS, "lang", "de"), attr("urn:x", "a", "1"), attr("", "b", "2")]);
         assert_eq!(root.attr("b"), Some("2"));
-        assert_eq!(
-            root.attr("lang"),
-            None,
-            "attr() only finds unnamespaced attributes"
-        );
+        assert_eq!(root.attr("lang"), None, "attr() only finds unnamespaced attributes");
         assert_eq!(root.text(), "Kalender");
     }
 
@@ -776,19 +717,10 @@ mod tests {
     #[test]
     fn unknown_prefix_is_rejected() {
         assert_eq!(parse_str("<D:propfind/>"), Err(XmlError::UnknownPrefix));
-        assert_eq!(
-            parse_str(r#"<a xmlns:D="DAV:"><D:b/><C:c/></a>"#),
-            Err(XmlError::UnknownPrefix)
-        );
-        assert_eq!(
-            parse_str(r#"<a x:attr="1"/>"#),
-            Err(XmlError::UnknownPrefix)
-        );
+        assert_eq!(parse_str(r#"<a xmlns:D="DAV:"><D:b/><C:c/></a>"#), Err(XmlError::UnknownPrefix));
+        assert_eq!(parse_str(r#"<a x:attr="1"/>"#), Err(XmlError::UnknownPrefix));
         // A prefix declared on a sibling is out of scope.
-        assert_eq!(
-            parse_str(r#"<a><b xmlns:x="urn:x"/><x:c/></a>"#),
-            Err(XmlError::UnknownPrefix)
-        );
+        assert_eq!(parse_str(r#"<a><b xmlns:x="urn:x"/><x:c/></a>"#), Err(XmlError::UnknownPrefix));
     }
 
     #[test]
@@ -803,10 +735,7 @@ mod tests {
     fn invalid_names_are_rejected() {
         for body in ["<a:b:c xmlns:a='urn:a'/>", "<1a/>", "<a 1b='x'/>", "<:a/>"] {
             let err = parse_str(body);
-            assert!(
-                matches!(err, Err(XmlError::Malformed(_))),
-                "{body}: {err:?}"
-            );
+            assert!(matches!(err, Err(XmlError::Malformed(_))), "{body}: {err:?}");
         }
         assert!(parse_str("<é-ü.x_1/>").is_ok());
     }
@@ -827,30 +756,15 @@ mod tests {
 
     #[test]
     fn undefined_entities_are_rejected() {
-        assert_eq!(
-            parse_str("<a>&foo;</a>"),
-            Err(XmlError::UnknownEntity("foo".into()))
-        );
-        assert_eq!(
-            parse_str(r#"<a v="&nbsp;"/>"#),
-            Err(XmlError::UnknownEntity("nbsp".into()))
-        );
+        assert_eq!(parse_str("<a>&foo;</a>"), Err(XmlError::UnknownEntity("foo".into())));
+        assert_eq!(parse_str(r#"<a v="&nbsp;"/>"#), Err(XmlError::UnknownEntity("nbsp".into())));
     }
 
     #[test]
     fn illegal_characters_are_rejected() {
-        for body in [
-            "<a>&#1;</a>",
-            "<a>&#0;</a>",
-            "<a v='&#x1;'/>",
-            "<a>\u{1}</a>",
-            "<a>&#xZZ;</a>",
-        ] {
+        for body in ["<a>&#1;</a>", "<a>&#0;</a>", "<a v='&#x1;'/>", "<a>\u{1}</a>", "<a>&#xZZ;</a>"] {
             let err = parse_str(body);
-            assert!(
-                matches!(err, Err(XmlError::Malformed(_))),
-                "{body:?}: {err:?}"
-            );
+            assert!(matches!(err, Err(XmlError::Malformed(_))), "{body:?}: {err:?}");
         }
     }
 
@@ -862,14 +776,10 @@ mod tests {
 
     #[test]
     fn comments_and_processing_instructions_are_skipped() {
-        let root = parse_str(
-            "<?xml version='1.0'?><!-- c --><?pi x?><a>x<!-- c -->y<?pi?><b/></a><!-- end -->",
-        )
-        .unwrap();
-        assert_eq!(
-            root.children,
-            [text("xy"), Node::Element(Element::new("", "b"))]
-        );
+        let root =
+            parse_str("<?xml version='1.0'?><!-- c --><?pi x?><a>x<!-- c -->y<?pi?><b/></a><!-- end -->")
+                .unwrap();
+        assert_eq!(root.children, [text("xy"), Node::Element(Element::new("", "b"))]);
     }
 
     #[test]
@@ -901,11 +811,7 @@ mod tests {
     fn billion_laughs_is_rejected() {
         let mut body = String::from("<!DOCTYPE lolz [<!ENTITY lol \"lol\">");
         for i in 1..10 {
-            let prev = if i == 1 {
-                "lol".to_owned()
-            } else {
-                format!("lol{}", i - 1)
-            };
+            let prev = if i == 1 { "lol".to_owned() } else { format!("lol{}", i - 1) };
             body += &format!("<!ENTITY lol{i} \"{}\">", format!("&{prev};").repeat(10));
         }
         body += "]><a>&lol9;</a>";
@@ -927,29 +833,20 @@ mod tests {
     #[test]
     fn element_count_limit() {
         let body = |n: usize| format!("<a>{}</a>", "<b/>".repeat(n - 1));
-        assert_eq!(
-            parse_str(&body(MAX_ELEMENTS)).unwrap().elements().count(),
-            MAX_ELEMENTS - 1
-        );
+        assert_eq!(parse_str(&body(MAX_ELEMENTS)).unwrap().elements().count(), MAX_ELEMENTS - 1);
         assert_eq!(parse_str(&body(MAX_ELEMENTS + 1)), Err(XmlError::TooLarge));
     }
 
     #[test]
     fn invalid_utf8_is_malformed() {
         let err = parse(b"<a>\xFF\xFE</a>");
-        assert!(
-            matches!(&err, Err(XmlError::Malformed(m)) if m.contains("UTF-8")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Err(XmlError::Malformed(m)) if m.contains("UTF-8")), "{err:?}");
     }
 
     #[test]
     fn mismatched_end_tag_is_malformed() {
         let err = parse_str("<a><b></a></b>");
-        assert!(
-            matches!(&err, Err(XmlError::Malformed(m)) if m.contains("byte")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Err(XmlError::Malformed(m)) if m.contains("byte")), "{err:?}");
     }
 
     #[test]
@@ -970,10 +867,7 @@ mod tests {
         ];
         for body in cases {
             let err = parse_str(body);
-            assert!(
-                matches!(err, Err(XmlError::Malformed(_))),
-                "{body:?}: {err:?}"
-            );
+            assert!(matches!(err, Err(XmlError::Malformed(_))), "{body:?}: {err:?}");
         }
     }
 
@@ -985,18 +879,9 @@ mod tests {
 
     #[test]
     fn errors_have_human_messages() {
-        assert_eq!(
-            XmlError::Doctype.to_string(),
-            "DOCTYPE declarations are not allowed"
-        );
-        assert_eq!(
-            XmlError::UnknownEntity("foo".into()).to_string(),
-            "undefined entity reference &foo;"
-        );
-        assert_eq!(
-            XmlError::TooDeep.to_string(),
-            "XML elements nested deeper than 64 levels"
-        );
+        assert_eq!(XmlError::Doctype.to_string(), "DOCTYPE declarations are not allowed");
+        assert_eq!(XmlError::UnknownEntity("foo".into()).to_string(), "undefined entity reference &foo;");
+        assert_eq!(XmlError::TooDeep.to_string(), "XML elements nested deeper than 64 levels");
     }
 
     #[test]
@@ -1020,11 +905,7 @@ mod tests {
         let element = el(
             "urn:x",
             "color",
-            vec![
-                attr("", "a", "1"),
-                attr("urn:y", "b", "2"),
-                attr(XML_NS, "lang", "en"),
-            ],
+            vec![attr("", "a", "1"), attr("urn:y", "b", "2"), attr(XML_NS, "lang", "en")],
             vec![Node::Element(Element::new("", "plain")), text("a<b")],
         );
         assert_eq!(
@@ -1035,12 +916,8 @@ mod tests {
 
     #[test]
     fn to_xml_is_self_contained_in_a_foreign_context() {
-        let element = el(
-            "",
-            "p",
-            vec![attr("urn:attr", "x", "1")],
-            vec![Node::Element(Element::new("DAV:", "c"))],
-        );
+        let element =
+            el("", "p", vec![attr("urn:attr", "x", "1")], vec![Node::Element(Element::new("DAV:", "c"))]);
         // The surrounding document binds the default namespace and `a0` differently.
         let wrapped = format!(
             r#"<D:prop xmlns:D="DAV:" xmlns="urn:other" xmlns:a0="urn:wrong">{}</D:prop>"#,
@@ -1132,40 +1009,16 @@ mod tests {
         }
     }
 
-    const NAMESPACES: &[&str] = &[
-        "",
-        "DAV:",
-        "urn:ietf:params:xml:ns:caldav",
-        "urn:a&b<c>\"",
-        "urn:😀",
-    ];
+    const NAMESPACES: &[&str] = &["", "DAV:", "urn:ietf:params:xml:ns:caldav", "urn:a&b<c>\"", "urn:😀"];
     const NAMES: &[&str] = &["prop", "x", "calendar-data", "é", "a.b_c-1", "𝒜𝒷"];
-    const TEXTS: &[&str] = &[
-        " ",
-        "\n  ",
-        "plain",
-        "a&b",
-        "<tag>",
-        "]]>",
-        "\r\n\r",
-        "\t\"'",
-        "😀𝄞\u{10FFFF}",
-    ];
+    const TEXTS: &[&str] = &[" ", "\n  ", "plain", "a&b", "<tag>", "]]>", "\r\n\r", "\t\"'", "😀𝄞\u{10FFFF}"];
 
     fn random_element(rng: &mut Rng, depth: usize) -> Element {
         let mut element = Element::new(rng.pick(NAMESPACES), rng.pick(NAMES));
         for _ in 0..rng.below(4) {
-            let ns = if rng.below(4) == 0 {
-                XML_NS
-            } else {
-                rng.pick(NAMESPACES)
-            };
+            let ns = if rng.below(4) == 0 { XML_NS } else { rng.pick(NAMESPACES) };
             let candidate = attr(ns, rng.pick(NAMES), rng.pick(TEXTS));
-            if !element
-                .attrs
-                .iter()
-                .any(|a| a.ns == candidate.ns && a.name == candidate.name)
-            {
+            if !element.attrs.iter().any(|a| a.ns == candidate.ns && a.name == candidate.name) {
                 element.attrs.push(candidate);
             }
         }
@@ -1176,9 +1029,7 @@ mod tests {
                 element.children.push(text(rng.pick(TEXTS)));
                 last_was_text = true;
             } else {
-                element
-                    .children
-                    .push(Node::Element(random_element(rng, depth + 1)));
+                element.children.push(Node::Element(random_element(rng, depth + 1)));
                 last_was_text = false;
             }
         }
@@ -1199,10 +1050,7 @@ mod tests {
     fn escape_functions() {
         assert!(matches!(escape_text("plain"), Cow::Borrowed("plain")));
         assert_eq!(escape_text("a<b>&c\"d\re"), "a&lt;b&gt;&amp;c\"d&#13;e");
-        assert_eq!(
-            escape_attr("a<b>&c\"d\re\nf\tg'"),
-            "a&lt;b&gt;&amp;c&quot;d&#13;e&#10;f&#9;g'"
-        );
+        assert_eq!(escape_attr("a<b>&c\"d\re\nf\tg'"), "a&lt;b&gt;&amp;c&quot;d&#13;e&#10;f&#9;g'");
     }
 
     #[test]
@@ -1227,14 +1075,8 @@ mod tests {
         );
         let parsed = parse_str(&out).unwrap();
         let response = parsed.child("DAV:", "response").unwrap();
-        assert_eq!(
-            response.child("DAV:", "href").unwrap().text(),
-            "/cal/a&b <1>.ics"
-        );
-        assert_eq!(
-            response.child("DAV:", "x").unwrap().attr("v"),
-            Some("\"q\" & <r>")
-        );
+        assert_eq!(response.child("DAV:", "href").unwrap().text(), "/cal/a&b <1>.ics");
+        assert_eq!(response.child("DAV:", "x").unwrap().attr("v"), Some("\"q\" & <r>"));
         assert!(response.child("urn:p", "color").is_some());
     }
 }

@@ -38,19 +38,14 @@ pub async fn authenticate(
             ip,
             |login| {
                 let found = store.login_credentials(login).ok().flatten();
-                found.map(|c| StoredCredentials {
-                    user_id: c.user_id,
-                    password_hash: c.password_hash,
-                })
+                found.map(|c| StoredCredentials { user_id: c.user_id, password_hash: c.password_hash })
             },
             Instant::now(),
         );
         match outcome {
             AuthOutcome::Authenticated { user_id } => subject_of(&state, user_id),
             AuthOutcome::Rejected => Err(Refusal::Challenge),
-            AuthOutcome::Throttled { retry_after } => {
-                Err(Refusal::Throttled(retry_after.as_secs().max(1)))
-            }
+            AuthOutcome::Throttled { retry_after } => Err(Refusal::Throttled(retry_after.as_secs().max(1))),
         }
     })
     .await;
@@ -59,19 +54,13 @@ pub async fn authenticate(
 
 fn subject_of(state: &AppState, user_id: i64) -> Result<Subject, Refusal> {
     let store = state.store.as_ref();
-    let principal = store
-        .principal_by_id(user_id)
-        .map_err(|_| Refusal::Internal)?
-        .ok_or(Refusal::Challenge)?;
+    let principal =
+        store.principal_by_id(user_id).map_err(|_| Refusal::Internal)?.ok_or(Refusal::Challenge)?;
     let (organization, role) = match store.role_of(user_id).map_err(|_| Refusal::Internal)? {
         Some((org, role)) => (Some(org), Some(role)),
         None => (None, None),
     };
-    Ok(Subject {
-        principal,
-        organization,
-        role,
-    })
+    Ok(Subject { principal, organization, role })
 }
 
 pub fn refusal_response(state: &AppState, refusal: Refusal) -> http::Response<Vec<u8>> {
@@ -89,18 +78,11 @@ pub fn refusal_response(state: &AppState, refusal: Refusal) -> http::Response<Ve
             format!("too many failed logins; retry in {secs} seconds\n"),
             Some((header::RETRY_AFTER, secs.to_string())),
         ),
-        Refusal::Internal => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error\n".to_owned(),
-            None,
-        ),
+        Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".to_owned(), None),
     };
     let mut r = http::Response::new(message.into_bytes());
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     if let Some((name, value)) = header_value
         && let Ok(v) = HeaderValue::from_str(&value)
     {

@@ -13,11 +13,7 @@ pub enum BodyError {
 
 /// Reads the whole body, refusing more than `limit` bytes, whether announced by
 /// Content-Length or only discovered while streaming (chunked bodies, as Evolution sends).
-pub async fn read_bounded(
-    body: Incoming,
-    declared: Option<u64>,
-    limit: u64,
-) -> Result<Bytes, BodyError> {
+pub async fn read_bounded(body: Incoming, declared: Option<u64>, limit: u64) -> Result<Bytes, BodyError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
     }

@@ -24,23 +24,14 @@ enum Route {
 }
 
 fn route_of(base: &str, path: &str) -> Route {
-    let rel = if base.is_empty() {
-        Some(path)
-    } else {
-        path.strip_prefix(base)
-    };
+    let rel = if base.is_empty() { Some(path) } else { path.strip_prefix(base) };
     // RFC 6764 §5: the well-known URIs live at the host root; accept them under the prefix too.
     let trimmed = path.trim_end_matches('/');
     if trimmed == "/.well-known/caldav" || trimmed == "/.well-known/carddav" {
         return Route::WellKnown;
     }
     match rel {
-        Some(r)
-            if matches!(
-                r.trim_end_matches('/'),
-                "/.well-known/caldav" | "/.well-known/carddav"
-            ) =>
-        {
+        Some(r) if matches!(r.trim_end_matches('/'), "/.well-known/caldav" | "/.well-known/carddav") => {
             Route::WellKnown
         }
         Some("/health") => Route::Health,
@@ -107,25 +98,15 @@ async fn serve_dav(
     let body = match read_bounded(body, declared, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            let msg = format!(
-                "the request body exceeds {} bytes\n",
-                state.config.max_body_bytes
-            );
+            let msg = format!("the request body exceeds {} bytes\n", state.config.max_body_bytes);
             return plain(StatusCode::PAYLOAD_TOO_LARGE, &msg);
         }
         Err(BodyError::Io(e)) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                &format!("could not read the body: {e}\n"),
-            );
+            return plain(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}\n"));
         }
     };
-    let request = DavRequest {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        headers: parts.headers,
-        body,
-    };
+    let request =
+        DavRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body };
     let state = state.clone();
     match tokio::task::spawn_blocking(move || dav::handle(&state, subject, request)).await {
         Ok(r) => r,
@@ -139,10 +120,7 @@ async fn serve_dav(
 fn plain(status: StatusCode, text: &str) -> http::Response<Vec<u8>> {
     let mut r = http::Response::new(text.as_bytes().to_vec());
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
 
@@ -161,18 +139,9 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert!(matches!(
-            route_of("", "/.well-known/caldav"),
-            Route::WellKnown
-        ));
-        assert!(matches!(
-            route_of("/cal", "/.well-known/carddav/"),
-            Route::WellKnown
-        ));
-        assert!(matches!(
-            route_of("/cal", "/cal/.well-known/caldav"),
-            Route::WellKnown
-        ));
+        assert!(matches!(route_of("", "/.well-known/caldav"), Route::WellKnown));
+        assert!(matches!(route_of("/cal", "/.well-known/carddav/"), Route::WellKnown));
+        assert!(matches!(route_of("/cal", "/cal/.well-known/caldav"), Route::WellKnown));
         assert!(matches!(route_of("", "/health"), Route::Health));
         assert!(matches!(route_of("", "/dav/x"), Route::Dav));
         assert!(matches!(route_of("/cal", "/cal"), Route::Dav));

@@ -45,9 +45,7 @@ pub async fn run(
         };
         let state = state.clone();
         let service = service_fn(move |req| handle(state.clone(), peer, req));
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let watched = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = watched.await {
@@ -56,14 +54,8 @@ pub async fn run(
         });
     }
     drop(listener);
-    tracing::info!(
-        connections = graceful.count(),
-        "shutting down: draining in-flight requests"
-    );
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    tracing::info!(connections = graceful.count(), "shutting down: draining in-flight requests");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("some connections did not finish in time");
     }
     Ok(())

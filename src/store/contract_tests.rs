@@ -18,19 +18,10 @@ fn new_user(store: &dyn Store, slug: &str, org: Id, role: Role) -> Principal {
 
 fn calendar_of(store: &dyn Store, p: &Principal) -> Collection {
     let home = store.home(p.id, HomeKind::Calendar).unwrap().expect("home");
-    store
-        .child_collection(home.id, "calendar")
-        .unwrap()
-        .expect("default calendar")
+    store.child_collection(home.id, "calendar").unwrap().expect("default calendar")
 }
 
-fn put(
-    store: &dyn Store,
-    coll: Id,
-    seg: &str,
-    body: &[u8],
-    expect: Expect,
-) -> StoreResult<PutOutcome> {
+fn put(store: &dyn Store, coll: Id, seg: &str, body: &[u8], expect: Expect) -> StoreResult<PutOutcome> {
     store.put_object(&PutObject {
         collection_id: coll,
         segment: seg,
@@ -43,10 +34,7 @@ fn put(
 
 pub fn run_all(store: &dyn Store) {
     let org = store.create_organization("Acme").unwrap();
-    assert!(matches!(
-        store.create_organization("Acme"),
-        Err(StoreError::AlreadyExists)
-    ));
+    assert!(matches!(store.create_organization("Acme"), Err(StoreError::AlreadyExists)));
     let alice = new_user(store, "alice", org, Role::Owner);
     users_and_defaults(store, &alice, org);
     compare_and_swap(store, &alice);
@@ -58,10 +46,7 @@ pub fn run_all(store: &dyn Store) {
 
 fn users_and_defaults(store: &dyn Store, alice: &Principal, org: Id) {
     assert!(
-        store
-            .login_credentials("ALICE@example.org")
-            .unwrap()
-            .is_some(),
+        store.login_credentials("ALICE@example.org").unwrap().is_some(),
         "e-mail login is case-insensitive"
     );
     assert!(store.login_credentials("nobody").unwrap().is_none());
@@ -76,28 +61,14 @@ fn users_and_defaults(store: &dyn Store, alice: &Principal, org: Id) {
         })
         .collect();
     assert_eq!(names, ["calendar", "tasks"]);
-    let book_home = store
-        .home(alice.id, HomeKind::Addressbook)
-        .unwrap()
-        .unwrap();
-    assert!(
-        store
-            .child_collection(book_home.id, "contacts")
-            .unwrap()
-            .is_some()
-    );
+    let book_home = store.home(alice.id, HomeKind::Addressbook).unwrap().unwrap();
+    assert!(store.child_collection(book_home.id, "contacts").unwrap().is_some());
     // The last owner stays; a second owner makes removal possible.
-    assert!(matches!(
-        store.delete_user("alice"),
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.delete_user("alice"), Err(StoreError::Conflict(_))));
     let bob = new_user(store, "bob", org, Role::Owner);
     store.delete_user("bob").unwrap();
     assert!(store.principal_by_id(bob.id).unwrap().is_none());
-    assert!(
-        store.home(bob.id, HomeKind::Calendar).unwrap().is_none(),
-        "homes go with the user"
-    );
+    assert!(store.home(bob.id, HomeKind::Calendar).unwrap().is_none(), "homes go with the user");
 }
 
 fn compare_and_swap(store: &dyn Store, alice: &Principal) {
@@ -112,33 +83,19 @@ fn compare_and_swap(store: &dyn Store, alice: &Principal) {
         put(store, cal.id, "a.txt", b"two", Expect::Etag("nope".into())),
         Err(StoreError::PreconditionFailed)
     ));
-    let second = put(
-        store,
-        cal.id,
-        "a.txt",
-        b"two",
-        Expect::Etag(first.etag.clone()),
-    )
-    .unwrap();
+    let second = put(store, cal.id, "a.txt", b"two", Expect::Etag(first.etag.clone())).unwrap();
     assert!(!second.created);
     assert_ne!(first.etag, second.etag);
     assert_eq!(
-        store
-            .object_body(store.object(cal.id, "a.txt").unwrap().unwrap().id)
-            .unwrap()
-            .unwrap(),
+        store.object_body(store.object(cal.id, "a.txt").unwrap().unwrap().id).unwrap().unwrap(),
         b"two"
     );
     assert_eq!(
-        put(store, cal.id, "b.txt", b"two", Expect::Anything)
-            .unwrap()
-            .etag,
+        put(store, cal.id, "b.txt", b"two", Expect::Anything).unwrap().etag,
         second.etag,
         "ETag derives from bytes"
     );
-    store
-        .delete_object(cal.id, "b.txt", &Expect::Anything)
-        .unwrap();
+    store.delete_object(cal.id, "b.txt", &Expect::Anything).unwrap();
 }
 
 fn change_log(store: &dyn Store, alice: &Principal) {
@@ -147,14 +104,8 @@ fn change_log(store: &dyn Store, alice: &Principal) {
     put(store, cal.id, "c.txt", b"c", Expect::Anything).unwrap();
     let same = store.collection(cal.id).unwrap().unwrap().rev;
     put(store, cal.id, "c.txt", b"c", Expect::Anything).unwrap();
-    assert_eq!(
-        store.collection(cal.id).unwrap().unwrap().rev,
-        same,
-        "identical PUT is no change"
-    );
-    store
-        .delete_object(cal.id, "c.txt", &Expect::Anything)
-        .unwrap();
+    assert_eq!(store.collection(cal.id).unwrap().unwrap().rev, same, "identical PUT is no change");
+    store.delete_object(cal.id, "c.txt", &Expect::Anything).unwrap();
     let set = store.changes_since(cal.id, start, 100).unwrap();
     assert_eq!(set.changes.len(), 1, "one row per member");
     assert!(set.changes[0].deleted);
@@ -171,23 +122,15 @@ fn uid_conflicts(store: &dyn Store, alice: &Principal) {
             body: seg.as_bytes(),
             content_type: "text/calendar",
             expect: Expect::Anything,
-            index: ObjectIndex {
-                uid: Some(uid.into()),
-                ..Default::default()
-            },
+            index: ObjectIndex { uid: Some(uid.into()), ..Default::default() },
         }
     }
-    store
-        .put_object(&with_uid(cal.id, "u1.ics", "UID-1"))
-        .unwrap();
+    store.put_object(&with_uid(cal.id, "u1.ics", "UID-1")).unwrap();
     match store.put_object(&with_uid(cal.id, "u2.ics", "UID-1")) {
         Err(StoreError::UidConflict { segment }) => assert_eq!(segment, "u1.ics"),
         other => panic!("expected a UID conflict, got {other:?}"),
     }
-    assert!(
-        store.object(cal.id, "u2.ics").unwrap().is_none(),
-        "nothing written on conflict"
-    );
+    assert!(store.object(cal.id, "u2.ics").unwrap().is_none(), "nothing written on conflict");
 }
 
 fn copy_move_tree(store: &dyn Store, alice: &Principal) {
@@ -215,43 +158,22 @@ fn copy_move_tree(store: &dyn Store, alice: &Principal) {
     let a2 = store.child_collection(home.id, "a2").unwrap().unwrap();
     let b2 = store.child_collection(a2.id, "b").unwrap().unwrap();
     assert!(store.object(b2.id, "f").unwrap().is_some());
-    assert!(
-        matches!(store.transfer(&copy), Err(StoreError::PreconditionFailed)),
-        "Overwrite: F"
-    );
-    let into_self = Transfer {
-        dest_parent: b.id,
-        dest_segment: "x".into(),
-        ..copy.clone()
-    };
-    assert!(matches!(
-        store.transfer(&into_self),
-        Err(StoreError::Conflict(_))
-    ));
-    let mv = Transfer {
-        is_move: true,
-        overwrite: true,
-        ..copy
-    };
+    assert!(matches!(store.transfer(&copy), Err(StoreError::PreconditionFailed)), "Overwrite: F");
+    let into_self = Transfer { dest_parent: b.id, dest_segment: "x".into(), ..copy.clone() };
+    assert!(matches!(store.transfer(&into_self), Err(StoreError::Conflict(_))));
+    let mv = Transfer { is_move: true, overwrite: true, ..copy };
     assert!(!store.transfer(&mv).unwrap(), "overwrote a2");
     assert!(store.child_collection(home.id, "a").unwrap().is_none());
     let moved = store.child_collection(home.id, "a2").unwrap().unwrap();
     assert_eq!(moved.id, a.id);
     store.delete_collection(moved.id).unwrap();
-    assert!(
-        store.collection(b.id).unwrap().is_none(),
-        "delete is recursive"
-    );
+    assert!(store.collection(b.id).unwrap().is_none(), "delete is recursive");
 }
 
 fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
     let cal = calendar_of(store, alice);
     let target = PropTarget::Collection(cal.id);
-    let prop = DeadProp {
-        ns: "urn:x".into(),
-        name: "p".into(),
-        xml: "<p xmlns=\"urn:x\">1</p>".into(),
-    };
+    let prop = DeadProp { ns: "urn:x".into(), name: "p".into(), xml: "<p xmlns=\"urn:x\">1</p>".into() };
     store
         .patch_props(
             target,
@@ -262,16 +184,7 @@ fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
         )
         .unwrap();
     assert_eq!(store.dead_props(target).unwrap(), vec![prop]);
-    assert_eq!(
-        store
-            .collection(cal.id)
-            .unwrap()
-            .unwrap()
-            .props
-            .displayname
-            .as_deref(),
-        Some("Work")
-    );
+    assert_eq!(store.collection(cal.id).unwrap().unwrap().props.displayname.as_deref(), Some("Work"));
     // An operation that fails after one that succeeded leaves nothing behind.
     put(store, cal.id, "props.txt", b"p", Expect::Anything).unwrap();
     let meta = store.object(cal.id, "props.txt").unwrap().unwrap();
@@ -283,16 +196,9 @@ fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
         }),
         PropPatchOp::SetField(CollectionField::Color, Some("#ff0000".into())),
     ];
+    assert!(store.patch_props(PropTarget::Object(meta.id), &failing).is_err());
     assert!(
-        store
-            .patch_props(PropTarget::Object(meta.id), &failing)
-            .is_err()
-    );
-    assert!(
-        store
-            .dead_props(PropTarget::Object(meta.id))
-            .unwrap()
-            .is_empty(),
+        store.dead_props(PropTarget::Object(meta.id)).unwrap().is_empty(),
         "a failed patch changes nothing"
     );
 }
@@ -312,8 +218,5 @@ fn sqlite_refuses_a_newer_schema() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
-    assert!(matches!(
-        sqlite::SqliteStore::open(&path),
-        Err(StoreError::NewerSchema { found: 999, .. })
-    ));
+    assert!(matches!(sqlite::SqliteStore::open(&path), Err(StoreError::NewerSchema { found: 999, .. })));
 }

@@ -145,10 +145,7 @@ impl CollectionKind {
         })
     }
     pub fn is_home(self) -> bool {
-        matches!(
-            self,
-            CollectionKind::CalendarHome | CollectionKind::AddressbookHome
-        )
+        matches!(self, CollectionKind::CalendarHome | CollectionKind::AddressbookHome)
     }
     pub fn home_kind(self) -> HomeKind {
         match self {

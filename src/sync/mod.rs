@@ -68,41 +68,31 @@ pub fn sync_collection(
         0
     } else {
         parse_token(token, coll).ok_or_else(|| {
-            DavError::with(StatusCode::FORBIDDEN, Condition::ValidSyncToken, "the sync token is unknown, of another collection or expired; sync again from an empty token")
+            DavError::with(
+                StatusCode::FORBIDDEN,
+                Condition::ValidSyncToken,
+                "the sync token is unknown, of another collection or expired; sync again from an empty token",
+            )
         })?
     };
-    let limit = limit
-        .unwrap_or(MAX_CHANGES_PER_REPORT)
-        .min(MAX_CHANGES_PER_REPORT);
+    let limit = limit.unwrap_or(MAX_CHANGES_PER_REPORT).min(MAX_CHANGES_PER_REPORT);
     let set = ctx.store().changes_since(coll.id, since, limit)?;
     let collection_href = res.href(ctx.hrefs());
     let mut ms = Multistatus::default();
     for change in &set.changes {
-        let href = Hrefs::member(
-            &collection_href,
-            change.segment.trim_end_matches('/'),
-            change.is_collection,
-        );
-        let member = if change.deleted {
-            None
-        } else {
-            describe_member(ctx, res, &change.segment, props)?
-        };
+        let href =
+            Hrefs::member(&collection_href, change.segment.trim_end_matches('/'), change.is_collection);
+        let member = if change.deleted { None } else { describe_member(ctx, res, &change.segment, props)? };
         match member {
             Some(response) => ms.responses.push(response),
             // A removed member is a 404 (RFC 6578 §3.5.2); on an initial sync it is not listed.
-            None if !initial => ms.responses.push(Response {
-                href,
-                body: ResponseBody::Status(StatusCode::NOT_FOUND, None),
-            }),
+            None if !initial => {
+                ms.responses.push(Response { href, body: ResponseBody::Status(StatusCode::NOT_FOUND, None) })
+            }
             None => {}
         }
     }
-    let reached = if set.truncated {
-        set.changes.last().map_or(since, |c| c.rev)
-    } else {
-        set.current_rev
-    };
+    let reached = if set.truncated { set.changes.last().map_or(since, |c| c.rev) } else { set.current_rev };
     if set.truncated {
         ms.responses.push(Response {
             href: collection_href,
@@ -140,23 +130,12 @@ mod tests {
     fn tokens_are_uris_of_one_collection() {
         let c = coll(7, 12, 3);
         let t = token(&c);
-        assert!(
-            t.contains(':'),
-            "Evolution treats tokens without ':' as ctags"
-        );
+        assert!(t.contains(':'), "Evolution treats tokens without ':' as ctags");
         assert_eq!(parse_token(&t, &c), Some(12));
         assert_eq!(parse_token("urn:x-davit:sync:7:5", &c), Some(5));
-        assert_eq!(
-            parse_token("urn:x-davit:sync:8:5", &c),
-            None,
-            "another collection"
-        );
+        assert_eq!(parse_token("urn:x-davit:sync:8:5", &c), None, "another collection");
         assert_eq!(parse_token("urn:x-davit:sync:7:2", &c), None, "expired");
-        assert_eq!(
-            parse_token("urn:x-davit:sync:7:13", &c),
-            None,
-            "from the future"
-        );
+        assert_eq!(parse_token("urn:x-davit:sync:7:13", &c), None, "from the future");
         assert_eq!(parse_token("garbage", &c), None);
         assert_eq!(parse_token("urn:x-davit:sync:7:", &c), None, "truncated");
     }

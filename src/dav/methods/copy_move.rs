@@ -7,9 +7,7 @@ use super::super::conditional;
 use super::super::error::{DavError, DavResult};
 use super::super::headers::Depth;
 use super::super::paths::{self, DavPath};
-use super::super::resource::{
-    Located, Resource, accepts_subcollections, resolve, resolve_existing,
-};
+use super::super::resource::{Located, Resource, accepts_subcollections, resolve, resolve_existing};
 use super::super::{Ctx, DavResponse, empty};
 use crate::acl::Privilege;
 use crate::store::{Collection, NodeRef, Transfer};
@@ -22,20 +20,13 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
         Resource::Object { meta, .. } => NodeRef::Object(meta.id),
         Resource::Collection { coll, .. } if !coll.kind.is_home() => NodeRef::Collection(coll.id),
         _ => {
-            return Err(DavError::forbidden(
-                "this resource cannot be copied or moved",
-            ));
+            return Err(DavError::forbidden("this resource cannot be copied or moved"));
         }
     };
     super::authorize(ctx, src.acl_target(), Privilege::Read, &src_href)?;
     if is_move {
         let (parent, _) = super::parent_of(ctx, &src)?;
-        super::authorize(
-            ctx,
-            super::container_target(&parent),
-            Privilege::Unbind,
-            &src_href,
-        )?;
+        super::authorize(ctx, super::container_target(&parent), Privilege::Unbind, &src_href)?;
     }
     let recursive = match (ctx.headers.depth, src.is_collection(), is_move) {
         (None | Some(Depth::Infinity), _, _) | (_, false, _) => true,
@@ -53,29 +44,24 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
         return Err(DavError::forbidden("the destination must be inside a home"));
     }
     if &dest_path == path {
-        return Err(DavError::forbidden(
-            "the source and the destination are the same resource",
-        ));
+        return Err(DavError::forbidden("the source and the destination are the same resource"));
     }
-    let (dest_parent, dest_segment) = destination_parent(ctx, &dest_path)?;
+    let (dest_parent, dest_href, dest_segment) = destination_parent(ctx, &dest_path)?;
     if src.is_collection() && !accepts_subcollections(dest_parent.kind) {
-        return Err(DavError::conflict(
-            "the destination collection cannot hold collections",
-        ));
+        return Err(DavError::conflict("the destination collection cannot hold collections"));
     }
-    let created = ctx.store().transfer(&Transfer {
-        source,
-        dest_parent: dest_parent.id,
-        dest_segment,
-        overwrite: ctx.headers.overwrite,
-        recursive,
-        is_move,
-    })?;
-    Ok(empty(if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    }))
+    let created = ctx
+        .store()
+        .transfer(&Transfer {
+            source,
+            dest_parent: dest_parent.id,
+            dest_segment,
+            overwrite: ctx.headers.overwrite,
+            recursive,
+            is_move,
+        })
+        .map_err(|e| super::write_error(e, &dest_parent, &dest_href))?;
+    Ok(empty(if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT }))
 }
 
 /// The Destination header as a path in this server's DAV space; another host is 502.
@@ -85,53 +71,36 @@ fn destination(ctx: &Ctx<'_>) -> DavResult<DavPath> {
         .destination
         .as_deref()
         .ok_or_else(|| DavError::bad_request("Destination header missing"))?;
-    let uri: Uri = raw
-        .parse()
-        .map_err(|_| DavError::bad_request("Destination is not a URI"))?;
+    let uri: Uri = raw.parse().map_err(|_| DavError::bad_request("Destination is not a URI"))?;
     if let Some(authority) = uri.authority() {
         let host = ctx.headers.host.as_deref().unwrap_or("");
         if !same_authority(authority.as_str(), host, uri.scheme_str()) {
-            return Err(DavError::new(
-                StatusCode::BAD_GATEWAY,
-                "the Destination is on another server",
-            ));
+            return Err(DavError::new(StatusCode::BAD_GATEWAY, "the Destination is on another server"));
         }
     }
     let (path, _) = paths::parse(&ctx.state.config.base_path, uri.path()).map_err(|e| match e {
-        paths::PathError::NotDav => DavError::new(
-            StatusCode::BAD_GATEWAY,
-            "the Destination is outside this server's DAV space",
-        ),
+        paths::PathError::NotDav => {
+            DavError::new(StatusCode::BAD_GATEWAY, "the Destination is outside this server's DAV space")
+        }
         other => DavError::bad_request(format!("bad Destination: {other}")),
     })?;
     Ok(path)
 }
 
 fn same_authority(dest: &str, host: &str, scheme: Option<&str>) -> bool {
-    let default_port = if scheme == Some("https") {
-        ":443"
-    } else {
-        ":80"
-    };
-    let norm = |s: &str| {
-        s.to_ascii_lowercase()
-            .trim_end_matches(default_port)
-            .to_owned()
-    };
+    let default_port = if scheme == Some("https") { ":443" } else { ":80" };
+    let norm = |s: &str| s.to_ascii_lowercase().trim_end_matches(default_port).to_owned();
     norm(dest) == norm(host)
 }
 
-/// The existing collection the destination will live in, and the name it will have.
-fn destination_parent(ctx: &Ctx<'_>, dest: &DavPath) -> DavResult<(Collection, String)> {
+/// The existing collection the destination will live in, its href, and the name it will have.
+fn destination_parent(ctx: &Ctx<'_>, dest: &DavPath) -> DavResult<(Collection, String, String)> {
     let (parent, place, segment) = match resolve(ctx.store(), dest)? {
-        Located::Missing {
-            parent: Some((parent, place)),
-            segment: Some(segment),
-        } => (parent, place, segment),
+        Located::Missing { parent: Some((parent, place)), segment: Some(segment) } => {
+            (parent, place, segment)
+        }
         Located::Missing { .. } => {
-            return Err(DavError::conflict(
-                "the destination's parent collection does not exist",
-            ));
+            return Err(DavError::conflict("the destination's parent collection does not exist"));
         }
         Located::Found(existing) => {
             let (parent, place) = super::parent_of(ctx, &existing)?;
@@ -143,24 +112,12 @@ fn destination_parent(ctx: &Ctx<'_>, dest: &DavPath) -> DavResult<(Collection, S
             (parent, place, segment)
         }
     };
-    let href = ctx
-        .hrefs()
-        .in_home(place.area, &place.owner.slug, &place.segments, true);
-    super::authorize(
-        ctx,
-        super::container_target(&parent),
-        Privilege::Bind,
-        &href,
-    )?;
+    let href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
+    super::authorize(ctx, super::container_target(&parent), Privilege::Bind, &href)?;
     if ctx.headers.overwrite {
-        super::authorize(
-            ctx,
-            super::container_target(&parent),
-            Privilege::Unbind,
-            &href,
-        )?;
+        super::authorize(ctx, super::container_target(&parent), Privilege::Unbind, &href)?;
     }
-    Ok((parent, segment))
+    Ok((parent, href, segment))
 }
 
 #[cfg(test)]
@@ -169,20 +126,8 @@ mod tests {
 
     #[test]
     fn authorities() {
-        assert!(same_authority(
-            "LocalHost:8008",
-            "localhost:8008",
-            Some("http")
-        ));
-        assert!(same_authority(
-            "example.org:80",
-            "example.org",
-            Some("http")
-        ));
-        assert!(!same_authority(
-            "evil.example",
-            "localhost:8008",
-            Some("http")
-        ));
+        assert!(same_authority("LocalHost:8008", "localhost:8008", Some("http")));
+        assert!(same_authority("example.org:80", "example.org", Some("http")));
+        assert!(!same_authority("evil.example", "localhost:8008", Some("http")));
     }
 }

@@ -14,27 +14,19 @@ pub fn delete(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<DavResponse> {
     let res = resolve_existing(ctx.store(), path)?;
     let href = res.href(ctx.hrefs());
     let (parent, _) = super::parent_of(ctx, &res)?;
-    super::authorize(
-        ctx,
-        super::container_target(&parent),
-        Privilege::Unbind,
-        &href,
-    )?;
+    super::authorize(ctx, super::container_target(&parent), Privilege::Unbind, &href)?;
     let v = super::validators(&res);
     conditional::evaluate(&ctx.headers, &v, false)?;
     conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
     match &res {
         Resource::Object { meta, .. } => {
             let expect = conditional::expect_for_write(&ctx.headers, &v);
-            ctx.store()
-                .delete_object(parent.id, &meta.segment, &expect)?;
+            ctx.store().delete_object(parent.id, &meta.segment, &expect)?;
         }
         Resource::Collection { coll, .. } => {
             // §9.6.1: a collection is deleted as if Depth: infinity; any other Depth is an error.
             if matches!(ctx.headers.depth, Some(Depth::Zero | Depth::One)) {
-                return Err(DavError::bad_request(
-                    "DELETE of a collection takes Depth: infinity",
-                ));
+                return Err(DavError::bad_request("DELETE of a collection takes Depth: infinity"));
             }
             ctx.store().delete_collection(coll.id)?;
         }

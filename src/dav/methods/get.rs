@@ -23,17 +23,12 @@ pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> 
     let mut response = match (&res, outcome) {
         (_, Outcome::NotModified) => empty(StatusCode::NOT_MODIFIED),
         (Resource::Object { meta, .. }, Outcome::Proceed) => {
-            let body = ctx
-                .store()
-                .object_body(meta.id)?
-                .ok_or_else(DavError::not_found)?;
+            let body = ctx.store().object_body(meta.id)?.ok_or_else(DavError::not_found)?;
             respond(StatusCode::OK, &meta.content_type, body)
         }
-        (_, Outcome::Proceed) => respond(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            listing(ctx, &res, &href)?,
-        ),
+        (_, Outcome::Proceed) => {
+            respond(StatusCode::OK, "text/html; charset=utf-8", listing(ctx, &res, &href)?)
+        }
     };
     let headers = response.headers_mut();
     if let Some(etag) = &v.etag
@@ -49,9 +44,7 @@ pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> 
     if head {
         // HEAD: the headers GET would send, Content-Length included, and no body.
         let len = response.body().len();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         response.body_mut().clear();
     }
     Ok(response)
@@ -64,11 +57,7 @@ fn listing(ctx: &Ctx<'_>, res: &Resource, href: &str) -> DavResult<Vec<u8>> {
     );
     for m in members(ctx, res)? {
         let h = m.href(ctx.hrefs());
-        html.push_str(&format!(
-            "<li><a href=\"{}\">{}</a></li>\n",
-            escape_attr(&h),
-            escape_text(&h)
-        ));
+        html.push_str(&format!("<li><a href=\"{}\">{}</a></li>\n", escape_attr(&h), escape_text(&h)));
     }
     html.push_str("</ul></body></html>\n");
     Ok(html.into_bytes())

@@ -13,39 +13,25 @@ use super::super::xml::{Element, XmlWriter};
 use super::super::{Ctx, DavResponse, empty, respond};
 use super::proppatch::field_of;
 use crate::acl::Privilege;
-use crate::store::{
-    CollectionField, CollectionKind, CollectionProps, DeadProp, HomeKind, NewCollection,
-};
+use crate::store::{CollectionField, CollectionKind, CollectionProps, DeadProp, HomeKind, NewCollection};
 
 pub fn mkcol(ctx: &Ctx<'_>, path: &DavPath, body: &[u8], calendar: bool) -> DavResult<DavResponse> {
     if !super::super::is_in_home(path) {
-        return Err(DavError::method_not_allowed(
-            "collections can only be created inside a home",
-        ));
+        return Err(DavError::method_not_allowed("collections can only be created inside a home"));
     }
     let (parent, place, segment) = match resolve(ctx.store(), path)? {
         Located::Found(_) => {
-            return Err(DavError::method_not_allowed(
-                "something already exists at this URL",
-            ));
+            return Err(DavError::method_not_allowed("something already exists at this URL"));
         }
-        Located::Missing {
-            parent: Some((parent, place)),
-            segment: Some(segment),
-        } => (parent, place, segment),
+        Located::Missing { parent: Some((parent, place)), segment: Some(segment) } => {
+            (parent, place, segment)
+        }
         Located::Missing { .. } => {
             return Err(DavError::conflict("the parent collection does not exist"));
         }
     };
-    let parent_href = ctx
-        .hrefs()
-        .in_home(place.area, &place.owner.slug, &place.segments, true);
-    super::authorize(
-        ctx,
-        super::container_target(&parent),
-        Privilege::Bind,
-        &parent_href,
-    )?;
+    let parent_href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
+    super::authorize(ctx, super::container_target(&parent), Privilege::Bind, &parent_href)?;
     let requested = requested_props(ctx, body, calendar)?;
     let kind = collection_kind(&requested, calendar)?;
     check_location(parent.kind, kind, &place)?;
@@ -83,12 +69,7 @@ fn requested_props(ctx: &Ctx<'_>, body: &[u8], calendar: bool) -> DavResult<Vec<
         return Ok(Vec::new());
     }
     let is_xml = ctx.headers.content_type.as_deref().is_none_or(|t| {
-        let t = t
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let t = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         t == "application/xml" || t == "text/xml"
     });
     if !is_xml {
@@ -110,11 +91,7 @@ fn requested_props(ctx: &Ctx<'_>, body: &[u8], calendar: bool) -> DavResult<Vec<
 /// The kind named by `DAV:resourcetype` (RFC 5689 §3); unknown types are refused.
 fn collection_kind(props: &[Element], calendar: bool) -> DavResult<CollectionKind> {
     let Some(rt) = props.iter().find(|p| p.is(DAV, "resourcetype")) else {
-        return Ok(if calendar {
-            CollectionKind::Calendar
-        } else {
-            CollectionKind::Plain
-        });
+        return Ok(if calendar { CollectionKind::Calendar } else { CollectionKind::Plain });
     };
     let mut kind = CollectionKind::Plain;
     let mut collection = false;
@@ -154,27 +131,17 @@ fn check_location(parent: CollectionKind, kind: CollectionKind, place: &Place) -
         return Ok(());
     }
     let condition = match kind {
-        CollectionKind::Addressbook => {
-            Condition::Other(CARDDAV, "addressbook-collection-location-ok")
-        }
+        CollectionKind::Addressbook => Condition::Other(CARDDAV, "addressbook-collection-location-ok"),
         CollectionKind::Calendar => Condition::CalendarCollectionLocationOk,
         _ if parent == CollectionKind::Addressbook => {
             Condition::Other(CARDDAV, "addressbook-collection-location-ok")
         }
         _ => Condition::CalendarCollectionLocationOk,
     };
-    Err(DavError::with(
-        StatusCode::FORBIDDEN,
-        condition,
-        "a collection of this type cannot be created here",
-    ))
+    Err(DavError::with(StatusCode::FORBIDDEN, condition, "a collection of this type cannot be created here"))
 }
 
-type Split = (
-    Vec<(CollectionField, Option<String>)>,
-    Vec<DeadProp>,
-    Vec<QName>,
-);
+type Split = (Vec<(CollectionField, Option<String>)>, Vec<DeadProp>, Vec<QName>);
 
 fn split_props(requested: &[Element], kind: CollectionKind) -> Split {
     let (mut fields, mut dead, mut refused) = (Vec::new(), Vec::new(), Vec::new());
@@ -186,9 +153,7 @@ fn split_props(requested: &[Element], kind: CollectionKind) -> Split {
                 .filter(|c| c.is(CALDAV, "comp"))
                 .filter_map(|c| c.attr("name").map(str::to_ascii_uppercase))
                 .collect();
-            match comps
-                .iter()
-                .all(|c| ["VEVENT", "VTODO", "VJOURNAL"].contains(&c.as_str()))
+            match comps.iter().all(|c| ["VEVENT", "VTODO", "VJOURNAL"].contains(&c.as_str()))
                 && !comps.is_empty()
             {
                 true => fields.push((CollectionField::Components, Some(comps.join(",")))),
@@ -199,11 +164,7 @@ fn split_props(requested: &[Element], kind: CollectionKind) -> Split {
         } else if props::is_protected(&q) {
             refused.push(q);
         } else {
-            dead.push(DeadProp {
-                ns: q.ns.clone(),
-                name: q.name.clone(),
-                xml: p.to_xml(),
-            });
+            dead.push(DeadProp { ns: q.ns.clone(), name: q.name.clone(), xml: p.to_xml() });
         }
     }
     (fields, dead, refused)
@@ -219,32 +180,19 @@ fn kind_allows(q: &QName, kind: CollectionKind) -> bool {
 
 /// RFC 5689 §3.2 / RFC 4791 §5.3.1.2: on failure, which property failed and why.
 fn failure_response(requested: &[Element], refused: &[QName], calendar: bool) -> DavResponse {
-    let root = if calendar {
-        "C:mkcalendar-response"
-    } else {
-        "D:mkcol-response"
-    };
+    let root = if calendar { "C:mkcalendar-response" } else { "D:mkcol-response" };
     let mut w = XmlWriter::new();
     let attrs = names::xmlns_attrs();
     let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     w.open(root, &attrs);
     let stat = |status: StatusCode, names: Vec<QName>| Propstat {
         status,
-        props: names
-            .into_iter()
-            .map(|q| (q, props::PropValue::Empty))
-            .collect(),
+        props: names.into_iter().map(|q| (q, props::PropValue::Empty)).collect(),
         condition: None,
     };
-    let others: Vec<QName> = requested
-        .iter()
-        .map(|p| QName::new(&p.ns, &p.name))
-        .filter(|q| !refused.contains(q))
-        .collect();
-    for s in [
-        stat(StatusCode::FORBIDDEN, refused.to_vec()),
-        stat(StatusCode::FAILED_DEPENDENCY, others),
-    ] {
+    let others: Vec<QName> =
+        requested.iter().map(|p| QName::new(&p.ns, &p.name)).filter(|q| !refused.contains(q)).collect();
+    for s in [stat(StatusCode::FORBIDDEN, refused.to_vec()), stat(StatusCode::FAILED_DEPENDENCY, others)] {
         if s.props.is_empty() {
             continue;
         }
@@ -258,9 +206,5 @@ fn failure_response(requested: &[Element], refused: &[QName], calendar: bool) ->
         w.close("D:propstat");
     }
     w.close(root);
-    respond(
-        StatusCode::FORBIDDEN,
-        "application/xml; charset=utf-8",
-        w.into_string().into_bytes(),
-    )
+    respond(StatusCode::FORBIDDEN, "application/xml; charset=utf-8", w.into_string().into_bytes())
 }

@@ -21,12 +21,7 @@ use super::{Ctx, DavResponse};
 use crate::acl::{self, Privilege, Target};
 use crate::store::{Collection, Id};
 
-pub fn dispatch(
-    ctx: &Ctx<'_>,
-    method: &Method,
-    path: &DavPath,
-    body: &[u8],
-) -> DavResult<DavResponse> {
+pub fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
     match method.as_str() {
         "OPTIONS" => options::options(ctx, path),
         "PROPFIND" => propfind::propfind(ctx, path, body),
@@ -40,55 +35,35 @@ pub fn dispatch(
         "COPY" => copy_move::copy_move(ctx, path, false),
         "MOVE" => copy_move::copy_move(ctx, path, true),
         "REPORT" => report::report(ctx, path, body),
-        "LOCK" | "UNLOCK" | "ACL" | "POST" => Err(DavError::method_not_allowed(format!(
-            "{method} is not supported on this resource"
-        ))),
-        _ => Err(DavError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("{method} is not implemented"),
-        )),
+        "LOCK" | "UNLOCK" | "ACL" | "POST" => {
+            Err(DavError::method_not_allowed(format!("{method} is not supported on this resource")))
+        }
+        _ => Err(DavError::new(StatusCode::NOT_IMPLEMENTED, format!("{method} is not implemented"))),
     }
 }
 
-pub(crate) fn authorize(
-    ctx: &Ctx<'_>,
-    target: Target,
-    privilege: Privilege,
-    href: &str,
-) -> DavResult<()> {
+pub(crate) fn authorize(ctx: &Ctx<'_>, target: Target, privilege: Privilege, href: &str) -> DavResult<()> {
     acl::authorize(&ctx.subject, target, privilege, href)
 }
 
 /// The access facts of a collection that will contain a new or removed member.
 pub(crate) fn container_target(coll: &Collection) -> Target {
     if coll.kind.is_home() {
-        Target::Home {
-            owner: coll.owner_id,
-        }
+        Target::Home { owner: coll.owner_id }
     } else {
-        Target::Owned {
-            owner: coll.owner_id,
-        }
+        Target::Owned { owner: coll.owner_id }
     }
 }
 
 pub(crate) fn validators(res: &Resource) -> Validators {
     match res {
-        Resource::Object { meta, .. } => Validators {
-            exists: true,
-            etag: Some(meta.etag.clone()),
-            last_modified: Some(meta.modified_at),
-        },
-        Resource::Collection { coll, .. } => Validators {
-            exists: true,
-            etag: None,
-            last_modified: Some(coll.modified_at),
-        },
-        _ => Validators {
-            exists: true,
-            etag: None,
-            last_modified: None,
-        },
+        Resource::Object { meta, .. } => {
+            Validators { exists: true, etag: Some(meta.etag.clone()), last_modified: Some(meta.modified_at) }
+        }
+        Resource::Collection { coll, .. } => {
+            Validators { exists: true, etag: None, last_modified: Some(coll.modified_at) }
+        }
+        _ => Validators { exists: true, etag: None, last_modified: None },
     }
 }
 
@@ -97,18 +72,30 @@ pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection,
     match res {
         Resource::Object { parent, place, .. } => Ok((parent.clone(), parent_place(place))),
         Resource::Collection { coll, place } => {
-            let parent_id: Id = coll.parent_id.ok_or_else(|| {
-                DavError::forbidden("a home cannot be removed, copied over or moved")
-            })?;
-            let parent = ctx
-                .store()
-                .collection(parent_id)?
-                .ok_or_else(DavError::not_found)?;
+            let parent_id: Id = coll
+                .parent_id
+                .ok_or_else(|| DavError::forbidden("a home cannot be removed, copied over or moved"))?;
+            let parent = ctx.store().collection(parent_id)?.ok_or_else(DavError::not_found)?;
             Ok((parent, parent_place(place)))
         }
-        _ => Err(DavError::forbidden(
-            "this resource is managed by the server",
-        )),
+        _ => Err(DavError::forbidden("this resource is managed by the server")),
+    }
+}
+
+/// Store errors of a write into `parent` (whose href is `parent_href`): a UID conflict names
+/// the member already holding the UID; everything else maps as usual.
+pub(crate) fn write_error(e: crate::store::StoreError, parent: &Collection, parent_href: &str) -> DavError {
+    match e {
+        crate::store::StoreError::UidConflict { segment } => {
+            let carddav = parent.kind == crate::store::CollectionKind::Addressbook;
+            let href = super::paths::Hrefs::member(parent_href, &segment, false);
+            DavError::with(
+                StatusCode::CONFLICT,
+                super::error::Condition::NoUidConflict { carddav, href: href.clone() },
+                format!("another resource in this collection already has this UID: {href}"),
+            )
+        }
+        other => other.into(),
     }
 }
 
@@ -130,14 +117,8 @@ pub fn describe_member(
         return Ok(None);
     };
     let member = match segment.strip_suffix('/') {
-        Some(name) => ctx
-            .store()
-            .child_collection(coll.id, name)?
-            .map(crate::store::Member::Collection),
-        None => ctx
-            .store()
-            .object(coll.id, segment)?
-            .map(crate::store::Member::Object),
+        Some(name) => ctx.store().child_collection(coll.id, name)?.map(crate::store::Member::Collection),
+        None => ctx.store().object(coll.id, segment)?.map(crate::store::Member::Object),
     };
     let Some(member) = member.and_then(|m| collection.member(m)) else {
         return Ok(None);

@@ -10,11 +10,7 @@ use super::DavResult;
 pub fn options(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<DavResponse> {
     let located = resolve(ctx.store(), path)?;
     let mut r = empty(StatusCode::OK);
-    r.headers_mut().insert(
-        header::ALLOW,
-        HeaderValue::from_static(capabilities::allow(&located)),
-    );
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(capabilities::allow(&located)));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     Ok(r)
 }

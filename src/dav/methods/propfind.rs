@@ -30,20 +30,13 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
         Some(Depth::One) | None => true,
     };
     let res = resolve_existing(ctx.store(), path)?;
-    super::authorize(
-        ctx,
-        res.acl_target(),
-        Privilege::Read,
-        &res.href(ctx.hrefs()),
-    )?;
+    super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
     let mut ms = Multistatus::default();
     ms.responses.push(describe(ctx, &res, &request, false)?);
     if depth_one {
         for member in members(ctx, &res)? {
             // Each member is authorised too: only what the subject may read is listed.
-            if acl::effective_privileges(&ctx.subject, member.acl_target())
-                .contains(Privilege::Read)
-            {
+            if acl::effective_privileges(&ctx.subject, member.acl_target()).contains(Privilege::Read) {
                 ms.responses.push(describe(ctx, &member, &request, false)?);
             }
         }
@@ -59,11 +52,7 @@ pub fn members(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<Resource>> {
         let Some(coll) = ctx.store().home(me.id, kind)? else {
             return Ok(vec![]);
         };
-        let place = super::super::resource::Place {
-            area: kind,
-            owner: me.clone(),
-            segments: vec![],
-        };
+        let place = super::super::resource::Place { area: kind, owner: me.clone(), segments: vec![] };
         Ok(vec![Resource::Collection { coll, place }])
     };
     Ok(match res {
@@ -85,9 +74,7 @@ pub fn members(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<Resource>> {
 
 fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::DeadProp>> {
     Ok(match res {
-        Resource::Collection { coll, .. } => {
-            ctx.store().dead_props(PropTarget::Collection(coll.id))?
-        }
+        Resource::Collection { coll, .. } => ctx.store().dead_props(PropTarget::Collection(coll.id))?,
         Resource::Object { meta, .. } => ctx.store().dead_props(PropTarget::Object(meta.id))?,
         _ => vec![],
     })
@@ -95,12 +82,7 @@ fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::Dead
 
 /// One `<D:response>` for a resource: requested properties grouped by status. `content`
 /// enables the REPORT-only properties `C:calendar-data` and `CR:address-data`.
-pub fn describe(
-    ctx: &Ctx<'_>,
-    res: &Resource,
-    request: &Propfind,
-    content: bool,
-) -> DavResult<Response> {
+pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind, content: bool) -> DavResult<Response> {
     let dead = dead_props(ctx, res)?;
     let find_dead = |q: &QName| dead.iter().find(|d| d.ns == q.ns && d.name == q.name);
     let mut found: Vec<(QName, PropValue)> = Vec::new();
@@ -122,45 +104,21 @@ pub fn describe(
             let mut names = props::allprop_names(res);
             names.extend(include.iter().cloned());
             names.dedup();
-            names
-                .into_iter()
-                .filter(|q| find_dead(q).is_none())
-                .for_each(&mut lookup);
+            names.into_iter().filter(|q| find_dead(q).is_none()).for_each(&mut lookup);
             // Requested names that are absent are simply not listed with allprop.
             missing.clear();
-            found.extend(
-                dead.iter()
-                    .map(|d| (QName::new(&d.ns, &d.name), PropValue::Dead(d.xml.clone()))),
-            );
+            found.extend(dead.iter().map(|d| (QName::new(&d.ns, &d.name), PropValue::Dead(d.xml.clone()))));
         }
         Propfind::PropName => {
-            found.extend(
-                props::live_names(res)
-                    .into_iter()
-                    .map(|q| (q, PropValue::Empty)),
-            );
-            found.extend(
-                dead.iter()
-                    .map(|d| (QName::new(&d.ns, &d.name), PropValue::Empty)),
-            );
+            found.extend(props::live_names(res).into_iter().map(|q| (q, PropValue::Empty)));
+            found.extend(dead.iter().map(|d| (QName::new(&d.ns, &d.name), PropValue::Empty)));
         }
     }
-    let mut stats = vec![Propstat {
-        status: StatusCode::OK,
-        props: found,
-        condition: None,
-    }];
+    let mut stats = vec![Propstat { status: StatusCode::OK, props: found, condition: None }];
     if !missing.is_empty() {
-        stats.push(Propstat {
-            status: StatusCode::NOT_FOUND,
-            props: missing,
-            condition: None,
-        });
+        stats.push(Propstat { status: StatusCode::NOT_FOUND, props: missing, condition: None });
     }
-    Ok(Response {
-        href: res.href(ctx.hrefs()),
-        body: ResponseBody::Propstats(stats),
-    })
+    Ok(Response { href: res.href(ctx.hrefs()), body: ResponseBody::Propstats(stats) })
 }
 
 /// The body of a calendar object or vCard as the value of `C:calendar-data` /

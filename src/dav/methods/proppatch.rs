@@ -23,14 +23,11 @@ pub fn proppatch(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRes
         Resource::Collection { coll, .. } => PropTarget::Collection(coll.id),
         Resource::Object { meta, .. } => PropTarget::Object(meta.id),
         _ => {
-            return Err(DavError::forbidden(
-                "the properties of this resource are managed by the server",
-            ));
+            return Err(DavError::forbidden("the properties of this resource are managed by the server"));
         }
     };
     super::authorize(ctx, res.acl_target(), Privilege::WriteProperties, &href)?;
-    let planned: Vec<Result<PropPatchOp, DavError>> =
-        updates.iter().map(|u| plan(u, &res)).collect();
+    let planned: Vec<Result<PropPatchOp, DavError>> = updates.iter().map(|u| plan(u, &res)).collect();
     let failed = planned.iter().any(Result::is_err);
     let mut stats: Vec<Propstat> = Vec::new();
     let mut add = |status: StatusCode, q: &QName, condition: Option<Condition>| match stats
@@ -38,11 +35,7 @@ pub fn proppatch(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRes
         .find(|s| s.status == status && s.condition == condition)
     {
         Some(s) => s.props.push((q.clone(), PropValue::Empty)),
-        None => stats.push(Propstat {
-            status,
-            props: vec![(q.clone(), PropValue::Empty)],
-            condition,
-        }),
+        None => stats.push(Propstat { status, props: vec![(q.clone(), PropValue::Empty)], condition }),
     };
     if failed {
         for (u, p) in updates.iter().zip(&planned) {
@@ -59,10 +52,7 @@ pub fn proppatch(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRes
         }
     }
     let ms = Multistatus {
-        responses: vec![Response {
-            href,
-            body: ResponseBody::Propstats(stats),
-        }],
+        responses: vec![Response { href, body: ResponseBody::Propstats(stats) }],
         sync_token: None,
     };
     Ok(multistatus_response(ctx, &ms))
@@ -86,10 +76,7 @@ fn plan(u: &PropUpdate, res: &Resource) -> Result<PropPatchOp, DavError> {
     if props::is_settable_live(&u.name, res)
         && let Some(field) = field_of(&u.name)
     {
-        return Ok(PropPatchOp::SetField(
-            field,
-            u.value.as_ref().map(Element::text),
-        ));
+        return Ok(PropPatchOp::SetField(field, u.value.as_ref().map(Element::text)));
     }
     if props::is_protected(&u.name) {
         return Err(DavError::with(
@@ -104,9 +91,6 @@ fn plan(u: &PropUpdate, res: &Resource) -> Result<PropPatchOp, DavError> {
             name: u.name.name.clone(),
             xml: el.to_xml(),
         }),
-        None => PropPatchOp::RemoveDead {
-            ns: u.name.ns.clone(),
-            name: u.name.name.clone(),
-        },
+        None => PropPatchOp::RemoveDead { ns: u.name.ns.clone(), name: u.name.name.clone() },
     })
 }

@@ -3,95 +3,84 @@
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::super::conditional;
+use super::super::conditional::{self, Validators};
 use super::super::error::{Condition, DavError, DavResult};
 use super::super::paths::DavPath;
-use super::super::resource::{Located, Resource, resolve};
+use super::super::resource::{Located, Place, Resource, resolve};
 use super::super::{Ctx, DavResponse, empty};
 use crate::acl::Privilege;
 use crate::store::{Collection, CollectionKind, ObjectIndex, PutObject};
 
+/// Where the PUT goes: the parent collection, its href, the member name, and the current
+/// state of the member if it exists.
+struct Target {
+    parent: Collection,
+    parent_href: String,
+    segment: String,
+    existing: Option<Validators>,
+}
+
 pub fn put(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
     if !super::super::is_in_home(path) {
-        return Err(DavError::method_not_allowed(
-            "resources can only be created inside a home",
-        ));
+        return Err(DavError::method_not_allowed("resources can only be created inside a home"));
     }
-    let (parent, segment, existing) = match resolve(ctx.store(), path)? {
-        Located::Found(Resource::Object {
-            meta,
-            parent,
-            place,
-        }) => {
-            let href = ctx
-                .hrefs()
-                .in_home(place.area, &place.owner.slug, &place.segments, false);
-            super::authorize(
-                ctx,
-                super::container_target(&parent),
-                Privilege::WriteContent,
-                &href,
-            )?;
-            let seg = meta.segment.clone();
-            let v = super::validators(&Resource::Object {
-                meta,
-                parent: parent.clone(),
-                place,
-            });
-            (parent, seg, Some(v))
-        }
-        Located::Found(_) => {
-            return Err(DavError::method_not_allowed(
-                "PUT cannot replace a collection",
-            ));
-        }
-        Located::Missing {
-            parent: Some((parent, place)),
-            segment: Some(segment),
-        } => {
-            let href = ctx
-                .hrefs()
-                .in_home(place.area, &place.owner.slug, &place.segments, true);
-            super::authorize(
-                ctx,
-                super::container_target(&parent),
-                Privilege::Bind,
-                &href,
-            )?;
-            (parent, segment, None)
-        }
-        Located::Missing { .. } => {
-            return Err(DavError::conflict("the parent collection does not exist"));
-        }
-    };
-    let v = existing.unwrap_or_default();
+    let target = locate(ctx, path)?;
+    let v = target.existing.clone().unwrap_or_default();
     conditional::evaluate(&ctx.headers, &v, false)?;
     conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
-    let index = validate_member(&parent, body)?;
-    let content_type = ctx
-        .headers
-        .content_type
-        .clone()
-        .unwrap_or_else(|| default_type(&parent).into());
-    let outcome = ctx.store().put_object(&PutObject {
-        collection_id: parent.id,
-        segment: &segment,
-        body,
-        content_type: &content_type,
-        expect: conditional::expect_for_write(&ctx.headers, &v),
-        index,
-    })?;
-    let mut r = empty(if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    });
+    let index = validate_member(&target.parent, body)?;
+    let content_type =
+        ctx.headers.content_type.clone().unwrap_or_else(|| default_type(&target.parent).into());
+    let outcome = ctx
+        .store()
+        .put_object(&PutObject {
+            collection_id: target.parent.id,
+            segment: &target.segment,
+            body,
+            content_type: &content_type,
+            expect: conditional::expect_for_write(&ctx.headers, &v),
+            index,
+        })
+        .map_err(|e| super::write_error(e, &target.parent, &target.parent_href))?;
+    let mut r = empty(if outcome.created { StatusCode::CREATED } else { StatusCode::NO_CONTENT });
     // The body is stored as sent, so this ETag is always the one of the client's bytes
     // (RFC 4791 §5.3.4 allows it only then).
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", outcome.etag)) {
         r.headers_mut().insert(header::ETAG, v);
     }
     Ok(r)
+}
+
+/// Resolves the target and checks the privilege: write-content to replace, bind to create.
+fn locate(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<Target> {
+    let href_of = |place: &Place| ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
+    match resolve(ctx.store(), path)? {
+        Located::Found(res) => {
+            let Resource::Object { meta, parent, place } = &res else {
+                return Err(DavError::method_not_allowed("PUT cannot replace a collection"));
+            };
+            super::authorize(
+                ctx,
+                super::container_target(parent),
+                Privilege::WriteContent,
+                &res.href(ctx.hrefs()),
+            )?;
+            let mut parent_place = place.clone();
+            parent_place.segments.pop();
+            Ok(Target {
+                parent: parent.clone(),
+                parent_href: href_of(&parent_place),
+                segment: meta.segment.clone(),
+                existing: Some(super::validators(&res)),
+            })
+        }
+        Located::Missing { parent: Some((parent, place)), segment: Some(segment) } => {
+            let parent_href = href_of(&place);
+            super::authorize(ctx, super::container_target(&parent), Privilege::Bind, &parent_href)?;
+            Ok(Target { parent, parent_href, segment, existing: None })
+        }
+        Located::Missing { .. } => Err(DavError::conflict("the parent collection does not exist")),
+    }
 }
 
 fn default_type(parent: &Collection) -> &'static str {
@@ -107,10 +96,7 @@ fn default_type(parent: &Collection) -> &'static str {
 fn validate_member(parent: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
     let starts = |marker: &str| {
         std::str::from_utf8(body).is_ok_and(|s| {
-            s.trim_start_matches('\u{feff}')
-                .trim_start()
-                .to_ascii_uppercase()
-                .starts_with(marker)
+            s.trim_start_matches('\u{feff}').trim_start().to_ascii_uppercase().starts_with(marker)
         })
     };
     match parent.kind {

@@ -19,24 +19,12 @@ const MAX_MULTIGET_HREFS: usize = 1000;
 pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
     let report = parse_report(body)?;
     let res = resolve_existing(ctx.store(), path)?;
-    super::authorize(
-        ctx,
-        res.acl_target(),
-        Privilege::Read,
-        &res.href(ctx.hrefs()),
-    )?;
+    super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
     match report {
-        Report::SyncCollection {
-            token,
-            level,
-            limit,
-            props,
-        } => crate::sync::sync_collection(ctx, &res, &token, level, limit, &props),
-        Report::Multiget {
-            calendar,
-            props,
-            hrefs,
-        } => multiget(ctx, &res, calendar, &props, &hrefs),
+        Report::SyncCollection { token, level, limit, props } => {
+            crate::sync::sync_collection(ctx, &res, &token, level, limit, &props)
+        }
+        Report::Multiget { calendar, props, hrefs } => multiget(ctx, &res, calendar, &props, &hrefs),
     }
 }
 
@@ -47,11 +35,7 @@ fn multiget(
     props: &Propfind,
     hrefs: &[String],
 ) -> DavResult<DavResponse> {
-    let expected = if calendar {
-        CollectionKind::Calendar
-    } else {
-        CollectionKind::Addressbook
-    };
+    let expected = if calendar { CollectionKind::Calendar } else { CollectionKind::Addressbook };
     let applies = match res {
         Resource::Collection { coll, .. } => coll.kind == expected,
         Resource::Object { parent, .. } => parent.kind == expected,
@@ -79,19 +63,12 @@ fn multiget(
 }
 
 fn status(href: &str, status: StatusCode) -> Response {
-    Response {
-        href: href.to_owned(),
-        body: ResponseBody::Status(status, None),
-    }
+    Response { href: href.to_owned(), body: ResponseBody::Status(status, None) }
 }
 
 fn multiget_one(ctx: &Ctx<'_>, href: &str, props: &Propfind) -> DavResult<Response> {
     // Hrefs may be absolute URLs or paths, percent-encoded (DAVx5 sends encoded paths).
-    let path = href
-        .parse::<Uri>()
-        .ok()
-        .map(|u| u.path().to_owned())
-        .unwrap_or_default();
+    let path = href.parse::<Uri>().ok().map(|u| u.path().to_owned()).unwrap_or_default();
     let Ok((dav_path, _)) = paths::parse(&ctx.state.config.base_path, &path) else {
         return Ok(status(href, StatusCode::NOT_FOUND));
     };

@@ -36,22 +36,13 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_connection(path, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(SqliteStore {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
     /// Runs `f` in one immediate transaction on the writer connection; commits on `Ok`.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(map_err)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
         let value = f(&tx)?;
         tx.commit().map_err(map_err)?;
         Ok(value)
@@ -76,8 +67,7 @@ impl SqliteStore {
     /// Checkpoints the WAL so the database file is complete on its own (clean shutdown).
     pub fn checkpoint(&self) -> StoreResult<()> {
         let conn = lock(&self.writer);
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(map_err)
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
     }
 }
 
@@ -97,14 +87,11 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     if writer {
-        conn.execute_batch("PRAGMA journal_mode = WAL;")
-            .map_err(map_err)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;").map_err(map_err)?;
     }
     // FULL: a write acknowledged to a client survives power loss, not only a crash.
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;",
-    )
-    .map_err(map_err)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
+        .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -126,9 +113,9 @@ pub(crate) fn now() -> i64 {
 }
 
 use crate::store::{
-    ChangeSet, Collection, DeadProp, Expect, HomeKind, Id, LoginCredentials, Member, NewCollection,
-    NewUser, ObjectMeta, Organization, Principal, PropPatchOp, PropTarget, PutObject, PutOutcome,
-    Role, Store, Transfer, UserSummary,
+    ChangeSet, Collection, DeadProp, Expect, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser,
+    ObjectMeta, Organization, Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
+    Transfer, UserSummary,
 };
 
 impl Store for SqliteStore {

@@ -2,9 +2,7 @@
 
 use rusqlite::Row;
 
-use crate::store::{
-    Collection, CollectionKind, CollectionProps, ObjectMeta, Principal, PrincipalKind,
-};
+use crate::store::{Collection, CollectionKind, CollectionProps, ObjectMeta, Principal, PrincipalKind};
 
 pub const COLLECTION_COLUMNS: &str = "id, owner_id, parent_id, kind, segment, displayname, \
      description, color, sort_order, timezone, components, rev, sync_floor, created_at, modified_at";

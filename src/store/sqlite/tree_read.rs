@@ -4,8 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, rows};
 use crate::store::{
-    Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, Member, ObjectMeta,
-    PropTarget, StoreResult,
+    Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, Member, ObjectMeta, PropTarget,
+    StoreResult,
 };
 
 pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
@@ -18,54 +18,30 @@ pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Opti
         rows::COLLECTION_COLUMNS
     );
     conn.prepare_cached(&sql)
-        .and_then(|mut s| {
-            s.query_row(params![owner_id, kind.as_str()], rows::collection)
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![owner_id, kind.as_str()], rows::collection).optional())
         .map_err(map_err)
 }
 
 pub fn collection(conn: &Connection, id: Id) -> StoreResult<Option<Collection>> {
-    let sql = format!(
-        "SELECT {} FROM collections WHERE id = ?1",
-        rows::COLLECTION_COLUMNS
-    );
+    let sql = format!("SELECT {} FROM collections WHERE id = ?1", rows::COLLECTION_COLUMNS);
     conn.prepare_cached(&sql)
         .and_then(|mut s| s.query_row([id], rows::collection).optional())
         .map_err(map_err)
 }
 
-pub fn child_collection(
-    conn: &Connection,
-    parent: Id,
-    segment: &str,
-) -> StoreResult<Option<Collection>> {
-    let sql = format!(
-        "SELECT {} FROM collections WHERE parent_id = ?1 AND segment = ?2",
-        rows::COLLECTION_COLUMNS
-    );
+pub fn child_collection(conn: &Connection, parent: Id, segment: &str) -> StoreResult<Option<Collection>> {
+    let sql =
+        format!("SELECT {} FROM collections WHERE parent_id = ?1 AND segment = ?2", rows::COLLECTION_COLUMNS);
     conn.prepare_cached(&sql)
-        .and_then(|mut s| {
-            s.query_row(params![parent, segment], rows::collection)
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![parent, segment], rows::collection).optional())
         .map_err(map_err)
 }
 
-pub fn object(
-    conn: &Connection,
-    collection_id: Id,
-    segment: &str,
-) -> StoreResult<Option<ObjectMeta>> {
-    let sql = format!(
-        "SELECT {} FROM objects WHERE collection_id = ?1 AND segment = ?2",
-        rows::OBJECT_COLUMNS
-    );
+pub fn object(conn: &Connection, collection_id: Id, segment: &str) -> StoreResult<Option<ObjectMeta>> {
+    let sql =
+        format!("SELECT {} FROM objects WHERE collection_id = ?1 AND segment = ?2", rows::OBJECT_COLUMNS);
     conn.prepare_cached(&sql)
-        .and_then(|mut s| {
-            s.query_row(params![collection_id, segment], rows::object)
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![collection_id, segment], rows::object).optional())
         .map_err(map_err)
 }
 
@@ -76,27 +52,17 @@ pub fn object_body(conn: &Connection, id: Id) -> StoreResult<Option<Vec<u8>>> {
 }
 
 pub fn members(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Member>> {
-    let sql = format!(
-        "SELECT {} FROM collections WHERE parent_id = ?1 ORDER BY segment",
-        rows::COLLECTION_COLUMNS
-    );
+    let sql =
+        format!("SELECT {} FROM collections WHERE parent_id = ?1 ORDER BY segment", rows::COLLECTION_COLUMNS);
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    for c in stmt
-        .query_map([collection_id], rows::collection)
-        .map_err(map_err)?
-    {
+    for c in stmt.query_map([collection_id], rows::collection).map_err(map_err)? {
         out.push(Member::Collection(c.map_err(map_err)?));
     }
-    let sql = format!(
-        "SELECT {} FROM objects WHERE collection_id = ?1 ORDER BY segment",
-        rows::OBJECT_COLUMNS
-    );
+    let sql =
+        format!("SELECT {} FROM objects WHERE collection_id = ?1 ORDER BY segment", rows::OBJECT_COLUMNS);
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    for o in stmt
-        .query_map([collection_id], rows::object)
-        .map_err(map_err)?
-    {
+    for o in stmt.query_map([collection_id], rows::object).map_err(map_err)? {
         out.push(Member::Object(o.map_err(map_err)?));
     }
     Ok(out)
@@ -104,42 +70,25 @@ pub fn members(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Member>>
 
 pub fn dead_props(conn: &Connection, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
     let (sql, id) = match target {
-        PropTarget::Collection(id) => (
-            "SELECT ns, name, xml FROM dead_props WHERE collection_id = ?1 ORDER BY ns, name",
-            id,
-        ),
-        PropTarget::Object(id) => (
-            "SELECT ns, name, xml FROM dead_props WHERE object_id = ?1 ORDER BY ns, name",
-            id,
-        ),
+        PropTarget::Collection(id) => {
+            ("SELECT ns, name, xml FROM dead_props WHERE collection_id = ?1 ORDER BY ns, name", id)
+        }
+        PropTarget::Object(id) => {
+            ("SELECT ns, name, xml FROM dead_props WHERE object_id = ?1 ORDER BY ns, name", id)
+        }
     };
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     let rows = stmt
-        .query_map([id], |r| {
-            Ok(DeadProp {
-                ns: r.get(0)?,
-                name: r.get(1)?,
-                xml: r.get(2)?,
-            })
-        })
+        .query_map([id], |r| Ok(DeadProp { ns: r.get(0)?, name: r.get(1)?, xml: r.get(2)? }))
         .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
 /// Members changed after `rev`, oldest first; the log keeps one row per member, so this is
 /// proportional to the number of changes, never to the collection's size.
-pub fn changes_since(
-    conn: &Connection,
-    collection_id: Id,
-    rev: i64,
-    limit: usize,
-) -> StoreResult<ChangeSet> {
+pub fn changes_since(conn: &Connection, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {
     let current_rev: i64 = conn
-        .query_row(
-            "SELECT rev FROM collections WHERE id = ?1",
-            [collection_id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT rev FROM collections WHERE id = ?1", [collection_id], |r| r.get(0))
         .map_err(map_err)?;
     let mut stmt = conn
         .prepare_cached(
@@ -150,20 +99,11 @@ pub fn changes_since(
     let fetch = limit.saturating_add(1).min(i64::MAX as usize) as i64;
     let rows = stmt
         .query_map(params![collection_id, rev, fetch], |r| {
-            Ok(Change {
-                segment: r.get(0)?,
-                is_collection: r.get(1)?,
-                deleted: r.get(2)?,
-                rev: r.get(3)?,
-            })
+            Ok(Change { segment: r.get(0)?, is_collection: r.get(1)?, deleted: r.get(2)?, rev: r.get(3)? })
         })
         .map_err(map_err)?;
     let mut changes: Vec<Change> = rows.collect::<Result<_, _>>().map_err(map_err)?;
     let truncated = changes.len() > limit;
     changes.truncate(limit);
-    Ok(ChangeSet {
-        changes,
-        truncated,
-        current_rev,
-    })
+    Ok(ChangeSet { changes, truncated, current_rev })
 }

@@ -5,9 +5,8 @@ use sha2::{Digest, Sha256};
 
 use super::{map_err, now, rows, tree_read};
 use crate::store::{
-    Collection, CollectionField, CollectionKind, CollectionProps, DeadProp, Expect, Id,
-    NewCollection, NodeRef, PropPatchOp, PropTarget, PutObject, PutOutcome, StoreError,
-    StoreResult, Transfer,
+    Collection, CollectionField, CollectionKind, CollectionProps, DeadProp, Expect, Id, NewCollection,
+    NodeRef, PropPatchOp, PropTarget, PutObject, PutOutcome, StoreError, StoreResult, Transfer,
 };
 
 /// Strong entity tag derived from the bytes alone: identical bodies get identical ETags,
@@ -33,25 +32,14 @@ pub fn record_change(
             |r| r.get(0),
         )
         .map_err(map_err)?;
-    tx.prepare_cached(
-        "DELETE FROM changes WHERE collection_id = ?1 AND segment = ?2 AND is_collection = ?3",
-    )
-    .and_then(|mut s| s.execute(params![collection_id, segment, is_collection]))
-    .map_err(map_err)?;
+    tx.prepare_cached("DELETE FROM changes WHERE collection_id = ?1 AND segment = ?2 AND is_collection = ?3")
+        .and_then(|mut s| s.execute(params![collection_id, segment, is_collection]))
+        .map_err(map_err)?;
     tx.prepare_cached(
         "INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
-    .and_then(|mut s| {
-        s.execute(params![
-            collection_id,
-            rev,
-            segment,
-            is_collection,
-            deleted,
-            t
-        ])
-    })
+    .and_then(|mut s| s.execute(params![collection_id, rev, segment, is_collection, deleted, t]))
     .map_err(map_err)?;
     Ok(())
 }
@@ -106,15 +94,7 @@ pub fn create_collection(tx: &Transaction<'_>, new: &NewCollection) -> StoreResu
     if segment_taken(tx, new.parent_id, &new.segment)? {
         return Err(StoreError::AlreadyExists);
     }
-    let id = insert_collection(
-        tx,
-        new.owner_id,
-        new.parent_id,
-        &new.segment,
-        new.kind,
-        &new.props,
-        now(),
-    )?;
+    let id = insert_collection(tx, new.owner_id, new.parent_id, &new.segment, new.kind, &new.props, now())?;
     for prop in &new.dead_props {
         set_dead(tx, PropTarget::Collection(id), prop)?;
     }
@@ -128,27 +108,13 @@ fn check_expect(expect: &Expect, current: Option<&str>) -> StoreResult<()> {
         (Expect::Etag(want), Some(have)) => want == have,
         (Expect::Etag(_), None) => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::PreconditionFailed)
-    }
+    if ok { Ok(()) } else { Err(StoreError::PreconditionFailed) }
 }
 
-fn uid_holder(
-    tx: &Transaction<'_>,
-    collection: Id,
-    uid: &str,
-    except: &str,
-) -> StoreResult<Option<String>> {
-    tx.prepare_cached(
-        "SELECT segment FROM objects WHERE collection_id = ?1 AND uid = ?2 AND segment <> ?3",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![collection, uid, except], |r| r.get(0))
-            .optional()
-    })
-    .map_err(map_err)
+fn uid_holder(tx: &Transaction<'_>, collection: Id, uid: &str, except: &str) -> StoreResult<Option<String>> {
+    tx.prepare_cached("SELECT segment FROM objects WHERE collection_id = ?1 AND uid = ?2 AND segment <> ?3")
+        .and_then(|mut s| s.query_row(params![collection, uid, except], |r| r.get(0)).optional())
+        .map_err(map_err)
 }
 
 pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
@@ -171,17 +137,24 @@ pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutO
     match &existing {
         Some(old) if old.etag == etag && old.content_type == put.content_type => {
             // Same bytes: nothing changed, so neither the revision nor the ctag moves.
-            return Ok(PutOutcome {
-                created: false,
-                etag,
-            });
+            return Ok(PutOutcome { created: false, etag });
         }
         Some(old) => {
             tx.execute(
                 "UPDATE objects SET uid = ?2, etag = ?3, content_type = ?4, size = ?5, body = ?6,
                      comp_type = ?7, first_start = ?8, last_end = ?9, modified_at = ?10 WHERE id = ?1",
-                params![old.id, ix.uid, etag, put.content_type, put.body.len() as i64, put.body,
-                        ix.comp_type, ix.first_start, ix.last_end, t],
+                params![
+                    old.id,
+                    ix.uid,
+                    etag,
+                    put.content_type,
+                    put.body.len() as i64,
+                    put.body,
+                    ix.comp_type,
+                    ix.first_start,
+                    ix.last_end,
+                    t
+                ],
             )
             .map_err(map_err)?;
         }
@@ -208,10 +181,7 @@ pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutO
         }
     }
     record_change(tx, put.collection_id, put.segment, false, false)?;
-    Ok(PutOutcome {
-        created: existing.is_none(),
-        etag,
-    })
+    Ok(PutOutcome { created: existing.is_none(), etag })
 }
 
 pub fn delete_object(
@@ -222,16 +192,14 @@ pub fn delete_object(
 ) -> StoreResult<()> {
     let existing = tree_read::object(tx, collection_id, segment)?.ok_or(StoreError::NotFound)?;
     check_expect(expect, Some(&existing.etag))?;
-    tx.execute("DELETE FROM objects WHERE id = ?1", [existing.id])
-        .map_err(map_err)?;
+    tx.execute("DELETE FROM objects WHERE id = ?1", [existing.id]).map_err(map_err)?;
     record_change(tx, collection_id, segment, false, true)
 }
 
 pub fn delete_collection(tx: &Transaction<'_>, id: Id) -> StoreResult<()> {
     let coll = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     // Foreign keys cascade to members, sub-collections, change logs and dead properties.
-    tx.execute("DELETE FROM collections WHERE id = ?1", [id])
-        .map_err(map_err)?;
+    tx.execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
     if let Some(parent) = coll.parent_id {
         record_change(tx, parent, &format!("{}/", coll.segment), true, true)?;
     }
@@ -266,11 +234,7 @@ fn split_target(t: PropTarget) -> (Option<Id>, Option<Id>) {
     }
 }
 
-pub fn patch_props(
-    tx: &Transaction<'_>,
-    target: PropTarget,
-    ops: &[PropPatchOp],
-) -> StoreResult<()> {
+pub fn patch_props(tx: &Transaction<'_>, target: PropTarget, ops: &[PropPatchOp]) -> StoreResult<()> {
     for op in ops {
         match (op, target) {
             (PropPatchOp::SetDead(p), _) => set_dead(tx, target, p)?,
@@ -288,9 +252,7 @@ pub fn patch_props(
                 tx.execute(&sql, params![value, id]).map_err(map_err)?;
             }
             (PropPatchOp::SetField(..), PropTarget::Object(_)) => {
-                return Err(StoreError::Conflict(
-                    "objects have no collection fields".into(),
-                ));
+                return Err(StoreError::Conflict("objects have no collection fields".into()));
             }
         }
     }
@@ -303,9 +265,7 @@ pub fn transfer(tx: &Transaction<'_>, t: &Transfer) -> StoreResult<bool> {
     if let NodeRef::Collection(src) = t.source
         && is_same_or_ancestor(tx, src, dest.id)?
     {
-        return Err(StoreError::Conflict(
-            "cannot copy or move a collection into itself".into(),
-        ));
+        return Err(StoreError::Conflict("cannot copy or move a collection into itself".into()));
     }
     let existed = remove_destination(tx, &dest, &t.dest_segment, t.overwrite, t.source)?;
     match (t.source, t.is_move) {
@@ -349,17 +309,13 @@ fn remove_destination(
     }
     if let Some(o) = obj {
         if source == NodeRef::Object(o.id) {
-            return Err(StoreError::Conflict(
-                "source and destination are the same".into(),
-            ));
+            return Err(StoreError::Conflict("source and destination are the same".into()));
         }
         delete_object(tx, dest.id, segment, &Expect::Anything)?;
     }
     if let Some(c) = coll {
         if source == NodeRef::Collection(c.id) {
-            return Err(StoreError::Conflict(
-                "source and destination are the same".into(),
-            ));
+            return Err(StoreError::Conflict("source and destination are the same".into()));
         }
         delete_collection(tx, c.id)?;
     }
@@ -367,11 +323,9 @@ fn remove_destination(
 }
 
 fn object_uid(tx: &Transaction<'_>, id: Id) -> StoreResult<(Id, String, Option<String>)> {
-    tx.query_row(
-        "SELECT collection_id, segment, uid FROM objects WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
+    tx.query_row("SELECT collection_id, segment, uid FROM objects WHERE id = ?1", [id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
     .optional()
     .map_err(map_err)?
     .ok_or(StoreError::NotFound)
@@ -380,12 +334,7 @@ fn object_uid(tx: &Transaction<'_>, id: Id) -> StoreResult<(Id, String, Option<S
 fn move_object(tx: &Transaction<'_>, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
     let (from, old_segment, uid) = object_uid(tx, id)?;
     if let Some(uid) = uid
-        && let Some(holder) = uid_holder(
-            tx,
-            dest.id,
-            &uid,
-            if from == dest.id { &old_segment } else { "" },
-        )?
+        && let Some(holder) = uid_holder(tx, dest.id, &uid, if from == dest.id { &old_segment } else { "" })?
     {
         return Err(StoreError::UidConflict { segment: holder });
     }
@@ -422,16 +371,9 @@ fn copy_object(tx: &Transaction<'_>, id: Id, dest: Id, segment: &str) -> StoreRe
     record_change(tx, dest, segment, false, false)
 }
 
-fn move_collection(
-    tx: &Transaction<'_>,
-    id: Id,
-    dest: &Collection,
-    segment: &str,
-) -> StoreResult<()> {
+fn move_collection(tx: &Transaction<'_>, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
-    let from = src
-        .parent_id
-        .ok_or_else(|| StoreError::Conflict("a home cannot be moved".into()))?;
+    let from = src.parent_id.ok_or_else(|| StoreError::Conflict("a home cannot be moved".into()))?;
     tx.execute(
         "UPDATE collections SET parent_id = ?2, segment = ?3 WHERE id = ?1",
         params![id, dest.id, segment],
@@ -449,11 +391,7 @@ fn copy_collection(
     recursive: bool,
 ) -> StoreResult<()> {
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
-    let kind = if src.kind.is_home() {
-        CollectionKind::Plain
-    } else {
-        src.kind
-    };
+    let kind = if src.kind.is_home() { CollectionKind::Plain } else { src.kind };
     let new_id = insert_collection(tx, dest.owner_id, dest.id, segment, kind, &src.props, now())?;
     tx.execute(
         "INSERT INTO dead_props (collection_id, ns, name, xml)
@@ -466,27 +404,19 @@ fn copy_collection(
     }
     let new = tree_read::collection(tx, new_id)?.ok_or(StoreError::NotFound)?;
     let objects: Vec<(Id, String)> = {
-        let mut stmt = tx
-            .prepare_cached("SELECT id, segment FROM objects WHERE collection_id = ?1")
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(map_err)?;
+        let mut stmt =
+            tx.prepare_cached("SELECT id, segment FROM objects WHERE collection_id = ?1").map_err(map_err)?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(map_err)?;
         rows.collect::<Result<_, _>>().map_err(map_err)?
     };
     for (oid, seg) in objects {
         copy_object(tx, oid, new_id, &seg)?;
     }
     let children: Vec<(Id, String)> = {
-        let sql = format!(
-            "SELECT {} FROM collections WHERE parent_id = ?1",
-            rows::COLLECTION_COLUMNS
-        );
+        let sql = format!("SELECT {} FROM collections WHERE parent_id = ?1", rows::COLLECTION_COLUMNS);
         let mut stmt = tx.prepare_cached(&sql).map_err(map_err)?;
         let rows = stmt.query_map([id], rows::collection).map_err(map_err)?;
-        rows.map(|c| c.map(|c| (c.id, c.segment)))
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?
+        rows.map(|c| c.map(|c| (c.id, c.segment))).collect::<Result<_, _>>().map_err(map_err)?
     };
     for (cid, seg) in children {
         copy_collection(tx, cid, &new, &seg, true)?;

@@ -9,44 +9,26 @@ use crate::store::{
 };
 
 pub fn create_organization(tx: &Transaction<'_>, name: &str) -> StoreResult<Id> {
-    tx.execute(
-        "INSERT INTO organizations (name, created_at) VALUES (?1, ?2)",
-        params![name, now()],
-    )
-    .map_err(|e| match map_err(e) {
-        StoreError::Conflict(_) => StoreError::AlreadyExists,
-        other => other,
-    })?;
+    tx.execute("INSERT INTO organizations (name, created_at) VALUES (?1, ?2)", params![name, now()])
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::AlreadyExists,
+            other => other,
+        })?;
     Ok(tx.last_insert_rowid())
 }
 
 pub fn organization_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Organization>> {
-    conn.query_row(
-        "SELECT id, name FROM organizations WHERE name = ?1",
-        [name],
-        |r| {
-            Ok(Organization {
-                id: r.get(0)?,
-                name: r.get(1)?,
-            })
-        },
-    )
+    conn.query_row("SELECT id, name FROM organizations WHERE name = ?1", [name], |r| {
+        Ok(Organization { id: r.get(0)?, name: r.get(1)? })
+    })
     .optional()
     .map_err(map_err)
 }
 
 pub fn organizations(conn: &Connection) -> StoreResult<Vec<Organization>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, name FROM organizations ORDER BY id")
-        .map_err(map_err)?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(Organization {
-                id: r.get(0)?,
-                name: r.get(1)?,
-            })
-        })
-        .map_err(map_err)?;
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM organizations ORDER BY id").map_err(map_err)?;
+    let rows =
+        stmt.query_map([], |r| Ok(Organization { id: r.get(0)?, name: r.get(1)? })).map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
@@ -58,23 +40,12 @@ fn default_collections() -> [(CollectionKind, &'static str, CollectionProps); 3]
         ..Default::default()
     };
     [
-        (
-            CollectionKind::Calendar,
-            "calendar",
-            calendar("Calendar", "VEVENT"),
-        ),
-        (
-            CollectionKind::Calendar,
-            "tasks",
-            calendar("Tasks", "VTODO"),
-        ),
+        (CollectionKind::Calendar, "calendar", calendar("Calendar", "VEVENT")),
+        (CollectionKind::Calendar, "tasks", calendar("Tasks", "VTODO")),
         (
             CollectionKind::Addressbook,
             "contacts",
-            CollectionProps {
-                displayname: Some("Contacts".into()),
-                ..Default::default()
-            },
+            CollectionProps { displayname: Some("Contacts".into()), ..Default::default() },
         ),
     ]
 }
@@ -109,10 +80,7 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser) -> StoreResult<Principa
     )
     .map_err(map_err)?;
     let mut homes = std::collections::HashMap::new();
-    for kind in [
-        CollectionKind::CalendarHome,
-        CollectionKind::AddressbookHome,
-    ] {
+    for kind in [CollectionKind::CalendarHome, CollectionKind::AddressbookHome] {
         tx.execute(
             "INSERT INTO collections (owner_id, parent_id, kind, segment, created_at, modified_at)
              VALUES (?1, NULL, ?2, '', ?3, ?3)",
@@ -186,8 +154,7 @@ pub fn delete_user(tx: &Transaction<'_>, slug: &str) -> StoreResult<()> {
             "{slug} is the last owner of their organization and cannot be removed"
         )));
     }
-    tx.execute("DELETE FROM principals WHERE id = ?1", [id])
-        .map_err(map_err)?;
+    tx.execute("DELETE FROM principals WHERE id = ?1", [id]).map_err(map_err)?;
     Ok(())
 }
 
@@ -208,13 +175,8 @@ pub fn login_credentials(conn: &Connection, login: &str) -> StoreResult<Option<L
                ORDER BY p.slug = ?1 DESC LIMIT 1";
     conn.prepare_cached(sql)
         .and_then(|mut s| {
-            s.query_row([login], |r| {
-                Ok(LoginCredentials {
-                    user_id: r.get(0)?,
-                    password_hash: r.get(1)?,
-                })
-            })
-            .optional()
+            s.query_row([login], |r| Ok(LoginCredentials { user_id: r.get(0)?, password_hash: r.get(1)? }))
+                .optional()
         })
         .map_err(map_err)
 }
@@ -224,10 +186,7 @@ pub fn principal_where(
     clause: &str,
     value: &dyn rusqlite::ToSql,
 ) -> StoreResult<Option<Principal>> {
-    let sql = format!(
-        "SELECT {} FROM principals WHERE {clause}",
-        rows::PRINCIPAL_COLUMNS
-    );
+    let sql = format!("SELECT {} FROM principals WHERE {clause}", rows::PRINCIPAL_COLUMNS);
     conn.prepare_cached(&sql)
         .and_then(|mut s| s.query_row([value], rows::principal).optional())
         .map_err(map_err)
@@ -241,10 +200,7 @@ pub fn role_of(conn: &Connection, user_id: Id) -> StoreResult<Option<(Organizati
         |r| {
             let role: String = r.get(2)?;
             Ok((
-                Organization {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                },
+                Organization { id: r.get(0)?, name: r.get(1)? },
                 Role::parse(&role).unwrap_or(Role::External),
             ))
         },
