@@ -5,3 +5,4 @@ mod harness;
 
 mod discovery;
 mod sync;
+mod bad_input;
