@@ -33,8 +33,10 @@ pub struct BackoffPolicy {
 impl Default for BackoffPolicy {
     fn default() -> Self {
         Self {
-            free_failures_account: 5,
-            free_failures_ip: 20,
+            // Four free failures: the fifth wrong password locks the login for a second,
+            // then the lock doubles with each further one.
+            free_failures_account: 4,
+            free_failures_ip: 19,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(15 * 60),
@@ -206,7 +208,7 @@ mod tests {
     fn account_free_failures_then_lock() {
         let b = Backoff::new(BackoffPolicy::default());
         let now = Instant::now();
-        fail_n(&b, "alice", ip(1), 5, now);
+        fail_n(&b, "alice", ip(1), 4, now);
         assert_eq!(b.check("alice", ip(1), now), Ok(()));
         b.record_failure("alice", ip(1), now);
         assert_eq!(b.check("alice", ip(1), now), Err(SEC));
@@ -230,12 +232,12 @@ mod tests {
     fn ip_free_failures_then_lock() {
         let b = Backoff::new(BackoffPolicy::default());
         let now = Instant::now();
-        // Twenty different logins: no account reaches its own threshold.
-        for i in 0..20 {
+        // Nineteen different logins: no account reaches its own threshold.
+        for i in 0..19 {
             b.record_failure(&format!("user{i}"), ip(7), now);
         }
         assert_eq!(b.check("someone", ip(7), now), Ok(()));
-        b.record_failure("user20", ip(7), now);
+        b.record_failure("user19", ip(7), now);
         assert_eq!(b.check("someone", ip(7), now), Err(SEC));
         assert_eq!(b.check("someone", ip(8), now), Ok(()));
     }
@@ -244,7 +246,7 @@ mod tests {
     fn delay_doubles_and_is_capped() {
         let b = Backoff::new(BackoffPolicy::default());
         let now = Instant::now();
-        fail_n(&b, "alice", ip(1), 5, now);
+        fail_n(&b, "alice", ip(1), 4, now);
         let mut expected = Vec::new();
         let mut seen = Vec::new();
         for n in 1..=14u32 {
@@ -274,8 +276,8 @@ mod tests {
         assert!(b.check("alice", ip(2), now).is_err(), "account locked from any address");
         b.record_success("alice", ip(1), now);
         assert_eq!(b.check("alice", ip(2), now), Ok(()), "account counter cleared");
-        // The count starts over for the account: five more free failures.
-        fail_n(&b, "alice", ip(2), 5, now);
+        // The count starts over for the account: four more free failures.
+        fail_n(&b, "alice", ip(2), 4, now);
         assert_eq!(b.check("alice", ip(2), now), Ok(()));
         // An attacker's own valid login does not reset the address's count.
         fail_n(&b, "victim", ip(3), 4, now);
@@ -293,8 +295,8 @@ mod tests {
         // exactly the same thresholds and delays as one that does.
         let b = Backoff::new(BackoffPolicy::default());
         let now = Instant::now();
-        fail_n(&b, "alice", ip(1), 7, now);
-        fail_n(&b, "no-such-user-xyz", ip(2), 7, now);
+        fail_n(&b, "alice", ip(1), 6, now);
+        fail_n(&b, "no-such-user-xyz", ip(2), 6, now);
         assert_eq!(b.check("alice", ip(3), now), b.check("no-such-user-xyz", ip(4), now));
         assert_eq!(b.check("alice", ip(3), now), Err(SEC * 2));
     }

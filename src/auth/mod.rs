@@ -207,17 +207,17 @@ mod tests {
     }
 
     #[test]
-    fn throttled_after_five_failures_without_lookup_or_argon2() {
+    fn throttled_after_the_fifth_failure_without_lookup_or_argon2() {
         let (auth, phc) = setup();
         let now = Instant::now();
-        for _ in 0..5 {
+        for _ in 0..4 {
             let outcome = auth.authenticate(&creds("alice", "bad"), IP, alice_store(&phc), now);
             assert_eq!(outcome, AuthOutcome::Rejected);
         }
-        // The sixth failure is still verified (and rejected) but arms a 1 s lock.
-        let sixth = auth.authenticate(&creds("Alice", "bad"), IP, alice_store(&phc), now);
-        assert_eq!(sixth, AuthOutcome::Rejected);
-        assert_eq!(auth.hasher.verification_count(), 6);
+        // The fifth failure is still verified (and rejected) but arms a 1 s lock.
+        let fifth = auth.authenticate(&creds("Alice", "bad"), IP, alice_store(&phc), now);
+        assert_eq!(fifth, AuthOutcome::Rejected);
+        assert_eq!(auth.hasher.verification_count(), 5);
 
         // Even the right password is refused while locked, without touching the store.
         let locked = auth.authenticate(
@@ -228,7 +228,7 @@ mod tests {
         );
         let expected = Duration::from_secs(1);
         assert_eq!(locked, AuthOutcome::Throttled { retry_after: expected });
-        assert_eq!(auth.hasher.verification_count(), 6);
+        assert_eq!(auth.hasher.verification_count(), 5);
 
         // After the lock, the right password works and clears the account's counter (the
         // address keeps its own, below its higher threshold).
@@ -242,7 +242,7 @@ mod tests {
     fn unknown_login_is_throttled_the_same_way() {
         let auth = Authenticator::new(TTL, BackoffPolicy::default());
         let now = Instant::now();
-        for _ in 0..6 {
+        for _ in 0..5 {
             let outcome = auth.authenticate(&creds("ghost", "x"), IP, |_| None, now);
             assert_eq!(outcome, AuthOutcome::Rejected);
         }

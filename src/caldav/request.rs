@@ -95,7 +95,15 @@ fn supported_filter(message: impl Into<String>) -> DavError {
 fn known_component(name: &str) -> bool {
     matches!(
         name,
-        "VCALENDAR" | "VEVENT" | "VTODO" | "VJOURNAL" | "VFREEBUSY" | "VALARM" | "VTIMEZONE" | "STANDARD" | "DAYLIGHT"
+        "VCALENDAR"
+            | "VEVENT"
+            | "VTODO"
+            | "VJOURNAL"
+            | "VFREEBUSY"
+            | "VALARM"
+            | "VTIMEZONE"
+            | "STANDARD"
+            | "DAYLIGHT"
     ) || name.starts_with("X-")
 }
 
@@ -195,8 +203,13 @@ pub fn parse_comp_filter(el: &Element, depth: usize) -> DavResult<CompFilter> {
     if !known_component(&name) {
         return Err(supported_filter(format!("unknown component {name:?} in comp-filter")));
     }
-    let mut f =
-        CompFilter { name, is_not_defined: false, time_range: None, prop_filters: vec![], comp_filters: vec![] };
+    let mut f = CompFilter {
+        name,
+        is_not_defined: false,
+        time_range: None,
+        prop_filters: vec![],
+        comp_filters: vec![],
+    };
     for child in el.elements().filter(|c| c.ns == CALDAV) {
         match child.name.as_str() {
             "is-not-defined" => f.is_not_defined = true,
@@ -322,7 +335,10 @@ mod tests {
         assert_eq!(ev.time_range, Some(TimeRange { start: Some(1_767_225_600), end: None }));
         let pf = &ev.prop_filters[0];
         assert_eq!(pf.name, "SUMMARY");
-        assert_eq!(pf.text_match, Some(TextMatch { text: "x".into(), collation: Collation::Octet, negate: true }));
+        assert_eq!(
+            pf.text_match,
+            Some(TextMatch { text: "x".into(), collation: Collation::Octet, negate: true })
+        );
         assert!(pf.param_filters[0].is_not_defined);
         let cd = q.calendar_data.unwrap();
         assert_eq!(cd.expand, Some(TimeRange { start: Some(1_767_225_600), end: Some(1_769_904_000) }));
@@ -337,10 +353,13 @@ mod tests {
 
     #[test]
     fn bad_filters_name_their_precondition() {
-        let wrap = |inner: &str| format!("<C:calendar-query {NS}><C:filter>{inner}</C:filter></C:calendar-query>");
+        let wrap =
+            |inner: &str| format!("<C:calendar-query {NS}><C:filter>{inner}</C:filter></C:calendar-query>");
         assert_eq!(condition(query(&wrap("<C:comp-filter name=\"VEVENT\"/>"))), "valid-filter");
         assert_eq!(
-            condition(query(&wrap("<C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VBOGUS\"/></C:comp-filter>"))),
+            condition(query(&wrap(
+                "<C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VBOGUS\"/></C:comp-filter>"
+            ))),
             "supported-filter"
         );
         let tr = |s: &str, e: &str| {

@@ -24,8 +24,9 @@ pub struct PropUpdate {
 
 pub fn parse_xml(body: &[u8]) -> DavResult<Element> {
     xml::parse(body).map_err(|e| match e {
+        // RFC 4918 §16: no-external-entities is used with 403.
         XmlError::Doctype | XmlError::UnknownEntity(_) => DavError::with(
-            StatusCode::BAD_REQUEST,
+            StatusCode::FORBIDDEN,
             Condition::NoExternalEntities,
             format!("XML with DOCTYPE or entity declarations is refused: {e}"),
         ),
@@ -72,9 +73,27 @@ pub fn parse_propfind(body: &[u8]) -> DavResult<Propfind> {
     }
 }
 
+/// `xml:lang` of `el`, or the one inherited from its ancestors.
+fn lang_in_scope(el: &Element, inherited: Option<String>) -> Option<String> {
+    el.attrs.iter().find(|a| a.ns == xml::XML_NS && a.name == "lang").map(|a| a.value.clone()).or(inherited)
+}
+
+/// A property value keeps the `xml:lang` in scope where it was set (RFC 4918 §4.3), even when
+/// the attribute sat on an enclosing element.
+fn with_lang(p: &Element, lang: Option<&String>) -> Element {
+    let mut p = p.clone();
+    if let Some(lang) = lang
+        && !p.attrs.iter().any(|a| a.ns == xml::XML_NS && a.name == "lang")
+    {
+        p.attrs.push(xml::Attribute { ns: xml::XML_NS.into(), name: "lang".into(), value: lang.clone() });
+    }
+    p
+}
+
 pub fn parse_propertyupdate(body: &[u8]) -> DavResult<Vec<PropUpdate>> {
     let root = parse_xml(body)?;
     expect_root(&root, DAV, "propertyupdate")?;
+    let root_lang = lang_in_scope(&root, None);
     let mut updates = Vec::new();
     for action in root.elements() {
         let set = match (action.ns.as_str(), action.name.as_str()) {
@@ -86,8 +105,9 @@ pub fn parse_propertyupdate(body: &[u8]) -> DavResult<Vec<PropUpdate>> {
         };
         let prop =
             action.child(DAV, "prop").ok_or_else(|| DavError::bad_request("set/remove without prop"))?;
+        let lang = lang_in_scope(prop, lang_in_scope(action, root_lang.clone()));
         for p in prop.elements() {
-            updates.push(PropUpdate { name: qname(p), value: set.then(|| p.clone()) });
+            updates.push(PropUpdate { name: qname(p), value: set.then(|| with_lang(p, lang.as_ref())) });
         }
     }
     if updates.is_empty() {

@@ -8,6 +8,7 @@ use crate::store::CollectionKind;
 /// davit has no LOCK.
 pub const DAV_HEADER: &str = "1, 3, extended-mkcol, calendar-access, addressbook";
 
+/// `Allow` per resource (MKCOL, MKCALENDAR and PUT of a new member apply to unmapped URLs).
 pub fn allow(located: &Located) -> &'static str {
     match located {
         Located::Missing { .. } => "OPTIONS, PUT, MKCOL, MKCALENDAR",
@@ -15,10 +16,10 @@ pub fn allow(located: &Located) -> &'static str {
             "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE"
         }
         Located::Found(Resource::Collection { coll, .. }) if coll.kind.is_home() => {
-            "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
+            "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, REPORT"
         }
         Located::Found(Resource::Collection { .. }) => {
-            "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT"
+            "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, REPORT"
         }
         Located::Found(_) => "OPTIONS, GET, HEAD, PROPFIND, REPORT",
     }

@@ -58,6 +58,17 @@ pub fn handle(state: &AppState, subject: Subject, req: DavRequest) -> DavRespons
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let located = paths::parse(&state.config.base_path, &req.path)
+            .ok()
+            .and_then(|(path, _)| resource::resolve(state.store.as_ref(), &path).ok());
+        if let Some(located) = located {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(capabilities::allow(&located)));
+        }
+    }
     // Apple reads the DAV header on PROPFIND responses too, not only on OPTIONS.
     response.headers_mut().insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
     response

@@ -21,7 +21,8 @@ pub enum PropValue {
     Dead(String),
 }
 
-const MAX_RESOURCE_SIZE: u64 = 10 * 1024 * 1024;
+/// Largest calendar object or vCard accepted (enforced on PUT; RFC 4791 §5.2.5).
+pub const MAX_RESOURCE_SIZE: u64 = 10 * 1024 * 1024;
 
 /// Properties returned for `allprop` (RFC 4918 §9.1: the dead ones plus those RFC 4918
 /// defines), besides dead properties.

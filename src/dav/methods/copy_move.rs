@@ -25,8 +25,7 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
     };
     super::authorize(ctx, src.acl_target(), Privilege::Read, &src_href)?;
     if is_move {
-        let (parent, _) = super::parent_of(ctx, &src)?;
-        super::authorize(ctx, super::container_target(&parent), Privilege::Unbind, &src_href)?;
+        super::authorize_unbind(ctx, &src)?;
     }
     let recursive = match (ctx.headers.depth, src.is_collection(), is_move) {
         (None | Some(Depth::Infinity), _, _) | (_, false, _) => true,
@@ -39,7 +38,7 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
     };
     let v = super::validators(&src);
     conditional::evaluate(&ctx.headers, &v, false)?;
-    conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
+    conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
     if !super::super::is_in_home(&dest_path) {
         return Err(DavError::forbidden("the destination must be inside a home"));
     }

@@ -8,16 +8,13 @@ use super::super::headers::Depth;
 use super::super::paths::DavPath;
 use super::super::resource::{Resource, resolve_existing};
 use super::super::{Ctx, DavResponse, empty};
-use crate::acl::Privilege;
 
 pub fn delete(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<DavResponse> {
     let res = resolve_existing(ctx.store(), path)?;
-    let href = res.href(ctx.hrefs());
-    let (parent, _) = super::parent_of(ctx, &res)?;
-    super::authorize(ctx, super::container_target(&parent), Privilege::Unbind, &href)?;
+    let parent = super::authorize_unbind(ctx, &res)?;
     let v = super::validators(&res);
     conditional::evaluate(&ctx.headers, &v, false)?;
-    conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
+    conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
     match &res {
         Resource::Object { meta, .. } => {
             let expect = conditional::expect_for_write(&ctx.headers, &v);

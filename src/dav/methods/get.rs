@@ -19,7 +19,7 @@ pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> 
     super::authorize(ctx, res.acl_target(), Privilege::Read, &href)?;
     let v = super::validators(&res);
     let outcome = conditional::evaluate(&ctx.headers, &v, true)?;
-    conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
+    conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
     let mut response = match (&res, outcome) {
         (_, Outcome::NotModified) => empty(StatusCode::NOT_MODIFIED),
         (Resource::Object { meta, .. }, Outcome::Proceed) => {

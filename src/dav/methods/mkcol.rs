@@ -79,13 +79,8 @@ fn requested_props(ctx: &Ctx<'_>, body: &[u8], calendar: bool) -> DavResult<Vec<
             "MKCOL takes no body, or an XML mkcol body",
         ));
     }
-    parse_mkcol_body(body, calendar).map_err(|e| {
-        if e.status == StatusCode::BAD_REQUEST && e.condition.is_none() && !calendar {
-            DavError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.message)
-        } else {
-            e
-        }
-    })
+    // Not well-formed XML is 400 (RFC 4918 §8.2); well-formed but not an mkcol body is 415.
+    parse_mkcol_body(body, calendar)
 }
 
 /// The kind named by `DAV:resourcetype` (RFC 5689 §3); unknown types are refused.

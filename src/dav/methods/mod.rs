@@ -82,6 +82,26 @@ pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection,
     }
 }
 
+/// Removing `res` from its collection needs unbind on that collection (RFC 3744 §3.10); a
+/// refusal names the collection. Returns the parent.
+pub(crate) fn authorize_unbind(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Collection> {
+    let (parent, place) = parent_of(ctx, res)?;
+    let href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
+    authorize(ctx, container_target(&parent), Privilege::Unbind, &href)?;
+    Ok(parent)
+}
+
+/// Validators of the resource an `If` header tag names (RFC 4918 §10.4.2), if it exists on
+/// this server and the subject may read it.
+pub(crate) fn tagged_validators(ctx: &Ctx<'_>, tag: &str) -> Option<Validators> {
+    let uri: http::Uri = tag.parse().ok()?;
+    let (path, _) = super::paths::parse(&ctx.state.config.base_path, uri.path()).ok()?;
+    let res = super::resource::resolve_existing(ctx.store(), &path).ok()?;
+    acl::effective_privileges(&ctx.subject, res.acl_target())
+        .contains(Privilege::Read)
+        .then(|| validators(&res))
+}
+
 /// Store errors of a write into `parent` (whose href is `parent_href`): a UID conflict names
 /// the member already holding the UID; everything else maps as usual.
 pub(crate) fn write_error(e: crate::store::StoreError, parent: &Collection, parent_href: &str) -> DavError {

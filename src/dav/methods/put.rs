@@ -27,7 +27,7 @@ pub fn put(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse>
     let target = locate(ctx, path)?;
     let v = target.existing.clone().unwrap_or_default();
     conditional::evaluate(&ctx.headers, &v, false)?;
-    conditional::evaluate_if(&ctx.headers, &v, &|_| None)?;
+    conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
     let index = validate_member(&target.parent, body)?;
     let content_type =
         ctx.headers.content_type.clone().unwrap_or_else(|| default_type(&target.parent).into());
@@ -94,6 +94,18 @@ fn default_type(parent: &Collection) -> &'static str {
 /// Checks a member of a calendar or address book before it is stored, and extracts what
 /// the index needs. Plain collections take any bytes.
 fn validate_member(parent: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
+    let ns = match parent.kind {
+        CollectionKind::Calendar => crate::dav::names::CALDAV,
+        CollectionKind::Addressbook => crate::dav::names::CARDDAV,
+        _ => return Ok(ObjectIndex::default()),
+    };
+    if body.len() as u64 > crate::dav::props::MAX_RESOURCE_SIZE {
+        return Err(DavError::with(
+            StatusCode::FORBIDDEN,
+            Condition::Other(ns, "max-resource-size"),
+            format!("the resource is larger than {} bytes", crate::dav::props::MAX_RESOURCE_SIZE),
+        ));
+    }
     let starts = |marker: &str| {
         std::str::from_utf8(body).is_ok_and(|s| {
             s.trim_start_matches('\u{feff}').trim_start().to_ascii_uppercase().starts_with(marker)
