@@ -42,6 +42,47 @@ pub fn run_all(store: &dyn Store) {
     uid_conflicts(store, &alice);
     copy_move_tree(store, &alice);
     dead_props_atomic(store, &alice);
+    query_prefilter(store, &alice);
+}
+
+fn query_prefilter(store: &dyn Store, alice: &Principal) {
+    let cal = calendar_of(store, alice);
+    let put_indexed = |seg: &str, comp: &str, first: Option<i64>, last: Option<i64>| {
+        store
+            .put_object(&PutObject {
+                collection_id: cal.id,
+                segment: seg,
+                body: seg.as_bytes(),
+                content_type: "text/calendar",
+                expect: Expect::Anything,
+                index: ObjectIndex {
+                    uid: Some(seg.into()),
+                    comp_type: Some(comp.into()),
+                    first_start: first,
+                    last_end: last,
+                },
+            })
+            .unwrap();
+    };
+    put_indexed("jan.ics", "VEVENT", Some(100), Some(200));
+    put_indexed("forever.ics", "VEVENT", Some(150), None);
+    put_indexed("later.ics", "VEVENT", Some(500), Some(600));
+    put_indexed("undated.ics", "VTODO", None, None);
+    let names = |comp: Option<&str>, start: Option<i64>, end: Option<i64>| -> Vec<String> {
+        let found = store.query_candidates(cal.id, comp, Some(TimeSpan { start, end })).unwrap();
+        let mut names: Vec<String> = found
+            .into_iter()
+            .filter(|(m, _)| m.segment.ends_with(".ics") && m.uid.is_some())
+            .map(|(m, _)| m.segment)
+            .collect();
+        names.retain(|n| ["jan.ics", "forever.ics", "later.ics", "undated.ics"].contains(&n.as_str()));
+        names
+    };
+    assert_eq!(names(Some("VEVENT"), Some(190), Some(210)), ["forever.ics", "jan.ics"]);
+    assert_eq!(names(Some("VEVENT"), Some(200), Some(300)), ["forever.ics"], "end is exclusive");
+    assert_eq!(names(Some("VEVENT"), Some(0), Some(100)), Vec::<String>::new(), "start bound is exclusive");
+    assert_eq!(names(Some("VTODO"), Some(0), Some(1)), ["undated.ics"], "undated objects always qualify");
+    assert_eq!(names(None, None, Some(120)), ["jan.ics", "undated.ics"]);
 }
 
 fn users_and_defaults(store: &dyn Store, alice: &Principal, org: Id) {

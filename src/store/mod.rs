@@ -39,6 +39,15 @@ pub trait Store: Send + Sync + 'static {
     fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>>;
     fn members(&self, collection_id: Id) -> StoreResult<Vec<Member>>;
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>>;
+    /// Members that may match a query, with their bodies, chosen from the index alone: of
+    /// component type `comp` (if given) and whose occurrence span may overlap `range`.
+    /// Objects without indexed dates (e.g. a VTODO without DTSTART/DUE) are always returned.
+    fn query_candidates(
+        &self,
+        collection_id: Id,
+        comp: Option<&str>,
+        range: Option<TimeSpan>,
+    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
 
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection>;
     fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome>;

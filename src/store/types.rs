@@ -294,6 +294,13 @@ pub struct Transfer {
     pub is_move: bool,
 }
 
+/// A half-open UTC span in Unix seconds; `None` bounds are unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeSpan {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Change {
     pub segment: String,

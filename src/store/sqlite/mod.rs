@@ -115,7 +115,7 @@ pub(crate) fn now() -> i64 {
 use crate::store::{
     ChangeSet, Collection, DeadProp, Expect, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser,
     ObjectMeta, Organization, Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
-    Transfer, UserSummary,
+    TimeSpan, Transfer, UserSummary,
 };
 
 impl Store for SqliteStore {
@@ -175,6 +175,14 @@ impl Store for SqliteStore {
     }
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
         self.read(|c| tree_read::dead_props(c, target))
+    }
+    fn query_candidates(
+        &self,
+        collection_id: Id,
+        comp: Option<&str>,
+        range: Option<TimeSpan>,
+    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+        self.read(|c| tree_read::query_candidates(c, collection_id, comp, range))
     }
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {
         self.write(|tx| tree_write::create_collection(tx, new))

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{map_err, rows};
 use crate::store::{
     Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, Member, ObjectMeta, PropTarget,
-    StoreResult,
+    StoreResult, TimeSpan,
 };
 
 pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
@@ -80,6 +80,31 @@ pub fn dead_props(conn: &Connection, target: PropTarget) -> StoreResult<Vec<Dead
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     let rows = stmt
         .query_map([id], |r| Ok(DeadProp { ns: r.get(0)?, name: r.get(1)?, xml: r.get(2)? }))
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+/// Index prefilter for calendar-query (RFC 4791 §9.9 is then decided exactly by the caller).
+pub fn query_candidates(
+    conn: &Connection,
+    collection_id: Id,
+    comp: Option<&str>,
+    range: Option<TimeSpan>,
+) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    let (start, end) = range.map_or((None, None), |r| (r.start, r.end));
+    let sql = format!(
+        "SELECT {}, body FROM objects WHERE collection_id = ?1
+           AND (?2 IS NULL OR comp_type = ?2)
+           AND (first_start IS NULL
+                OR ((?4 IS NULL OR first_start < ?4) AND (?3 IS NULL OR last_end IS NULL OR last_end > ?3)))
+         ORDER BY segment",
+        rows::OBJECT_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![collection_id, comp, start, end], |r| {
+            Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
+        })
         .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }

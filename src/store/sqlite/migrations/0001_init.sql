@@ -74,6 +74,8 @@ CREATE TABLE objects (
     UNIQUE (collection_id, segment)
 );
 CREATE UNIQUE INDEX objects_by_uid ON objects(collection_id, uid) WHERE uid IS NOT NULL;
+-- calendar-query prefilter: component type and start of the occurrence span.
+CREATE INDEX objects_by_time ON objects(collection_id, comp_type, first_start);
 
 -- Change log for sync-collection (RFC 6578): one row per member per change; older rows of
 -- the same member are pruned on write, so the log stays proportional to the members.
