@@ -5,16 +5,17 @@
 #   [1] cargo fmt --all -- --check
 #   [2] cargo clippy --all-targets -- -D warnings
 #   [3] cargo test                  (unit tests and the dav-tests target)
-#   [4] conformance/litmus.sh       (WebDAV conformance: litmus, from Debian)
+#   [4] conformance/*.sh             (litmus from Debian; vdirsyncer round trip from PyPI)
 #
 # Every step runs even if an earlier one failed; a summary follows, and the
 # exit status is non-zero if any step failed.
 #
 # Environment:
 #   DAVIT_SKIP_CONFORMANCE=1  skip the conformance steps (they install Debian
-#                             packages with apt-get, so need root and network
-#                             access to the Debian archive, and start servers
-#                             on 127.0.0.1).
+#                             packages with apt-get and Python packages with pip
+#                             into target/conformance/venv, so need root and the
+#                             Debian and PyPI registries, and start servers on
+#                             127.0.0.1).
 #
 # A conformance suite is added by appending its script to CONFORMANCE below.
 set -euo pipefail
@@ -23,6 +24,7 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
 CONFORMANCE=(
 	conformance/litmus.sh
+	conformance/vdirsyncer.sh
 )
 
 names=()
