@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod dav;
 pub mod http;
+pub mod ical;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod vcard;

@@ -6,6 +6,7 @@ use super::body::{Propfind, parse_xml};
 use super::error::{Condition, DavError, DavResult};
 use super::names::{CALDAV, CARDDAV, DAV, QName};
 use super::xml::Element;
+use crate::caldav::request::{CalendarData, CalendarQuery, parse_calendar_data, parse_calendar_query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncLevel {
@@ -18,7 +19,9 @@ pub enum Report {
     /// RFC 6578 §3.2.
     SyncCollection { token: String, level: SyncLevel, limit: Option<usize>, props: Propfind },
     /// RFC 4791 §7.9 and RFC 6352 §8.7: the same shape, told apart by `calendar`.
-    Multiget { calendar: bool, props: Propfind, hrefs: Vec<String> },
+    Multiget { calendar: bool, props: Propfind, calendar_data: Option<CalendarData>, hrefs: Vec<String> },
+    /// RFC 4791 §7.8.
+    CalendarQuery(CalendarQuery),
 }
 
 fn props_of(root: &Element) -> Propfind {
@@ -45,8 +48,14 @@ pub fn parse_report(body: &[u8]) -> DavResult<Report> {
             if hrefs.is_empty() {
                 return Err(DavError::bad_request("a multiget needs at least one DAV:href"));
             }
-            Ok(Report::Multiget { calendar: root.ns == CALDAV, props: props_of(&root), hrefs })
+            let calendar_data = root
+                .child(DAV, "prop")
+                .and_then(|p| p.child(CALDAV, "calendar-data"))
+                .map(parse_calendar_data)
+                .transpose()?;
+            Ok(Report::Multiget { calendar: root.ns == CALDAV, props: props_of(&root), calendar_data, hrefs })
         }
+        (CALDAV, "calendar-query") => Ok(Report::CalendarQuery(parse_calendar_query(&root)?)),
         (ns, name) => Err(DavError::with(
             StatusCode::FORBIDDEN,
             Condition::SupportedReport,

@@ -26,10 +26,7 @@ pub(crate) struct Param {
 
 impl Param {
     pub fn new(name: &str, values: &[&str]) -> Param {
-        Param {
-            name: name.to_string(),
-            values: Some(values.iter().map(|v| v.to_string()).collect()),
-        }
+        Param { name: name.to_string(), values: Some(values.iter().map(|v| v.to_string()).collect()) }
     }
 
     pub fn is(&self, name: &str) -> bool {
@@ -44,27 +41,24 @@ impl Param {
 
 /// Removes one pair of surrounding double quotes.
 pub(crate) fn unquote(raw: &str) -> &str {
-    raw.strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(raw)
+    raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(raw)
 }
 
 /// An identifier as allowed for group, property and parameter names: RFC 6350 §3.3
 /// `1*(ALPHA / DIGIT / "-")`, plus `_`, which real clients use in X- names.
 fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Line {
     pub fn new(group: Option<String>, name: &str, value: String) -> Line {
-        Line {
-            group,
-            name: name.to_string(),
-            params: Vec::new(),
-            value,
-        }
+        Line { group, name: name.to_string(), params: Vec::new(), value }
+    }
+
+    /// A line that could not be lexed, printed back exactly as given (its name stays empty,
+    /// so no rewrite rule ever matches it).
+    pub fn verbatim(text: &str) -> Line {
+        Line::new(None, "", text.to_string())
     }
 
     pub fn is(&self, name: &str) -> bool {
@@ -73,9 +67,8 @@ impl Line {
 
     /// Lexes one unfolded content line. The error says what is wrong, for the client.
     pub fn parse(text: &str) -> Result<Line, String> {
-        let head_end = text
-            .find([';', ':'])
-            .ok_or_else(|| "no ':' between property name and value".to_string())?;
+        let head_end =
+            text.find([';', ':']).ok_or_else(|| "no ':' between property name and value".to_string())?;
         let (group, name) = split_group(&text[..head_end])?;
         let mut line = Line::new(group, name, String::new());
         let mut rest = &text[head_end..];
@@ -115,15 +108,12 @@ impl Line {
     /// Adds `value` to the first `name` parameter, or appends a new parameter.
     pub fn add_param_value(&mut self, name: &str, value: &str) {
         match self.params.iter_mut().find(|p| p.is(name) && p.values.is_some()) {
-            Some(Param {
-                values: Some(values),
-                ..
-            }) => values.push(value.to_string()),
+            Some(Param { values: Some(values), .. }) => values.push(value.to_string()),
             _ => self.params.push(Param::new(name, &[value])),
         }
     }
 
-    /// Drops the values of `name` parameters for which `drop` is true, and parameters left
+    /// Keeps the values of `name` parameters for which `keep` is true; drops parameters left
     /// without values.
     pub fn retain_param_values(&mut self, name: &str, keep: impl Fn(&str) -> bool) {
         for param in self.params.iter_mut().filter(|p| p.is(name)) {
@@ -131,8 +121,7 @@ impl Line {
                 values.retain(|v| keep(unquote(v)));
             }
         }
-        self.params
-            .retain(|p| !p.is(name) || p.values.as_ref().is_none_or(|v| !v.is_empty()));
+        self.params.retain(|p| !p.is(name) || p.values.as_ref().is_none_or(|v| !v.is_empty()));
     }
 
     /// Appends the line, folded at 75 octets with CRLF + space (RFC 6350 §3.2), to `out`.
@@ -142,6 +131,9 @@ impl Line {
 
     /// The logical line without folding or line break.
     pub fn to_unfolded(&self) -> String {
+        if self.name.is_empty() {
+            return self.value.clone();
+        }
         let mut s = String::with_capacity(self.name.len() + self.value.len() + 32);
         if let Some(group) = &self.group {
             s.push_str(group);
@@ -180,9 +172,8 @@ fn split_group(head: &str) -> Result<(Option<String>, &str), String> {
 /// Lexes `name[=value*("," value)]` after a `;`; returns the parameter and the text from the
 /// delimiter (`;` or `:`) on.
 fn lex_param(text: &str) -> Result<(Param, &str), String> {
-    let name_end = text
-        .find(['=', ';', ':'])
-        .ok_or_else(|| "parameter list not closed by ':'".to_string())?;
+    let name_end =
+        text.find(['=', ';', ':']).ok_or_else(|| "parameter list not closed by ':'".to_string())?;
     let name = &text[..name_end];
     if !is_name(name) {
         return Err(format!("'{}' is not a parameter name", clip(name)));
@@ -216,9 +207,8 @@ fn lex_param_value(text: &str) -> Result<(&str, &str), String> {
         }
         return Err("unterminated quoted parameter value".to_string());
     }
-    let end = text
-        .find([',', ';', ':', '"'])
-        .ok_or_else(|| "parameter list not closed by ':'".to_string())?;
+    let end =
+        text.find([',', ';', ':', '"']).ok_or_else(|| "parameter list not closed by ':'".to_string())?;
     if text[end..].starts_with('"') {
         return Err(format!("stray '\"' in parameter value '{}'", clip(&text[..end])));
     }
@@ -227,10 +217,21 @@ fn lex_param_value(text: &str) -> Result<(&str, &str), String> {
 
 /// Folds one logical line into physical lines of at most 75 octets, never inside a UTF-8
 /// sequence, each ending in CRLF. Linear in the line length.
+///
+/// A raw line break or other control character must never reach the output, where it would
+/// end the content line early; a LF is written as the `\n` escape (RFC 6350 §3.4) and other
+/// controls but HTAB are dropped. Values from `parse` never hold them; this is the last guard.
 pub(crate) fn fold_into(out: &mut String, logical: &str) {
     out.reserve(logical.len() + logical.len() / FOLD_AT * 3 + 2);
     let mut used = 0;
     for c in logical.chars() {
+        if c == '\n' {
+            fold_into_str(out, &mut used, "\\n");
+            continue;
+        }
+        if c.is_ascii_control() && c != '\t' {
+            continue;
+        }
         if used + c.len_utf8() > FOLD_AT {
             out.push_str("\r\n ");
             used = 1;
@@ -239,6 +240,16 @@ pub(crate) fn fold_into(out: &mut String, logical: &str) {
         used += c.len_utf8();
     }
     out.push_str("\r\n");
+}
+
+/// Appends an escape sequence without folding inside it.
+fn fold_into_str(out: &mut String, used: &mut usize, text: &str) {
+    if *used + text.len() > FOLD_AT {
+        out.push_str("\r\n ");
+        *used = 1;
+    }
+    out.push_str(text);
+    *used += text.len();
 }
 
 /// Shortens text quoted in error messages.

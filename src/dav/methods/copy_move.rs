@@ -4,13 +4,13 @@
 use http::{StatusCode, Uri};
 
 use super::super::conditional;
-use super::super::error::{DavError, DavResult};
+use super::super::error::{Condition, DavError, DavResult};
 use super::super::headers::Depth;
 use super::super::paths::{self, DavPath};
 use super::super::resource::{Located, Resource, accepts_subcollections, resolve, resolve_existing};
 use super::super::{Ctx, DavResponse, empty};
 use crate::acl::Privilege;
-use crate::store::{Collection, NodeRef, Transfer};
+use crate::store::{Collection, CollectionKind, NodeRef, Transfer};
 
 pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavResponse> {
     let dest_path = destination(ctx)?;
@@ -49,6 +49,7 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
     if src.is_collection() && !accepts_subcollections(dest_parent.kind) {
         return Err(DavError::conflict("the destination collection cannot hold collections"));
     }
+    check_member_fits(ctx, &src, &dest_parent)?;
     let created = ctx
         .store()
         .transfer(&Transfer {
@@ -61,6 +62,29 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
         })
         .map_err(|e| super::write_error(e, &dest_parent, &dest_href))?;
     Ok(empty(if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT }))
+}
+
+/// An object entering a calendar or address book must satisfy its PUT preconditions
+/// (RFC 4791 §7.1: COPY and MOVE carry the same ones). Objects keep their index, so one
+/// coming from a collection of another kind (whose index is empty) is refused outright.
+fn check_member_fits(ctx: &Ctx<'_>, src: &Resource, dest: &Collection) -> DavResult<()> {
+    let Resource::Object { meta, parent, .. } = src else { return Ok(()) };
+    if !matches!(dest.kind, CollectionKind::Calendar | CollectionKind::Addressbook) {
+        return Ok(());
+    }
+    if parent.kind != dest.kind {
+        let (condition, what) = match dest.kind {
+            CollectionKind::Calendar => (Condition::ValidCalendarData, "calendar objects"),
+            _ => (Condition::ValidAddressData, "vCards"),
+        };
+        return Err(DavError::with(
+            StatusCode::FORBIDDEN,
+            condition,
+            format!("only {what} from a collection of the same kind can be copied or moved here"),
+        ));
+    }
+    let body = ctx.store().object_body(meta.id)?.ok_or_else(DavError::not_found)?;
+    super::put::validate_member(dest, &body).map(|_| ())
 }
 
 /// The Destination header as a path in this server's DAV space; another host is 502.

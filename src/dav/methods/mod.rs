@@ -8,8 +8,10 @@ mod mkcol;
 mod options;
 mod propfind;
 mod proppatch;
-mod put;
+pub(crate) mod put;
 mod report;
+
+pub use propfind::Content;
 
 use http::{Method, StatusCode};
 
@@ -143,5 +145,21 @@ pub fn describe_member(
     let Some(member) = member.and_then(|m| collection.member(m)) else {
         return Ok(None);
     };
-    propfind::describe(ctx, &member, props, true).map(Some)
+    propfind::describe(ctx, &member, props, Some(&Content::default())).map(Some)
+}
+
+/// The `<D:response>` for an object found by a query on `scope` (its collection, or the
+/// object itself), with calendar-data or address-data as `content` asks.
+pub fn describe_object(
+    ctx: &Ctx<'_>,
+    scope: &Resource,
+    meta: crate::store::ObjectMeta,
+    props: &super::body::Propfind,
+    content: &Content<'_>,
+) -> DavResult<super::multistatus::Response> {
+    let object = match scope {
+        Resource::Object { .. } => scope.clone(),
+        _ => scope.member(crate::store::Member::Object(meta)).ok_or_else(DavError::not_found)?,
+    };
+    propfind::describe(ctx, &object, props, Some(content))
 }

@@ -32,12 +32,12 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
     let res = resolve_existing(ctx.store(), path)?;
     super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
     let mut ms = Multistatus::default();
-    ms.responses.push(describe(ctx, &res, &request, false)?);
+    ms.responses.push(describe(ctx, &res, &request, None)?);
     if depth_one {
         for member in members(ctx, &res)? {
             // Each member is authorised too: only what the subject may read is listed.
             if acl::effective_privileges(&ctx.subject, member.acl_target()).contains(Privilege::Read) {
-                ms.responses.push(describe(ctx, &member, &request, false)?);
+                ms.responses.push(describe(ctx, &member, &request, None)?);
             }
         }
     }
@@ -80,9 +80,28 @@ fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::Dead
     })
 }
 
+/// What the REPORT-only properties `C:calendar-data` and `CR:address-data` should hold.
+pub struct Content<'a> {
+    /// The request's calendar-data element (selection, expand); `None` = as stored.
+    pub calendar: Option<&'a crate::caldav::request::CalendarData>,
+    /// The zone floating times are read in, for expansion.
+    pub floating: chrono_tz::Tz,
+}
+
+impl Default for Content<'_> {
+    fn default() -> Self {
+        Content { calendar: None, floating: chrono_tz::UTC }
+    }
+}
+
 /// One `<D:response>` for a resource: requested properties grouped by status. `content`
-/// enables the REPORT-only properties `C:calendar-data` and `CR:address-data`.
-pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind, content: bool) -> DavResult<Response> {
+/// (REPORTs only) enables `C:calendar-data` and `CR:address-data`.
+pub fn describe(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    request: &Propfind,
+    content: Option<&Content<'_>>,
+) -> DavResult<Response> {
     let dead = dead_props(ctx, res)?;
     let find_dead = |q: &QName| dead.iter().find(|d| d.ns == q.ns && d.name == q.name);
     let mut found: Vec<(QName, PropValue)> = Vec::new();
@@ -92,7 +111,7 @@ pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind, content: bool
             found.push((q, PropValue::Dead(d.xml.clone())));
         } else if let Some(v) = props::live(ctx, res, &q) {
             found.push((q, v));
-        } else if let Some(v) = content.then(|| object_content(ctx, res, &q)).flatten() {
+        } else if let Some(v) = content.and_then(|c| object_content(ctx, res, &q, c)) {
             found.push((q, v));
         } else {
             missing.push((q, PropValue::Empty));
@@ -123,7 +142,7 @@ pub fn describe(ctx: &Ctx<'_>, res: &Resource, request: &Propfind, content: bool
 
 /// The body of a calendar object or vCard as the value of `C:calendar-data` /
 /// `CR:address-data`, served as stored.
-fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
+fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName, content: &Content<'_>) -> Option<PropValue> {
     use crate::dav::names::{CALDAV, CARDDAV};
     use crate::store::CollectionKind;
     let Resource::Object { meta, parent, .. } = res else {
@@ -138,5 +157,14 @@ fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue>
         return None;
     }
     let body = ctx.store().object_body(meta.id).ok()??;
-    Some(PropValue::Text(String::from_utf8_lossy(&body).into_owned()))
+    match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
+        Some(spec) => match crate::caldav::calendar_data::render(&body, spec, content.floating) {
+            Ok(text) => Some(PropValue::Text(text)),
+            Err(e) => {
+                tracing::warn!(object = meta.id, error = %e.message, "calendar-data could not be rendered");
+                None
+            }
+        },
+        None => Some(PropValue::Text(String::from_utf8_lossy(&body).into_owned())),
+    }
 }

@@ -10,6 +10,7 @@ use super::super::paths::{self, DavPath};
 use super::super::report::{Report, parse_report};
 use super::super::resource::{Located, Resource, resolve, resolve_existing};
 use super::super::{Ctx, DavResponse, multistatus_response};
+use super::Content;
 use crate::acl::{self, Privilege};
 use crate::store::CollectionKind;
 
@@ -24,7 +25,21 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
         Report::SyncCollection { token, level, limit, props } => {
             crate::sync::sync_collection(ctx, &res, &token, level, limit, &props)
         }
-        Report::Multiget { calendar, props, hrefs } => multiget(ctx, &res, calendar, &props, &hrefs),
+        Report::Multiget { calendar, props, calendar_data, hrefs } => {
+            let content = Content { calendar: calendar_data.as_ref(), floating: floating_of(&res) };
+            multiget(ctx, &res, calendar, &props, &content, &hrefs)
+        }
+        Report::CalendarQuery(query) => crate::caldav::query::calendar_query(ctx, &res, &query),
+    }
+}
+
+/// The zone for floating times of the calendar a resource belongs to (UTC elsewhere).
+fn floating_of(res: &Resource) -> chrono_tz::Tz {
+    match res {
+        Resource::Collection { coll, .. } | Resource::Object { parent: coll, .. } => {
+            crate::caldav::floating_zone(coll, None)
+        }
+        _ => chrono_tz::UTC,
     }
 }
 
@@ -33,6 +48,7 @@ fn multiget(
     res: &Resource,
     calendar: bool,
     props: &Propfind,
+    content: &Content<'_>,
     hrefs: &[String],
 ) -> DavResult<DavResponse> {
     let expected = if calendar { CollectionKind::Calendar } else { CollectionKind::Addressbook };
@@ -57,7 +73,7 @@ fn multiget(
     }
     let mut ms = Multistatus::default();
     for href in hrefs {
-        ms.responses.push(multiget_one(ctx, href, props)?);
+        ms.responses.push(multiget_one(ctx, href, props, content)?);
     }
     Ok(multistatus_response(ctx, &ms))
 }
@@ -66,7 +82,7 @@ fn status(href: &str, status: StatusCode) -> Response {
     Response { href: href.to_owned(), body: ResponseBody::Status(status, None) }
 }
 
-fn multiget_one(ctx: &Ctx<'_>, href: &str, props: &Propfind) -> DavResult<Response> {
+fn multiget_one(ctx: &Ctx<'_>, href: &str, props: &Propfind, content: &Content<'_>) -> DavResult<Response> {
     // Hrefs may be absolute URLs or paths, percent-encoded (DAVx5 sends encoded paths).
     let path = href.parse::<Uri>().ok().map(|u| u.path().to_owned()).unwrap_or_default();
     let Ok((dav_path, _)) = paths::parse(&ctx.state.config.base_path, &path) else {
@@ -79,7 +95,7 @@ fn multiget_one(ctx: &Ctx<'_>, href: &str, props: &Propfind) -> DavResult<Respon
     if !acl::effective_privileges(&ctx.subject, member.acl_target()).contains(Privilege::Read) {
         return Ok(status(href, StatusCode::FORBIDDEN));
     }
-    let mut response = super::propfind::describe(ctx, &member, props, true)?;
+    let mut response = super::propfind::describe(ctx, &member, props, Some(content))?;
     response.href = href.to_owned();
     Ok(response)
 }
