@@ -3,6 +3,9 @@
 
 mod harness;
 
-mod discovery;
-mod sync;
 mod bad_input;
+mod caldav_query;
+mod discovery;
+mod methods;
+mod operations;
+mod sync;
