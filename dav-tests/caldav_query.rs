@@ -253,8 +253,8 @@ async fn time_range_table() {
     let mut failures = Vec::new();
     for &(comp, start, end, object, expected) in CASES {
         let key = (comp, start, end);
-        if !answers.contains_key(&key) {
-            answers.insert(key, query(&c, ALL, &query_body(comp, start, end)).await);
+        if let std::collections::hash_map::Entry::Vacant(slot) = answers.entry(key) {
+            slot.insert(query(&c, ALL, &query_body(comp, start, end)).await);
         }
         if answers[&key].contains(object) != expected {
             failures.push(format!("{comp} [{start}, {end}) {object}: expected {expected}"));

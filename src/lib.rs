@@ -7,6 +7,7 @@ pub mod acl;
 pub mod app;
 pub mod auth;
 pub mod caldav;
+pub mod carddav;
 pub mod cli;
 pub mod config;
 pub mod dav;

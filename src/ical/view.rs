@@ -8,7 +8,7 @@ use calcard::icalendar::{ICalendar, ICalendarComponent, ICalendarValue};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropertyView {
     pub name: String,
-    pub params: Vec<(String, Vec<String>)>,
+    pub params: Params,
     pub value: String,
 }
 
@@ -49,8 +49,11 @@ pub fn properties(c: &ICalendarComponent) -> Vec<PropertyView> {
         .collect()
 }
 
+/// Parameters of a property line, each name with its values.
+type Params = Vec<(String, Vec<String>)>;
+
 /// Splits `NAME;P=a,"b";Q=c:value` at the first colon outside quotes.
-fn split_line(line: &str) -> Option<(String, Vec<(String, Vec<String>)>, String)> {
+fn split_line(line: &str) -> Option<(String, Params, String)> {
     let mut in_quotes = false;
     let colon = line.char_indices().find_map(|(i, ch)| match ch {
         '"' => {
