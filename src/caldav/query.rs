@@ -52,7 +52,7 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
     let tz = super::floating_zone(coll, query.timezone.as_deref());
     let (comp, span) = prefilter(&query.filter);
     let candidates = ctx.store().query_candidates(coll.id, comp, span)?;
-    let content = Content { calendar: query.calendar_data.as_ref(), floating: tz };
+    let content = Content { calendar: query.calendar_data.as_ref(), floating: tz, address: None };
     for (meta, body) in candidates {
         if single.is_some_and(|m| m.id != meta.id) {
             continue;

@@ -53,5 +53,6 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
         comp_type: Some(comp.to_owned()),
         first_start: info.first_start,
         last_end: info.last_end,
+        search: Vec::new(),
     })
 }

@@ -30,7 +30,9 @@ pub fn supported_reports_xml(res: &Resource) -> String {
     let reports: &[&str] = match res {
         Resource::Collection { coll, .. } => match coll.kind {
             CollectionKind::Calendar => &["D:sync-collection", "C:calendar-multiget", "C:calendar-query"],
-            CollectionKind::Addressbook => &["D:sync-collection", "CR:addressbook-multiget"],
+            CollectionKind::Addressbook => {
+                &["D:sync-collection", "CR:addressbook-multiget", "CR:addressbook-query"]
+            }
             // Apple uses sync-collection only if the calendar home lists it.
             _ => &["D:sync-collection"],
         },

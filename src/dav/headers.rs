@@ -52,6 +52,8 @@ pub struct RequestHeaders {
     pub minimal: bool,
     pub content_type: Option<String>,
     pub host: Option<String>,
+    /// `Accept`, for vCard version negotiation (RFC 6352 §5.1.1).
+    pub accept: Option<String>,
 }
 
 fn text<'a>(headers: &'a HeaderMap, name: &str) -> DavResult<Option<&'a str>> {
@@ -97,6 +99,7 @@ impl RequestHeaders {
             minimal,
             content_type: text(headers, "content-type")?.map(str::to_owned),
             host: text(headers, "host")?.map(str::to_owned),
+            accept: text(headers, "accept")?.map(str::to_owned),
         })
     }
 }

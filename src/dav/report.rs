@@ -7,6 +7,7 @@ use super::error::{Condition, DavError, DavResult};
 use super::names::{CALDAV, CARDDAV, DAV, QName};
 use super::xml::Element;
 use crate::caldav::request::{CalendarData, CalendarQuery, parse_calendar_data, parse_calendar_query};
+use crate::carddav::request::{AddressData, AddressbookQuery, parse_address_data, parse_addressbook_query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncLevel {
@@ -19,7 +20,15 @@ pub enum Report {
     /// RFC 6578 §3.2.
     SyncCollection { token: String, level: SyncLevel, limit: Option<usize>, props: Propfind },
     /// RFC 4791 §7.9 and RFC 6352 §8.7: the same shape, told apart by `calendar`.
-    Multiget { calendar: bool, props: Propfind, calendar_data: Option<CalendarData>, hrefs: Vec<String> },
+    Multiget {
+        calendar: bool,
+        props: Propfind,
+        calendar_data: Option<CalendarData>,
+        address_data: Option<AddressData>,
+        hrefs: Vec<String>,
+    },
+    /// RFC 6352 §8.6.
+    AddressbookQuery(AddressbookQuery),
     /// RFC 4791 §7.8.
     CalendarQuery(CalendarQuery),
 }
@@ -53,9 +62,21 @@ pub fn parse_report(body: &[u8]) -> DavResult<Report> {
                 .and_then(|p| p.child(CALDAV, "calendar-data"))
                 .map(parse_calendar_data)
                 .transpose()?;
-            Ok(Report::Multiget { calendar: root.ns == CALDAV, props: props_of(&root), calendar_data, hrefs })
+            let address_data = root
+                .child(DAV, "prop")
+                .and_then(|p| p.child(CARDDAV, "address-data"))
+                .map(parse_address_data)
+                .transpose()?;
+            Ok(Report::Multiget {
+                calendar: root.ns == CALDAV,
+                props: props_of(&root),
+                calendar_data,
+                address_data,
+                hrefs,
+            })
         }
         (CALDAV, "calendar-query") => Ok(Report::CalendarQuery(parse_calendar_query(&root)?)),
+        (CARDDAV, "addressbook-query") => Ok(Report::AddressbookQuery(parse_addressbook_query(&root)?)),
         (ns, name) => Err(DavError::with(
             StatusCode::FORBIDDEN,
             Condition::SupportedReport,

@@ -5,7 +5,7 @@ use calcard::icalendar::{ICalendar, ICalendarComponent, ICalendarProperty, ICale
 
 use super::recurrence::{self, Window};
 use super::times;
-use super::timezone::Zones;
+use super::timezone::{TIMED, Zones};
 use super::validate;
 use super::{CompType, IcalError, ObjectInfo, TodoTimes};
 
@@ -114,16 +114,6 @@ fn todo_span(ical: &ICalendar, zones: &Zones, span: &mut Span) -> Result<(), Ica
 
 /// Whether any time the index relies on is floating or a DATE.
 fn uses_floating(ical: &ICalendar) -> bool {
-    const TIMED: [ICalendarProperty; 8] = [
-        ICalendarProperty::Dtstart,
-        ICalendarProperty::Dtend,
-        ICalendarProperty::Due,
-        ICalendarProperty::RecurrenceId,
-        ICalendarProperty::Rdate,
-        ICalendarProperty::Exdate,
-        ICalendarProperty::Completed,
-        ICalendarProperty::Created,
-    ];
     let members =
         ical.components.iter().filter(|component| CompType::of(&component.component_type).is_some());
     members.flat_map(|component| component.entries.iter()).filter(|entry| TIMED.contains(&entry.name)).any(

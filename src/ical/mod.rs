@@ -18,6 +18,7 @@ mod index;
 mod parse;
 mod recurrence;
 mod rrule;
+pub mod serialize;
 mod times;
 mod timezone;
 mod validate;

@@ -8,7 +8,8 @@
 
 use calcard::common::PartialDateTime;
 use calcard::icalendar::{
-    ICalendar, ICalendarComponent, ICalendarEntry, ICalendarPeriod, ICalendarProperty, ICalendarValue,
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarPeriod,
+    ICalendarProperty, ICalendarValue,
 };
 use calcard::{Entry, Parser};
 
@@ -206,14 +207,15 @@ fn check_values(ical: &ICalendar) -> Result<(), IcalError> {
 }
 
 fn check_entry(component: &ICalendarComponent, entry: &ICalendarEntry) -> Result<(), IcalError> {
+    // COMPLETED and CREATED matter only where the RFC 4791 §9.9 VTODO table reads them.
+    let todo = component.component_type == ICalendarComponentType::VTodo;
     let expected = match entry.name {
         ICalendarProperty::Dtstart
         | ICalendarProperty::Dtend
         | ICalendarProperty::Due
         | ICalendarProperty::RecurrenceId
-        | ICalendarProperty::Exdate
-        | ICalendarProperty::Completed
-        | ICalendarProperty::Created => "a DATE or DATE-TIME (RFC 5545 §3.3.4, §3.3.5)",
+        | ICalendarProperty::Exdate => "a DATE or DATE-TIME (RFC 5545 §3.3.4, §3.3.5)",
+        ICalendarProperty::Completed | ICalendarProperty::Created if todo => "a DATE-TIME (RFC 5545 §3.3.5)",
         ICalendarProperty::Rdate => "a DATE, DATE-TIME or PERIOD (RFC 5545 §3.8.5.2)",
         ICalendarProperty::Rrule => "a recurrence rule (RFC 5545 §3.3.10)",
         ICalendarProperty::Duration => "a DURATION (RFC 5545 §3.3.6)",
@@ -230,7 +232,12 @@ fn check_entry(component: &ICalendarComponent, entry: &ICalendarEntry) -> Result
     let bad = match entry.values.iter().find(|value| !valid(value)) {
         Some(ICalendarValue::Text(text)) => format!("{text:?}"),
         Some(_) => "(a value of another type)".to_string(),
-        None if entry.values.is_empty() && entry.name != ICalendarProperty::Exdate => "(empty)".to_string(),
+        // An empty EXDATE or RDATE adds or removes nothing; other properties need a value.
+        None if entry.values.is_empty()
+            && !matches!(entry.name, ICalendarProperty::Exdate | ICalendarProperty::Rdate) =>
+        {
+            "(empty)".to_string()
+        }
         None => return Ok(()),
     };
     Err(syntax(format!(

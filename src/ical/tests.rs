@@ -654,9 +654,11 @@ fn defect_secondly_rule_without_end_is_bounded() {
         instances(&ical, Some(ts("20300101T000000Z")), Some(ts("20400101T000000Z")), chrono_tz::UTC, 10_000);
     eprintln!("window: {:?}", clock.elapsed());
     assert!(matches!(result, Err(IcalError::TooManyInstances)), "{result:?}");
+    eprintln!("T {:?}", clock.elapsed());
     let result = instances(&ical, None, None, chrono_tz::UTC, 10_000);
     eprintln!("all: {:?}", clock.elapsed());
     assert!(matches!(result, Err(IcalError::TooManyInstances)), "{result:?}");
+    eprintln!("T {:?}", clock.elapsed());
     // The window before the cap is reached still works, fast-forwarded to 2035.
     let found =
         instances(&ical, Some(ts("20350101T000000Z")), Some(ts("20350101T000003Z")), chrono_tz::UTC, 10)
@@ -783,6 +785,11 @@ fn recurring_cases() -> Vec<Case> {
                 ("20240103T090000Z", "20240103T100000Z"),
             ],
         ),
+    ]
+}
+
+fn recurring_rule_cases() -> Vec<Case> {
+    vec![
         case(
             "until as a date on a date-time series",
             event("DTSTART:20240101T090000Z\nRRULE:FREQ=DAILY;UNTIL=20240102"),
@@ -816,6 +823,11 @@ fn recurring_cases() -> Vec<Case> {
                 ("20240129T090000Z", "20240129T090000Z"),
             ],
         ),
+    ]
+}
+
+fn monthly_and_yearly_cases() -> Vec<Case> {
+    vec![
         case(
             "monthly on the 31st skips short months",
             event("DTSTART:20240131T120000Z\nRRULE:FREQ=MONTHLY;COUNT=3"),
@@ -892,6 +904,11 @@ fn exception_cases() -> Vec<Case> {
             ALL,
             &[("20240101T080000Z", "20240101T080000Z"), ("20240103T080000Z", "20240103T080000Z")],
         ),
+    ]
+}
+
+fn rdate_cases() -> Vec<Case> {
+    vec![
         case(
             "utc exdate on a zoned series",
             event(
@@ -922,6 +939,11 @@ fn exception_cases() -> Vec<Case> {
             ALL,
             &[("20240110T090000Z", "20240110T100000Z"), ("20240112T130000Z", "20240112T133000Z")],
         ),
+    ]
+}
+
+fn override_cases() -> Vec<Case> {
+    vec![
         case(
             "rdate equal to an rrule instance counts once",
             daily5_with("RDATE:20240103T090000Z"),
@@ -1018,6 +1040,11 @@ fn all_day_and_floating_cases() -> Vec<Case> {
             ALL,
             &[("20240101T000000Z", "20240102T000000Z"), ("20240103T000000Z", "20240104T000000Z")],
         ),
+    ]
+}
+
+fn floating_cases() -> Vec<Case> {
+    vec![
         in_zone(
             case(
                 "floating in berlin",
@@ -1117,6 +1144,11 @@ fn open_ended_and_edge_cases() -> Vec<Case> {
             (Some("20240101T080000Z"), Some("20240101T090000Z")),
             &[],
         ),
+    ]
+}
+
+fn open_ended_cases() -> Vec<Case> {
+    vec![
         case(
             "endless daily, window years later",
             event("DTSTART:20200101T090000Z\nRRULE:FREQ=DAILY"),
@@ -1215,10 +1247,16 @@ fn other_component_cases() -> Vec<Case> {
 fn instances_table() {
     let cases: Vec<Case> = [
         recurring_cases(),
+        recurring_rule_cases(),
+        monthly_and_yearly_cases(),
         exception_cases(),
+        rdate_cases(),
+        override_cases(),
         all_day_and_floating_cases(),
+        floating_cases(),
         zone_cases(),
         open_ended_and_edge_cases(),
+        open_ended_cases(),
         other_component_cases(),
     ]
     .into_iter()
@@ -1245,4 +1283,20 @@ fn instances_table() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn zz_profile() {
+    let ical = load(&calendar(&event("DTSTART:20200101T000000Z\nRRULE:FREQ=SECONDLY")));
+    for max in [10, 10_000] {
+        let clock = Instant::now();
+        let zones = Zones::new(&ical, chrono_tz::UTC).unwrap();
+        eprintln!("zones {:?}", clock.elapsed());
+        let w = super::recurrence::Window {
+            from: Some(ts("20300101T000000Z")),
+            to: Some(ts("20400101T000000Z")),
+        };
+        let e = super::recurrence::expand(&ical, &zones, w, max).unwrap();
+        eprintln!("max {max}: {:?} {}", clock.elapsed(), e.instances.len());
+    }
 }

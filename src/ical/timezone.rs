@@ -22,8 +22,8 @@ use calcard::icalendar::{
 };
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
 
-use super::IcalError;
 use super::rrule::{Budget, Rule, until_local};
+use super::{CompType, IcalError};
 
 /// Observance onsets are generated from here…
 const RULES_FIRST_YEAR: i32 = 1900;
@@ -55,6 +55,19 @@ const PREFERRED: [chrono_tz::Tz; 18] = [
     chrono_tz::Tz::Africa__Johannesburg,
     chrono_tz::Tz::Europe__Moscow,
     chrono_tz::Tz::UTC,
+];
+
+/// The properties whose values become instants (RFC 5545 §3.8.2, §3.8.4.4, §3.8.5, §3.8.7).
+pub(crate) const TIMED: [ICalendarProperty; 9] = [
+    ICalendarProperty::Dtstart,
+    ICalendarProperty::Dtend,
+    ICalendarProperty::Due,
+    ICalendarProperty::RecurrenceId,
+    ICalendarProperty::Rdate,
+    ICalendarProperty::Exdate,
+    ICalendarProperty::Completed,
+    ICalendarProperty::Created,
+    ICalendarProperty::Freebusy,
 ];
 
 /// How local readings in one zone map to UTC.
@@ -121,12 +134,17 @@ pub(crate) struct Zones {
 }
 
 impl Zones {
-    /// Resolves every TZID parameter in `ical` up front, so an uninterpretable one is an error
-    /// for the whole object rather than a silently shifted instance.
+    /// Resolves up front every TZID on the time properties expansion reads, so an
+    /// uninterpretable one is an error for the whole object rather than a silently shifted
+    /// instance. TZIDs on other properties (X- properties, for instance) are not consulted.
     pub(crate) fn new(ical: &ICalendar, floating_tz: chrono_tz::Tz) -> Result<Self, IcalError> {
         let mut named = HashMap::new();
-        let referencing = ical.components.iter().filter(|component| !is_timezone_part(component));
-        for entry in referencing.flat_map(|component| component.entries.iter()) {
+        let members =
+            ical.components.iter().filter(|component| CompType::of(&component.component_type).is_some());
+        let timed = members
+            .flat_map(|component| component.entries.iter())
+            .filter(|entry| TIMED.contains(&entry.name));
+        for entry in timed {
             if let Some(tzid) = entry.tz_id()
                 && !named.contains_key(tzid)
             {

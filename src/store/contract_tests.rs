@@ -60,6 +60,7 @@ fn query_prefilter(store: &dyn Store, alice: &Principal) {
                     comp_type: Some(comp.into()),
                     first_start: first,
                     last_end: last,
+                    search: vec![("FN".into(), format!("name of {seg}"))],
                 },
             })
             .unwrap();
@@ -83,6 +84,14 @@ fn query_prefilter(store: &dyn Store, alice: &Principal) {
     assert_eq!(names(Some("VEVENT"), Some(0), Some(100)), Vec::<String>::new(), "start bound is exclusive");
     assert_eq!(names(Some("VTODO"), Some(0), Some(1)), ["undated.ics"], "undated objects always qualify");
     assert_eq!(names(None, None, Some(120)), ["jan.ics", "undated.ics"]);
+    let cards: Vec<String> = store
+        .card_candidates(cal.id, "FN", "%of jan%")
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m.segment)
+        .collect();
+    assert_eq!(cards, ["jan.ics"], "card index search");
+    assert!(store.card_candidates(cal.id, "EMAIL", "%jan%").unwrap().is_empty(), "field-specific");
 }
 
 fn users_and_defaults(store: &dyn Store, alice: &Principal, org: Id) {

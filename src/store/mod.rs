@@ -49,6 +49,14 @@ pub trait Store: Send + Sync + 'static {
         range: Option<TimeSpan>,
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
 
+    /// Cards of an address book with an indexed `field` whose folded value is LIKE
+    /// `pattern` (`%` and `_` wildcards, `\` escapes), with their bodies.
+    fn card_candidates(
+        &self,
+        collection_id: Id,
+        field: &str,
+        pattern: &str,
+    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection>;
     fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome>;
     fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()>;

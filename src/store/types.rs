@@ -260,6 +260,8 @@ pub struct ObjectIndex {
     pub comp_type: Option<String>,
     pub first_start: Option<i64>,
     pub last_end: Option<i64>,
+    /// Searchable card fields (field name, value folded with i;unicode-casemap).
+    pub search: Vec<(String, String)>,
 }
 
 pub struct PutObject<'a> {

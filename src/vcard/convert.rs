@@ -140,18 +140,27 @@ fn render(card: &Card, to: Version) -> Vec<Line> {
         .entries
         .iter()
         .filter(|e| !matches!(e.name, VCardProperty::Begin | VCardProperty::End | VCardProperty::Version))
-        .map(|e| render_entry(e, is_v4))
+        .filter_map(|e| render_entry(e, is_v4))
         .collect()
 }
 
-fn render_entry(entry: &VCardEntry, is_v4: bool) -> Line {
+/// One entry as calcard writes it, lexed back. `None` if calcard wrote something that is not
+/// a content line (seen with a junk media type such as `data:image/png";base64,…` becoming
+/// `TYPE=PNG"`): davit must never serve a card it would refuse, so that property is left out.
+fn render_entry(entry: &VCardEntry, is_v4: bool) -> Option<Line> {
     let mut folded = String::new();
     // Writing into a String cannot fail.
     let _ = entry.write_to(&mut folded, is_v4);
     // calcard escapes CR and LF inside values, so every CRLF + space is one of its folds.
     let logical = folded.replace("\r\n ", "");
     let logical = logical.trim_end_matches(['\r', '\n']);
-    let mut line = Line::parse(logical).unwrap_or_else(|_| Line::verbatim(logical));
+    let mut line = match Line::parse(logical) {
+        Ok(line) => line,
+        Err(e) => {
+            tracing::warn!(property = entry.name.as_str(), error = %e, "vCard property dropped in conversion");
+            return None;
+        }
+    };
     if line.value.contains("\\r") {
         line.value = fix_cr_escapes(&line.value);
     }
@@ -162,7 +171,7 @@ fn render_entry(entry: &VCardEntry, is_v4: bool) -> Line {
             fix_legacy_binary(&mut line, data);
         }
     }
-    line
+    Some(line)
 }
 
 /// calcard escapes CR as `\r`, which neither RFC 6350 §3.4 nor RFC 2426 §4 defines (readers

@@ -9,32 +9,39 @@ use calcard::vcard::{
     VCardValue, VCardValueType,
 };
 
-/// Extracts the searchable fields. Multi-valued properties (NICKNAME, CATEGORIES) give one
-/// field per value, so `equals` can match a single category; TEL loses a `tel:` URI prefix so
-/// a number matches the same way in 3.0 and 4.0 cards.
+/// Extracts the searchable fields. Each indexed property gives its exact [`PropView`] value,
+/// so a prefilter on the index never rejects a card that the precise evaluation over
+/// [`properties`] would accept. Extra forms only widen it: every item of a NICKNAME or
+/// CATEGORIES list (so `equals` can hit one category) and a TEL without its `tel:` prefix (so
+/// a number is found alike in 3.0 text and 4.0 URI form).
 pub fn index(card: &Card) -> CardIndex {
     let mut fields = Vec::new();
     for entry in &card.vcard.entries {
         let Some(field) = field_of(entry) else {
             continue;
         };
-        match field {
-            Field::Nickname | Field::Categories => {
-                for value in &entry.values {
-                    let mut text = String::new();
-                    push_value(&mut text, entry, value);
-                    push_field(&mut fields, field, text);
-                }
-            }
-            Field::Tel => {
-                let text = value_text(entry);
-                let number = strip_prefix_ci(&text, "tel:").unwrap_or(&text).to_string();
-                push_field(&mut fields, field, number);
-            }
-            _ => push_field(&mut fields, field, value_text(entry)),
-        }
+        let whole = value_text(entry);
+        let extra = extra_forms(field, entry, &whole);
+        fields.push((field, whole));
+        fields.extend(extra.into_iter().map(|value| (field, value)));
     }
     CardIndex { uid: card.uid.clone(), version: card.version, kind: kind_of(card), fields }
+}
+
+fn extra_forms(field: Field, entry: &VCardEntry, whole: &str) -> Vec<String> {
+    match field {
+        Field::Nickname | Field::Categories if entry.values.len() > 1 => entry
+            .values
+            .iter()
+            .map(|value| {
+                let mut text = String::new();
+                push_value(&mut text, entry, value);
+                text
+            })
+            .collect(),
+        Field::Tel => strip_prefix_ci(whole, "tel:").map(|n| vec![n.to_string()]).unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 impl CardIndex {
@@ -46,13 +53,6 @@ impl CardIndex {
     /// The raw values of one field.
     pub fn values(&self, field: Field) -> impl Iterator<Item = &str> {
         self.fields.iter().filter(move |(f, _)| *f == field).map(|(_, v)| v.as_str())
-    }
-}
-
-fn push_field(fields: &mut Vec<(Field, String)>, field: Field, value: String) {
-    let value = value.trim();
-    if !value.is_empty() {
-        fields.push((field, value.to_string()));
     }
 }
 

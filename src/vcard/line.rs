@@ -25,8 +25,9 @@ pub(crate) struct Param {
 }
 
 impl Param {
+    /// A parameter with values given as plain text; they are quoted as needed.
     pub fn new(name: &str, values: &[&str]) -> Param {
-        Param { name: name.to_string(), values: Some(values.iter().map(|v| v.to_string()).collect()) }
+        Param { name: name.to_string(), values: Some(values.iter().map(|v| quote(v)).collect()) }
     }
 
     pub fn is(&self, name: &str) -> bool {
@@ -37,6 +38,14 @@ impl Param {
     pub fn unquoted(&self) -> impl Iterator<Item = &str> {
         self.values.iter().flatten().map(|v| unquote(v))
     }
+}
+
+/// Plain text as a raw parameter value: quoted when it holds `,`, `;` or `:` (RFC 6350 §3.3
+/// param-value). A `"`, a backslash or a control character cannot be written there and is
+/// dropped, so a value taken from client data can never break the content line.
+fn quote(text: &str) -> String {
+    let clean: String = text.chars().filter(|c| !matches!(c, '"' | '\\') && !c.is_ascii_control()).collect();
+    if clean.contains([',', ';', ':']) { format!("\"{clean}\"") } else { clean }
 }
 
 /// Removes one pair of surrounding double quotes.
@@ -53,12 +62,6 @@ fn is_name(s: &str) -> bool {
 impl Line {
     pub fn new(group: Option<String>, name: &str, value: String) -> Line {
         Line { group, name: name.to_string(), params: Vec::new(), value }
-    }
-
-    /// A line that could not be lexed, printed back exactly as given (its name stays empty,
-    /// so no rewrite rule ever matches it).
-    pub fn verbatim(text: &str) -> Line {
-        Line::new(None, "", text.to_string())
     }
 
     pub fn is(&self, name: &str) -> bool {
@@ -108,7 +111,7 @@ impl Line {
     /// Adds `value` to the first `name` parameter, or appends a new parameter.
     pub fn add_param_value(&mut self, name: &str, value: &str) {
         match self.params.iter_mut().find(|p| p.is(name) && p.values.is_some()) {
-            Some(Param { values: Some(values), .. }) => values.push(value.to_string()),
+            Some(Param { values: Some(values), .. }) => values.push(quote(value)),
             _ => self.params.push(Param::new(name, &[value])),
         }
     }
@@ -131,9 +134,6 @@ impl Line {
 
     /// The logical line without folding or line break.
     pub fn to_unfolded(&self) -> String {
-        if self.name.is_empty() {
-            return self.value.clone();
-        }
         let mut s = String::with_capacity(self.name.len() + self.value.len() + 32);
         if let Some(group) = &self.group {
             s.push_str(group);
@@ -192,8 +192,8 @@ fn lex_param(text: &str) -> Result<(Param, &str), String> {
     }
 }
 
-/// One parameter value: a quoted string (a backslash escapes the next character, as calcard
-/// reads it) or text up to `,`, `;` or `:` (RFC 6350 §3.3 param-value).
+/// One parameter value: a quoted string or text up to `,`, `;` or `:` (RFC 6350 §3.3
+/// param-value); in both a backslash escapes the next character, as calcard reads it.
 fn lex_param_value(text: &str) -> Result<(&str, &str), String> {
     if let Some(inner) = text.strip_prefix('"') {
         let mut escaped = false;
@@ -207,12 +207,19 @@ fn lex_param_value(text: &str) -> Result<(&str, &str), String> {
         }
         return Err("unterminated quoted parameter value".to_string());
     }
-    let end =
-        text.find([',', ';', ':', '"']).ok_or_else(|| "parameter list not closed by ':'".to_string())?;
-    if text[end..].starts_with('"') {
-        return Err(format!("stray '\"' in parameter value '{}'", clip(&text[..end])));
+    // calcard reads a backslash as escaping the next character everywhere, so `\:` does not
+    // end the parameters for it; the boundaries found here must be the ones calcard finds.
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' | ';' | ':' => return Ok((&text[..i], &text[i..])),
+            '"' => return Err(format!("stray '\"' in parameter value '{}'", clip(&text[..i]))),
+            _ => {}
+        }
     }
-    Ok((&text[..end], &text[end..]))
+    Err("parameter list not closed by ':'".to_string())
 }
 
 /// Folds one logical line into physical lines of at most 75 octets, never inside a UTF-8

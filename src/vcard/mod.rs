@@ -125,8 +125,10 @@ pub enum Field {
     Member,
 }
 
-/// Searchable fields of one card. Values are raw (unescaped) text; fold them with
-/// [`unicode_casemap`] (or use [`CardIndex::folded`]) for i;unicode-casemap matching.
+/// Searchable fields of one card, for an index prefilter of addressbook-query. Values are raw
+/// (unescaped) text, each indexed property's exact [`PropView`] value plus wider forms (see
+/// [`index`]); fold them with [`unicode_casemap`] (or use [`CardIndex::folded`]) for
+/// i;unicode-casemap matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardIndex {
     pub uid: String,

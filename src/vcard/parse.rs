@@ -33,6 +33,7 @@ struct Pending {
     /// Scan state for finding the `:` that ends the name and parameters.
     scanned: usize,
     in_quote: bool,
+    escaped: bool,
     encoding: Option<Encoding>,
 }
 
@@ -104,7 +105,7 @@ fn unfold(body: &[u8]) -> Vec<Pending> {
 
 impl Pending {
     fn new(number: usize, first: &[u8]) -> Pending {
-        Pending { number, bytes: first.to_vec(), scanned: 0, in_quote: false, encoding: None }
+        Pending { number, bytes: first.to_vec(), scanned: 0, in_quote: false, escaped: false, encoding: None }
     }
 
     /// Appends `physical` if it continues this logical line; false if it starts a new one.
@@ -144,6 +145,8 @@ impl Pending {
         while let Some(&b) = self.bytes.get(self.scanned) {
             self.scanned += 1;
             match b {
+                _ if self.escaped => self.escaped = false,
+                b'\\' => self.escaped = true,
                 b'"' => self.in_quote = !self.in_quote,
                 b':' if !self.in_quote => {
                     let encoding = encoding_of(&self.bytes[..self.scanned - 1]);

@@ -12,6 +12,7 @@ use super::super::xml::{escape_attr, escape_text};
 use super::super::{Ctx, DavResponse, empty, respond};
 use super::propfind::members;
 use crate::acl::Privilege;
+use crate::store::CollectionKind;
 
 pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> {
     let res = resolve_existing(ctx.store(), path)?;
@@ -22,9 +23,13 @@ pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> 
     conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
     let mut response = match (&res, outcome) {
         (_, Outcome::NotModified) => empty(StatusCode::NOT_MODIFIED),
-        (Resource::Object { meta, .. }, Outcome::Proceed) => {
+        (Resource::Object { meta, parent, .. }, Outcome::Proceed) => {
             let body = ctx.store().object_body(meta.id)?.ok_or_else(DavError::not_found)?;
-            respond(StatusCode::OK, &meta.content_type, body)
+            if parent.kind == CollectionKind::Addressbook {
+                negotiated_card(ctx, &meta.content_type, body)
+            } else {
+                respond(StatusCode::OK, &meta.content_type, body)
+            }
         }
         (_, Outcome::Proceed) => {
             respond(StatusCode::OK, "text/html; charset=utf-8", listing(ctx, &res, &href)?)
@@ -48,6 +53,25 @@ pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> 
         response.body_mut().clear();
     }
     Ok(response)
+}
+
+/// A vCard in the version the `Accept` header prefers (RFC 6352 §5.1.1); the stored bytes
+/// when it names none, the stored version, or the card no longer parses.
+fn negotiated_card(ctx: &Ctx<'_>, stored_type: &str, body: Vec<u8>) -> DavResponse {
+    let wanted = ctx.headers.accept.as_deref().and_then(crate::carddav::address_data::preferred_version);
+    let converted = wanted.and_then(|version| {
+        let spec = crate::carddav::request::AddressData { version: Some(version), props: vec![] };
+        crate::carddav::address_data::render(&body, &spec).map(|text| (version, text))
+    });
+    let mut r = match converted {
+        Some((version, text)) if text.as_bytes() != body.as_slice() => {
+            let content_type = format!("text/vcard; charset=utf-8; version={}", version.as_str());
+            respond(StatusCode::OK, &content_type, text.into_bytes())
+        }
+        _ => respond(StatusCode::OK, stored_type, body),
+    };
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    r
 }
 
 fn listing(ctx: &Ctx<'_>, res: &Resource, href: &str) -> DavResult<Vec<u8>> {

@@ -86,11 +86,13 @@ pub struct Content<'a> {
     pub calendar: Option<&'a crate::caldav::request::CalendarData>,
     /// The zone floating times are read in, for expansion.
     pub floating: chrono_tz::Tz,
+    /// The request's address-data element (version, selection); `None` = as stored.
+    pub address: Option<&'a crate::carddav::request::AddressData>,
 }
 
 impl Default for Content<'_> {
     fn default() -> Self {
-        Content { calendar: None, floating: chrono_tz::UTC }
+        Content { calendar: None, floating: chrono_tz::UTC, address: None }
     }
 }
 
@@ -157,6 +159,9 @@ fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName, content: &Content<'_
         return None;
     }
     let body = ctx.store().object_body(meta.id).ok()??;
+    if let Some(spec) = content.address.filter(|_| parent.kind == CollectionKind::Addressbook) {
+        return crate::carddav::address_data::render(&body, spec).map(PropValue::Text);
+    }
     match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
         Some(spec) => match crate::caldav::calendar_data::render(&body, spec, content.floating) {
             Ok(text) => Some(PropValue::Text(text)),

@@ -108,22 +108,6 @@ pub(crate) fn validate_member(parent: &Collection, body: &[u8]) -> DavResult<Obj
     }
     match parent.kind {
         CollectionKind::Calendar => crate::caldav::validate_put::validate(parent, body),
-        _ => validate_vcard_minimal(body),
-    }
-}
-
-/// Until vCard validation lands in `carddav`, an address book at least refuses non-vCards.
-fn validate_vcard_minimal(body: &[u8]) -> DavResult<ObjectIndex> {
-    let is_vcard = std::str::from_utf8(body).is_ok_and(|s| {
-        s.trim_start_matches('\u{feff}').trim_start().to_ascii_uppercase().starts_with("BEGIN:VCARD")
-    });
-    if is_vcard {
-        Ok(ObjectIndex::default())
-    } else {
-        Err(DavError::with(
-            StatusCode::FORBIDDEN,
-            Condition::ValidAddressData,
-            "the body is not a vCard (BEGIN:VCARD)",
-        ))
+        _ => crate::carddav::validate_put::validate(body),
     }
 }

@@ -25,10 +25,15 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
         Report::SyncCollection { token, level, limit, props } => {
             crate::sync::sync_collection(ctx, &res, &token, level, limit, &props)
         }
-        Report::Multiget { calendar, props, calendar_data, hrefs } => {
-            let content = Content { calendar: calendar_data.as_ref(), floating: floating_of(&res) };
+        Report::Multiget { calendar, props, calendar_data, address_data, hrefs } => {
+            let content = Content {
+                calendar: calendar_data.as_ref(),
+                floating: floating_of(&res),
+                address: address_data.as_ref(),
+            };
             multiget(ctx, &res, calendar, &props, &content, &hrefs)
         }
+        Report::AddressbookQuery(query) => crate::carddav::query::addressbook_query(ctx, &res, &query),
         Report::CalendarQuery(query) => crate::caldav::query::calendar_query(ctx, &res, &query),
     }
 }

@@ -184,6 +184,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
         self.read(|c| tree_read::query_candidates(c, collection_id, comp, range))
     }
+    fn card_candidates(
+        &self,
+        collection_id: Id,
+        field: &str,
+        pattern: &str,
+    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+        self.read(|c| tree_read::card_candidates(c, collection_id, field, pattern))
+    }
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {
         self.write(|tx| tree_write::create_collection(tx, new))
     }

@@ -109,6 +109,27 @@ pub fn query_candidates(
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
+pub fn card_candidates(
+    conn: &Connection,
+    collection_id: Id,
+    field: &str,
+    pattern: &str,
+) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    let sql = format!(
+        "SELECT {}, body FROM objects WHERE collection_id = ?1 AND id IN
+           (SELECT object_id FROM card_index WHERE field = ?2 AND value LIKE ?3 ESCAPE '\\')
+         ORDER BY segment",
+        rows::OBJECT_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![collection_id, field, pattern], |r| {
+            Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
 /// Members changed after `rev`, oldest first; the log keeps one row per member, so this is
 /// proportional to the number of changes, never to the collection's size.
 pub fn changes_since(conn: &Connection, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {

@@ -134,7 +134,7 @@ pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutO
     let etag = etag_of(put.body);
     let t = now();
     let ix = &put.index;
-    match &existing {
+    let object_id = match &existing {
         Some(old) if old.etag == etag && old.content_type == put.content_type => {
             // Same bytes: nothing changed, so neither the revision nor the ctag moves.
             return Ok(PutOutcome { created: false, etag });
@@ -157,6 +157,7 @@ pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutO
                 ],
             )
             .map_err(map_err)?;
+            old.id
         }
         None => {
             tx.execute(
@@ -178,10 +179,25 @@ pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutO
                 ],
             )
             .map_err(map_err)?;
+            tx.last_insert_rowid()
         }
-    }
+    };
+    write_card_index(tx, object_id, &ix.search)?;
     record_change(tx, put.collection_id, put.segment, false, false)?;
     Ok(PutOutcome { created: existing.is_none(), etag })
+}
+
+fn write_card_index(tx: &Transaction<'_>, object_id: Id, search: &[(String, String)]) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM card_index WHERE object_id = ?1")
+        .and_then(|mut s| s.execute([object_id]))
+        .map_err(map_err)?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO card_index (object_id, field, value) VALUES (?1, ?2, ?3)")
+        .map_err(map_err)?;
+    for (field, value) in search {
+        insert.execute(params![object_id, field, value]).map_err(map_err)?;
+    }
+    Ok(())
 }
 
 pub fn delete_object(
@@ -365,6 +381,11 @@ fn copy_object(tx: &Transaction<'_>, id: Id, dest: Id, segment: &str) -> StoreRe
     let new_id = tx.last_insert_rowid();
     tx.execute(
         "INSERT INTO dead_props (object_id, ns, name, xml) SELECT ?2, ns, name, xml FROM dead_props WHERE object_id = ?1",
+        params![id, new_id],
+    )
+    .map_err(map_err)?;
+    tx.execute(
+        "INSERT INTO card_index (object_id, field, value) SELECT ?2, field, value FROM card_index WHERE object_id = ?1",
         params![id, new_id],
     )
     .map_err(map_err)?;

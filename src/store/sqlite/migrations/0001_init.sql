@@ -77,6 +77,15 @@ CREATE UNIQUE INDEX objects_by_uid ON objects(collection_id, uid) WHERE uid IS N
 -- calendar-query prefilter: component type and start of the occurrence span.
 CREATE INDEX objects_by_time ON objects(collection_id, comp_type, first_start);
 
+-- Searchable vCard fields for addressbook-query, folded with i;unicode-casemap.
+CREATE TABLE card_index (
+    object_id  INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+    field      TEXT NOT NULL,
+    value      TEXT NOT NULL
+);
+CREATE INDEX card_index_by_object ON card_index(object_id);
+CREATE INDEX card_index_by_field ON card_index(field, value);
+
 -- Change log for sync-collection (RFC 6578): one row per member per change; older rows of
 -- the same member are pruned on write, so the log stays proportional to the members.
 CREATE TABLE changes (

@@ -1,0 +1,111 @@
+//! The addressbook-query REPORT (RFC 6352 §8.6): candidates from the card index when the
+//! filter allows it, exact evaluation on candidates only, and `CR:limit` truncation (507).
+
+use http::StatusCode;
+
+use super::filter::{self, fold};
+use super::request::{AddressbookQuery, Collation, Filter, MatchType, PropFilter};
+use super::validate_put::INDEXED;
+use crate::dav::error::{Condition, DavError, DavResult};
+use crate::dav::headers::Depth;
+use crate::dav::methods::{Content, describe_object};
+use crate::dav::multistatus::{Multistatus, Response, ResponseBody};
+use crate::dav::resource::Resource;
+use crate::dav::{Ctx, DavResponse, multistatus_response};
+use crate::store::{Collection, CollectionKind, ObjectMeta};
+use crate::vcard;
+
+/// A LIKE pattern over folded index values for a prop-filter, when the index can answer
+/// it: one non-negated text-match with a case-folding collation on an indexed property.
+fn index_pattern(pf: &PropFilter) -> Option<(&str, String)> {
+    let [tm] = pf.text_matches.as_slice() else { return None };
+    let indexable = INDEXED.contains(&pf.name.as_str())
+        && !pf.is_not_defined
+        && pf.param_filters.is_empty()
+        && !tm.negate
+        && tm.collation != Collation::Octet;
+    if !indexable {
+        return None;
+    }
+    let text = fold(Collation::UnicodeCasemap, &tm.text)
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = match tm.match_type {
+        MatchType::Equals => text,
+        MatchType::Contains => format!("%{text}%"),
+        MatchType::StartsWith => format!("{text}%"),
+        MatchType::EndsWith => format!("%{text}"),
+    };
+    Some((pf.name.as_str(), pattern))
+}
+
+/// Candidate cards: from the index when every alternative (anyof) or at least one
+/// requirement (allof) is indexable, else the whole address book.
+fn candidates(ctx: &Ctx<'_>, coll: &Collection, f: &Filter) -> DavResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    let patterns: Vec<Option<(&str, String)>> = f.prop_filters.iter().map(index_pattern).collect();
+    let chosen: Vec<(&str, String)> = if f.all_of {
+        patterns.into_iter().flatten().take(1).collect()
+    } else if !patterns.is_empty() && patterns.iter().all(Option::is_some) {
+        patterns.into_iter().flatten().collect()
+    } else {
+        Vec::new()
+    };
+    if chosen.is_empty() {
+        return Ok(ctx.store().query_candidates(coll.id, None, None)?);
+    }
+    let mut out: Vec<(ObjectMeta, Vec<u8>)> = Vec::new();
+    for (field, pattern) in chosen {
+        for candidate in ctx.store().card_candidates(coll.id, field, &pattern)? {
+            if !out.iter().any(|(m, _)| m.id == candidate.0.id) {
+                out.push(candidate);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.segment.cmp(&b.0.segment));
+    Ok(out)
+}
+
+pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery) -> DavResult<DavResponse> {
+    let (coll, single) = match res {
+        Resource::Collection { coll, .. } if coll.kind == CollectionKind::Addressbook => (coll, None),
+        Resource::Object { parent, meta, .. } if parent.kind == CollectionKind::Addressbook => {
+            (parent, Some(meta))
+        }
+        _ => {
+            return Err(DavError::with(
+                StatusCode::FORBIDDEN,
+                Condition::SupportedReport,
+                "addressbook-query applies to address books and their cards",
+            ));
+        }
+    };
+    let mut ms = Multistatus::default();
+    if single.is_none() && ctx.headers.depth == Some(Depth::Zero) {
+        return Ok(multistatus_response(ctx, &ms));
+    }
+    let content = Content { address: query.address_data.as_ref(), ..Content::default() };
+    let limit = query.limit.unwrap_or(usize::MAX);
+    for (meta, body) in candidates(ctx, coll, &query.filter)? {
+        if single.is_some_and(|m| m.id != meta.id) {
+            continue;
+        }
+        let Ok(card) = vcard::parse(&body) else { continue };
+        if !filter::matches(&query.filter, &vcard::properties(&card)) {
+            continue;
+        }
+        if ms.responses.len() == limit {
+            // RFC 6352 §8.6.1: truncated results carry a 507 for the request-URI.
+            ms.responses.push(Response {
+                href: res.href(ctx.hrefs()),
+                body: ResponseBody::Status(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    Some(Condition::NumberOfMatchesWithinLimits),
+                ),
+            });
+            break;
+        }
+        ms.responses.push(describe_object(ctx, res, meta, &query.props, &content)?);
+    }
+    Ok(multistatus_response(ctx, &ms))
+}
