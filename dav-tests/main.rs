@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod caldav_query;
+mod carddav;
 mod discovery;
 mod methods;
 mod operations;
