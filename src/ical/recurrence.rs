@@ -15,18 +15,20 @@ use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarParameterName, ICalendarParameterValue, ICalendarPeriod,
     ICalendarProperty, ICalendarValue,
 };
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 
 use super::rrule::{Budget, Rule, until_local};
 use super::times::{self, Moment, Timing};
-use super::timezone::{Zones, naive};
+use super::timezone::{Zone, Zones};
 use super::{CompType, IcalError, Instance};
 
 /// Occurrences one request may produce in total, whatever `max` says: about a third of a
 /// second of calcard iteration on this hardware.
 const WORK_BUDGET: usize = 500_000;
-/// Local readings differ from UTC by at most ~26 hours; rule iteration bounds are local.
-const MARGIN: i64 = 2 * 86_400;
+/// Rule iteration bounds are local readings, and local time runs backwards only at a fold
+/// (a DST end), by at most two hours in the tz database since 1970. Keeping the slack tight
+/// matters: every second of it is an occurrence to convert for a FREQ=SECONDLY rule.
+const FOLD_SLACK: i64 = 3 * 3600;
 
 /// The public `instances`: see `ical::instances`.
 pub(crate) fn instances(
@@ -344,11 +346,20 @@ impl<'a, 'z> Series<'a, 'z> {
                 backward = backward.max(-shift);
             }
         }
+        let zone = self.timing.start.zone;
+        // A fixed offset has no folds: local order is UTC order.
+        let slack = TimeDelta::seconds(if matches!(zone, Zone::Fixed(_)) { 0 } else { FOLD_SLACK });
         let lower = match window.from {
-            Some(from) => naive(from.saturating_sub(reach + forward + MARGIN)),
+            Some(from) => {
+                let local = zone.to_local(from.saturating_sub(reach.saturating_add(forward)));
+                local.checked_sub_signed(slack).unwrap_or(local)
+            }
             None => self.timing.start.local,
         };
-        let upper = window.to.map(|to| naive(to.saturating_add(backward + MARGIN)));
+        let upper = window.to.map(|to| {
+            let local = zone.to_local(to.saturating_add(backward));
+            local.checked_add_signed(slack).unwrap_or(local)
+        });
         (lower, upper)
     }
 

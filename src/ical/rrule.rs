@@ -116,9 +116,11 @@ impl Cursor<'_> {
         if !self.started {
             self.started = true;
             // RFC 5545 §3.8.5.3: "The DTSTART property value always counts as the first
-            // occurrence", even when it does not match the rule.
+            // occurrence", even when it does not match the rule (or precedes UNTIL).
             if self.anchor == self.rule.dtstart {
-                return Ok(self.accept(self.rule.dtstart));
+                self.last = Some(self.rule.dtstart);
+                self.emitted = 1;
+                return Ok(Some(self.rule.dtstart));
             }
         }
         loop {

@@ -447,8 +447,9 @@ fn to_utc(component: &mut ICalendarComponent, zones: &Zones) -> Result<(), IcalE
     Ok(())
 }
 
-/// The entry with its date-times (and periods) in UTC and no TZID; `None` when its TZID names
-/// no zone this object defines (the VTIMEZONE it points to is not returned).
+/// The entry with its date-times (and periods) in UTC and no TZID; `None` when it has a TZID
+/// that cannot be applied (an unknown zone, or a value that is not a date-time): the
+/// VTIMEZONE it points to is not returned.
 fn entry_to_utc(mut entry: ICalendarEntry, zones: &Zones) -> Result<Option<ICalendarEntry>, IcalError> {
     let zoned = |value: &PartialDateTime| value.hour.is_some() && value.tz_hour.is_none();
     let needs = entry.values.iter().any(|value| match value {
@@ -457,13 +458,17 @@ fn entry_to_utc(mut entry: ICalendarEntry, zones: &Zones) -> Result<Option<ICale
         ICalendarValue::Period(ICalendarPeriod::Duration { start, .. }) => zoned(start),
         _ => false,
     });
-    if !needs {
+    if let Some(tzid) = entry.tz_id() {
+        // calcard keeps X- property values as TEXT, which cannot be converted.
+        let convertible = entry
+            .values
+            .iter()
+            .all(|value| matches!(value, ICalendarValue::PartialDateTime(_) | ICalendarValue::Period(_)));
+        if !convertible || (needs && zones.named(tzid).is_err()) {
+            return Ok(None);
+        }
+    } else if !needs {
         return Ok(Some(entry));
-    }
-    if let Some(tzid) = entry.tz_id()
-        && zones.named(tzid).is_err()
-    {
-        return Ok(None);
     }
     let mut converted = Vec::with_capacity(entry.values.len());
     for value in &entry.values {
@@ -717,18 +722,463 @@ pub fn freebusy(start: i64, end: i64, dtstamp: i64, periods: &[BusyPeriod]) -> S
 mod tests {
     use super::*;
 
-    #[test]
-    fn explore() {
-        let body = std::fs::read("fixtures/ical/apple/x-apple-valarm.ics").unwrap();
-        let ical = crate::ical::parse(&body).unwrap();
-        let mut raw = String::new();
-        ical.write_to(&mut raw).unwrap();
-        println!("RAW:\n{raw}");
-        println!("OURS:\n{}", write(&ical));
-        for e in &ical.components[2].entries {
-            if matches!(e.name, ICalendarProperty::Other(_)) {
-                println!("{e:?}");
-            }
+    /// Lines joined with CRLF, a CRLF after the last.
+    fn crlf(lines: &[&str]) -> String {
+        lines.iter().map(|line| format!("{line}\r\n")).collect()
+    }
+
+    fn parse(lines: &[&str]) -> ICalendar {
+        crate::ical::parse(crlf(lines).as_bytes()).expect("test object parses")
+    }
+
+    fn unfolded(text: &str) -> Vec<String> {
+        text.replace("\r\n ", "").split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+
+    const BERLIN: &[&str] = &[
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Berlin",
+        "BEGIN:DAYLIGHT",
+        "TZOFFSETFROM:+0100",
+        "TZOFFSETTO:+0200",
+        "TZNAME:CEST",
+        "DTSTART:19700329T020000",
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3",
+        "END:DAYLIGHT",
+        "BEGIN:STANDARD",
+        "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100",
+        "TZNAME:CET",
+        "DTSTART:19701025T030000",
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10",
+        "END:STANDARD",
+        "END:VTIMEZONE",
+    ];
+
+    fn calendar(parts: &[&[&str]]) -> Vec<&'static str> {
+        let mut lines: Vec<&str> = vec!["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//davit//tests//EN"];
+        for part in parts {
+            lines.extend_from_slice(part);
         }
+        lines.push("END:VCALENDAR");
+        // The tests only pass 'static slices.
+        lines.into_iter().map(|l| -> &'static str { Box::leak(l.to_owned().into_boxed_str()) }).collect()
+    }
+
+    fn utc(text: &str) -> i64 {
+        crate::caldav::request::parse_utc(text).unwrap()
+    }
+
+    const APPLE_LOCATION: &str = "X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-ADDRESS=\"1 Apple Park Way, Cupertino\
+                                  , CA 95014\";X-APPLE-RADIUS=141.17;X-TITLE=\"Apple Park\":geo:37.334900,-122.009020";
+
+    #[test]
+    fn uri_values_are_written_without_text_escapes() {
+        let ical = parse(&calendar(&[&[
+            "BEGIN:VEVENT",
+            "UID:apple",
+            "DTSTAMP:20240402T170012Z",
+            "DTSTART:20240410T210000Z",
+            "LOCATION:Apple Park\\, Cupertino",
+            APPLE_LOCATION,
+            "URL:https://example.org/a,b;c",
+            "ATTACH:data:text/plain;base64,SGVsbG8=",
+            "X-LOC:geo:1.5,2.5",
+            "X-NOTE:one\\, two",
+            "END:VEVENT",
+        ]]));
+        let mut calcard_text = String::new();
+        ical.write_to(&mut calcard_text).unwrap();
+        assert!(
+            calcard_text.replace("\r\n ", "").contains("geo:37.334900\\,-122.009020"),
+            "calcard's defect"
+        );
+        let text = write(&ical);
+        let lines = unfolded(&text);
+        let expect = [
+            "LOCATION:Apple Park\\, Cupertino",
+            "X-APPLE-STRUCTURED-LOCATION;X-ADDRESS=\"1 Apple Park Way, Cupertino, CA 95014\";\
+             X-APPLE-RADIUS=141.17;X-TITLE=\"Apple Park\";VALUE=URI:geo:37.334900,-122.009020",
+            "URL:https://example.org/a,b;c",
+            "ATTACH:data:text/plain;base64,SGVsbG8=",
+            "X-LOC:geo:1.5,2.5",
+            "X-NOTE:one\\, two",
+        ];
+        for line in expect {
+            assert!(lines.iter().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        // Folded at 75 octets, CRLF everywhere, and it parses back to the same values.
+        assert!(text.split("\r\n").all(|l| l.len() <= 75), "{text}");
+        assert!(!text.replace("\r\n", "").contains('\n'));
+        let again = crate::ical::parse(text.as_bytes()).unwrap();
+        assert_eq!(write(&again), text, "stable under a second round trip");
+    }
+
+    #[test]
+    fn folding_respects_utf8() {
+        let summary = format!("SUMMARY:{}", "Grüße aus Köln ".repeat(8));
+        let ical = parse(&calendar(&[&[
+            "BEGIN:VEVENT",
+            "UID:u",
+            "DTSTART:20260101T100000Z",
+            &summary,
+            "END:VEVENT",
+        ]]));
+        let text = write(&ical);
+        assert!(text.split("\r\n").all(|l| l.len() <= 75));
+        assert!(
+            unfolded(&text).contains(&summary.trim_end().to_owned()) || unfolded(&text).contains(&summary)
+        );
+    }
+
+    const SELECT_EVENT: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:sel-1",
+        "DTSTAMP:20260101T000000Z",
+        "DTSTART;TZID=Europe/Berlin:20260105T120000",
+        "DTEND;TZID=Europe/Berlin:20260105T130000",
+        "SUMMARY:Lunch\\, with Bob",
+        "LOCATION:Cafe",
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        "DESCRIPTION:Soon",
+        "TRIGGER:-PT15M",
+        "END:VALARM",
+        "END:VEVENT",
+    ];
+
+    fn comp(name: &str, props: &[&str], comps: Vec<CompSelection>) -> CompSelection {
+        CompSelection {
+            name: name.into(),
+            props: props.iter().map(|p| p.to_string()).collect(),
+            comps,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn select_keeps_only_named_parts() {
+        let source = calendar(&[BERLIN, SELECT_EVENT]);
+        let ical = parse(&source);
+        let partial = comp("VCALENDAR", &["VERSION"], vec![comp("VEVENT", &["SUMMARY", "uid"], vec![])]);
+        assert_eq!(
+            write(&select(&ical, &partial)),
+            crlf(&[
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                "BEGIN:VEVENT",
+                "UID:sel-1",
+                "SUMMARY:Lunch\\, with Bob",
+                "END:VEVENT",
+                "END:VCALENDAR",
+            ])
+        );
+        // Neither VERSION nor PRODID when not named; a VALARM only when named.
+        let alarm = comp(
+            "VCALENDAR",
+            &[],
+            vec![comp("VEVENT", &["UID"], vec![comp("VALARM", &["TRIGGER"], vec![])])],
+        );
+        assert_eq!(
+            write(&select(&ical, &alarm)),
+            crlf(&[
+                "BEGIN:VCALENDAR",
+                "BEGIN:VEVENT",
+                "UID:sel-1",
+                "BEGIN:VALARM",
+                "TRIGGER:-PT15M",
+                "END:VALARM",
+                "END:VEVENT",
+                "END:VCALENDAR",
+            ])
+        );
+        // allprop + allcomp = everything; an empty comp element keeps its component whole
+        // (the VTIMEZONE of RFC 4791 §7.8.1).
+        let everything = CompSelection {
+            name: "VCALENDAR".into(),
+            all_props: true,
+            all_comps: true,
+            ..Default::default()
+        };
+        assert_eq!(write(&select(&ical, &everything)), crlf(&source));
+        let mut with_tz = comp("VCALENDAR", &[], vec![comp("VTIMEZONE", &[], vec![])]);
+        with_tz.all_props = true;
+        with_tz.comps.push(CompSelection {
+            name: "VEVENT".into(),
+            all_props: true,
+            all_comps: true,
+            ..Default::default()
+        });
+        assert_eq!(write(&select(&ical, &with_tz)), crlf(&source));
+        // allprop without allcomp: no VTIMEZONE, no VEVENT.
+        let props_only = CompSelection { name: "VCALENDAR".into(), all_props: true, ..Default::default() };
+        assert_eq!(
+            write(&select(&ical, &props_only)),
+            crlf(&["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//davit//tests//EN", "END:VCALENDAR"])
+        );
+    }
+
+    /// Weekly on Mondays 10:00 Berlin (09:00 UTC in winter), six times from 2026-01-05; the
+    /// 19th excluded; the 26th moved to Tuesday 27th 15:00 with its own summary.
+    const WEEKLY: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:weekly",
+        "DTSTAMP:20260101T000000Z",
+        "DTSTART;TZID=Europe/Berlin:20260105T100000",
+        "DTEND;TZID=Europe/Berlin:20260105T110000",
+        "RRULE:FREQ=WEEKLY;COUNT=6",
+        "EXDATE;TZID=Europe/Berlin:20260119T100000",
+        "SUMMARY:Standup",
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        "DESCRIPTION:Standup",
+        "TRIGGER:-PT5M",
+        "END:VALARM",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:weekly",
+        "DTSTAMP:20260101T000000Z",
+        "RECURRENCE-ID;TZID=Europe/Berlin:20260126T100000",
+        "DTSTART;TZID=Europe/Berlin:20260127T150000",
+        "DTEND;TZID=Europe/Berlin:20260127T160000",
+        "SUMMARY:Standup (moved)",
+        "END:VEVENT",
+    ];
+
+    #[test]
+    fn expand_gives_utc_instances_with_recurrence_ids() {
+        let ical = parse(&calendar(&[BERLIN, WEEKLY]));
+        let expanded =
+            expand(&ical, utc("20260110T000000Z"), utc("20260203T000000Z"), chrono_tz::UTC, 100).unwrap();
+        let instance = |start: &str, rid: &str, end: &str| {
+            vec![
+                "BEGIN:VEVENT".to_owned(),
+                "UID:weekly".into(),
+                "DTSTAMP:20260101T000000Z".into(),
+                format!("DTSTART:{start}"),
+                format!("RECURRENCE-ID:{rid}"),
+                format!("DTEND:{end}"),
+                "SUMMARY:Standup".into(),
+                "BEGIN:VALARM".into(),
+                "ACTION:DISPLAY".into(),
+                "DESCRIPTION:Standup".into(),
+                "TRIGGER:-PT5M".into(),
+                "END:VALARM".into(),
+                "END:VEVENT".into(),
+            ]
+        };
+        let mut expect: Vec<String> =
+            ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//davit//tests//EN"].map(str::to_owned).to_vec();
+        expect.extend(instance("20260112T090000Z", "20260112T090000Z", "20260112T100000Z"));
+        expect.extend(
+            [
+                "BEGIN:VEVENT",
+                "UID:weekly",
+                "DTSTAMP:20260101T000000Z",
+                "RECURRENCE-ID:20260126T090000Z",
+                "DTSTART:20260127T140000Z",
+                "DTEND:20260127T150000Z",
+                "SUMMARY:Standup (moved)",
+                "END:VEVENT",
+            ]
+            .map(str::to_owned),
+        );
+        expect.extend(instance("20260202T090000Z", "20260202T090000Z", "20260202T100000Z"));
+        expect.push("END:VCALENDAR".into());
+        let expect: Vec<&str> = expect.iter().map(String::as_str).collect();
+        assert_eq!(write(&expanded), crlf(&expect));
+    }
+
+    #[test]
+    fn expand_edge_cases() {
+        let ical = parse(&calendar(&[BERLIN, WEEKLY]));
+        // The excluded Monday yields nothing; a window with no instance yields an empty VCALENDAR.
+        let none =
+            expand(&ical, utc("20260119T000000Z"), utc("20260120T000000Z"), chrono_tz::UTC, 100).unwrap();
+        assert_eq!(
+            write(&none),
+            crlf(&["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//davit//tests//EN", "END:VCALENDAR"])
+        );
+        // More instances than allowed.
+        assert!(matches!(
+            expand(&ical, utc("20260101T000000Z"), utc("20270101T000000Z"), chrono_tz::UTC, 2),
+            Err(IcalError::TooManyInstances)
+        ));
+        // All-day: DATE values stay DATE (they name no zone), RECURRENCE-ID too; DURATION kept.
+        let all_day = parse(&calendar(&[&[
+            "BEGIN:VEVENT",
+            "UID:days",
+            "DTSTART;VALUE=DATE:20260101",
+            "DURATION:P1D",
+            "RRULE:FREQ=DAILY;COUNT=3",
+            "END:VEVENT",
+        ]]));
+        let berlin = chrono_tz::Europe::Berlin;
+        let expanded =
+            expand(&all_day, utc("20260101T120000Z"), utc("20260102T120000Z"), berlin, 10).unwrap();
+        assert_eq!(
+            unfolded(&write(&expanded))[3..].join("\n"),
+            [
+                "BEGIN:VEVENT",
+                "UID:days",
+                "DTSTART;VALUE=DATE:20260101",
+                "RECURRENCE-ID;VALUE=DATE:20260101",
+                "DURATION:P1D",
+                "END:VEVENT",
+                "BEGIN:VEVENT",
+                "UID:days",
+                "DTSTART;VALUE=DATE:20260102",
+                "RECURRENCE-ID;VALUE=DATE:20260102",
+                "DURATION:P1D",
+                "END:VEVENT",
+                "END:VCALENDAR",
+            ]
+            .join("\n")
+        );
+        // A non-recurring floating event: UTC in the calendar's zone, no RECURRENCE-ID; a
+        // DURATION that no longer matches in UTC (P1D over the DST change) becomes DTEND.
+        let single = parse(&calendar(&[&[
+            "BEGIN:VEVENT",
+            "UID:single",
+            "DTSTART:20260328T120000",
+            "DURATION:P1D",
+            "X-ORIGINAL;TZID=Nowhere/Special:20260328T120000",
+            "COMPLETED:20260328T130000",
+            "END:VEVENT",
+        ]]));
+        let expanded = expand(&single, utc("20260328T000000Z"), utc("20260330T000000Z"), berlin, 10).unwrap();
+        assert_eq!(
+            unfolded(&write(&expanded))[3..].join("\n"),
+            [
+                "BEGIN:VEVENT",
+                "UID:single",
+                "DTSTART:20260328T110000Z",
+                "DTEND:20260329T100000Z",
+                "COMPLETED:20260328T120000Z",
+                "END:VEVENT",
+                "END:VCALENDAR",
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn expand_keeps_undated_todos() {
+        let todo = parse(&calendar(&[&["BEGIN:VTODO", "UID:t", "SUMMARY:Someday", "END:VTODO"]]));
+        let expanded =
+            expand(&todo, utc("20260101T000000Z"), utc("20260102T000000Z"), chrono_tz::UTC, 10).unwrap();
+        assert_eq!(write(&expanded), write(&todo));
+    }
+
+    /// Daily 10:00 UTC from March 1st, ten times, with four overrides.
+    const DAILY: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:daily",
+        "DTSTART:20260301T100000Z",
+        "DURATION:PT1H",
+        "RRULE:FREQ=DAILY;COUNT=10",
+        "SUMMARY:Daily",
+        "END:VEVENT",
+    ];
+    const IN_RANGE: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:daily",
+        "RECURRENCE-ID:20260303T100000Z",
+        "DTSTART:20260303T120000Z",
+        "DURATION:PT1H",
+        "SUMMARY:Later that day",
+        "END:VEVENT",
+    ];
+    const OUT_OF_RANGE: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:daily",
+        "RECURRENCE-ID:20260308T100000Z",
+        "DTSTART:20260308T110000Z",
+        "DURATION:PT1H",
+        "SUMMARY:Out of range",
+        "END:VEVENT",
+    ];
+    const MOVED_IN: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:daily",
+        "RECURRENCE-ID:20260309T100000Z",
+        "DTSTART:20260304T150000Z",
+        "DURATION:PT1H",
+        "SUMMARY:Moved into the range",
+        "END:VEVENT",
+    ];
+    const MOVED_OUT: &[&str] = &[
+        "BEGIN:VEVENT",
+        "UID:daily",
+        "RECURRENCE-ID:20260305T100000Z",
+        "DTSTART:20260310T150000Z",
+        "DURATION:PT1H",
+        "SUMMARY:Moved out of the range",
+        "END:VEVENT",
+    ];
+
+    #[test]
+    fn limit_recurrence_set_keeps_master_and_impacting_overrides() {
+        let ical = parse(&calendar(&[DAILY, IN_RANGE, OUT_OF_RANGE, MOVED_IN, MOVED_OUT]));
+        let limited =
+            limit_recurrence_set(&ical, utc("20260302T000000Z"), utc("20260306T000000Z"), chrono_tz::UTC)
+                .unwrap();
+        assert_eq!(write(&limited), crlf(&calendar(&[DAILY, IN_RANGE, MOVED_IN, MOVED_OUT])));
+        // A range no override touches: the master alone.
+        let limited =
+            limit_recurrence_set(&ical, utc("20260301T000000Z"), utc("20260302T000000Z"), chrono_tz::UTC)
+                .unwrap();
+        assert_eq!(write(&limited), crlf(&calendar(&[DAILY])));
+        // A non-recurring object is returned unchanged.
+        let single =
+            parse(&calendar(&[&["BEGIN:VEVENT", "UID:s", "DTSTART:20260101T100000Z", "END:VEVENT"]]));
+        let limited =
+            limit_recurrence_set(&single, utc("20270101T000000Z"), utc("20270102T000000Z"), chrono_tz::UTC)
+                .unwrap();
+        assert_eq!(write(&limited), write(&single));
+    }
+
+    #[test]
+    fn freebusy_object() {
+        let text = freebusy(
+            utc("20260105T000000Z"),
+            utc("20260112T000000Z"),
+            utc("20260101T120000Z"),
+            &[
+                BusyPeriod {
+                    start: utc("20260105T090000Z"),
+                    end: utc("20260105T100000Z"),
+                    kind: BusyType::Busy,
+                },
+                BusyPeriod {
+                    start: utc("20260106T090000Z"),
+                    end: utc("20260106T093000Z"),
+                    kind: BusyType::BusyTentative,
+                },
+                BusyPeriod {
+                    start: utc("20260107T090000Z"),
+                    end: utc("20260107T093000Z"),
+                    kind: BusyType::BusyUnavailable,
+                },
+            ],
+        );
+        assert_eq!(
+            text,
+            crlf(&[
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                "PRODID:-//davit//CalDAV Server//EN",
+                "BEGIN:VFREEBUSY",
+                "DTSTAMP:20260101T120000Z",
+                "DTSTART:20260105T000000Z",
+                "DTEND:20260112T000000Z",
+                "FREEBUSY;FBTYPE=BUSY:20260105T090000Z/20260105T100000Z",
+                "FREEBUSY;FBTYPE=BUSY-TENTATIVE:20260106T090000Z/20260106T093000Z",
+                "FREEBUSY;FBTYPE=BUSY-UNAVAILABLE:20260107T090000Z/20260107T093000Z",
+                "END:VFREEBUSY",
+                "END:VCALENDAR",
+            ])
+        );
+        assert!(crate::ical::parse(text.as_bytes()).is_ok());
     }
 }
