@@ -43,6 +43,46 @@ pub fn run_all(store: &dyn Store) {
     copy_move_tree(store, &alice);
     dead_props_atomic(store, &alice);
     query_prefilter(store, &alice);
+    app_passwords(store, &alice);
+    feeds(store, &alice);
+}
+
+fn app_passwords(store: &dyn Store, alice: &Principal) {
+    let scope = AppPasswordScope { read_only: true, collections: Some(vec![7, 9]) };
+    let phone = store.create_app_password(alice.id, "Phone", "hash-1", &scope).unwrap();
+    let laptop =
+        store.create_app_password(alice.id, "Laptop", "hash-2", &AppPasswordScope::default()).unwrap();
+    let list = store.app_passwords(alice.id).unwrap();
+    assert_eq!(list.iter().map(|p| p.label.as_str()).collect::<Vec<_>>(), ["Laptop", "Phone"]);
+    assert_eq!(list[1].scope, scope, "scope round-trips");
+    store.record_app_password_use(phone, Some("DAVx5/4.4"), "192.0.2.1").unwrap();
+    let used = store.app_passwords(alice.id).unwrap().into_iter().find(|p| p.id == phone).unwrap();
+    assert_eq!(used.last_user_agent.as_deref(), Some("DAVx5/4.4"));
+    assert!(used.last_used_at.is_some());
+    assert!(store.revoke_app_password(alice.id, laptop).unwrap());
+    assert!(!store.revoke_app_password(alice.id, laptop).unwrap(), "already revoked");
+    assert!(!store.revoke_app_password(alice.id + 1000, phone).unwrap(), "only the owner revokes");
+    let secrets = store.app_password_secrets(alice.id).unwrap();
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].secret_hash, "hash-1");
+}
+
+fn feeds(store: &dyn Store, alice: &Principal) {
+    let cal = calendar_of(store, alice);
+    let settings = FeedSettings { busy_only: false, show_attendees: false };
+    store.set_feed(cal.id, "token-a", &settings).unwrap();
+    assert_eq!(store.feed_by_token_hash("token-a").unwrap().unwrap().collection.id, cal.id);
+    // Regenerating replaces the token: the old one is dead at once.
+    let busy = FeedSettings { busy_only: true, show_attendees: false };
+    store.set_feed(cal.id, "token-b", &busy).unwrap();
+    assert!(store.feed_by_token_hash("token-a").unwrap().is_none());
+    assert_eq!(store.feed_of(cal.id).unwrap(), Some(busy));
+    let first = store.object_bodies_after(cal.id, 0, 2).unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = store.object_bodies_after(cal.id, first[1].0, 1000).unwrap();
+    assert!(rest.iter().all(|(id, _)| *id > first[1].0));
+    assert!(store.remove_feed(cal.id).unwrap());
+    assert!(store.feed_by_token_hash("token-b").unwrap().is_none());
 }
 
 fn query_prefilter(store: &dyn Store, alice: &Principal) {

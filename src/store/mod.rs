@@ -67,6 +67,36 @@ pub trait Store: Send + Sync + 'static {
     /// newly created (201) rather than overwritten (204).
     fn transfer(&self, transfer: &Transfer) -> StoreResult<bool>;
 
+    // ---- app passwords ----------------------------------------------------------------
+    fn create_app_password(
+        &self,
+        user_id: Id,
+        label: &str,
+        secret_hash: &str,
+        scope: &AppPasswordScope,
+    ) -> StoreResult<Id>;
+    /// Active (not revoked) app passwords, newest first.
+    fn app_passwords(&self, user_id: Id) -> StoreResult<Vec<AppPasswordInfo>>;
+    fn app_password_secrets(&self, user_id: Id) -> StoreResult<Vec<AppPasswordSecret>>;
+    /// Returns false when there is no such active password of this user.
+    fn revoke_app_password(&self, user_id: Id, id: Id) -> StoreResult<bool>;
+    fn record_app_password_use(&self, id: Id, user_agent: Option<&str>, ip: &str) -> StoreResult<()>;
+
+    // ---- public feeds -----------------------------------------------------------------
+    /// Publishes the collection under a new token hash (replacing any previous token).
+    fn set_feed(&self, collection_id: Id, token_hash: &str, settings: &FeedSettings) -> StoreResult<()>;
+    fn remove_feed(&self, collection_id: Id) -> StoreResult<bool>;
+    fn feed_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Feed>>;
+    fn feed_of(&self, collection_id: Id) -> StoreResult<Option<FeedSettings>>;
+    /// Bodies of the collection's members in batches of at most `batch`, ordered by id,
+    /// starting after `after_id` (streaming a large calendar with flat memory).
+    fn object_bodies_after(
+        &self,
+        collection_id: Id,
+        after_id: Id,
+        batch: usize,
+    ) -> StoreResult<Vec<(Id, Vec<u8>)>>;
+
     // ---- sync --------------------------------------------------------------------------
     fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet>;
 }

@@ -296,6 +296,46 @@ pub struct Transfer {
     pub is_move: bool,
 }
 
+/// What an app password may do (issue: full access, read-only, or chosen collections).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppPasswordScope {
+    pub read_only: bool,
+    /// `None` = every collection; otherwise only these (and the discovery resources).
+    pub collections: Option<Vec<Id>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppPasswordInfo {
+    pub id: Id,
+    pub label: String,
+    pub scope: AppPasswordScope,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_user_agent: Option<String>,
+    pub last_ip: Option<String>,
+}
+
+/// An active app password of a user, as authentication needs it.
+#[derive(Debug, Clone)]
+pub struct AppPasswordSecret {
+    pub id: Id,
+    pub secret_hash: String,
+    pub scope: AppPasswordScope,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSettings {
+    pub busy_only: bool,
+    pub show_attendees: bool,
+}
+
+/// A published calendar as the feed handler needs it.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub collection: Collection,
+    pub settings: FeedSettings,
+}
+
 /// A half-open UTC span in Unix seconds; `None` bounds are unbounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeSpan {

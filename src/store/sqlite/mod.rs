@@ -1,6 +1,7 @@
 //! The embedded SQLite store: one writer connection (writes are serialised, each one a
 //! transaction) and a small pool of reader connections, all in WAL mode.
 
+mod credentials;
 mod migrate;
 mod rows;
 mod tree_read;
@@ -113,9 +114,9 @@ pub(crate) fn now() -> i64 {
 }
 
 use crate::store::{
-    ChangeSet, Collection, DeadProp, Expect, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser,
-    ObjectMeta, Organization, Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
-    TimeSpan, Transfer, UserSummary,
+    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
+    FeedSettings, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta, Organization,
+    Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UserSummary,
 };
 
 impl Store for SqliteStore {
@@ -209,6 +210,47 @@ impl Store for SqliteStore {
     }
     fn transfer(&self, transfer: &Transfer) -> StoreResult<bool> {
         self.write(|tx| tree_write::transfer(tx, transfer))
+    }
+    fn create_app_password(
+        &self,
+        user_id: Id,
+        label: &str,
+        secret_hash: &str,
+        scope: &AppPasswordScope,
+    ) -> StoreResult<Id> {
+        self.write(|tx| credentials::create_app_password(tx, user_id, label, secret_hash, scope))
+    }
+    fn app_passwords(&self, user_id: Id) -> StoreResult<Vec<AppPasswordInfo>> {
+        self.read(|c| credentials::app_passwords(c, user_id))
+    }
+    fn app_password_secrets(&self, user_id: Id) -> StoreResult<Vec<AppPasswordSecret>> {
+        self.read(|c| credentials::app_password_secrets(c, user_id))
+    }
+    fn revoke_app_password(&self, user_id: Id, id: Id) -> StoreResult<bool> {
+        self.write(|tx| credentials::revoke_app_password(tx, user_id, id))
+    }
+    fn record_app_password_use(&self, id: Id, user_agent: Option<&str>, ip: &str) -> StoreResult<()> {
+        self.write(|tx| credentials::record_app_password_use(tx, id, user_agent, ip))
+    }
+    fn set_feed(&self, collection_id: Id, token_hash: &str, settings: &FeedSettings) -> StoreResult<()> {
+        self.write(|tx| credentials::set_feed(tx, collection_id, token_hash, settings))
+    }
+    fn remove_feed(&self, collection_id: Id) -> StoreResult<bool> {
+        self.write(|tx| credentials::remove_feed(tx, collection_id))
+    }
+    fn feed_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Feed>> {
+        self.read(|c| credentials::feed_by_token_hash(c, token_hash))
+    }
+    fn feed_of(&self, collection_id: Id) -> StoreResult<Option<FeedSettings>> {
+        self.read(|c| credentials::feed_of(c, collection_id))
+    }
+    fn object_bodies_after(
+        &self,
+        collection_id: Id,
+        after_id: Id,
+        batch: usize,
+    ) -> StoreResult<Vec<(Id, Vec<u8>)>> {
+        self.read(|c| credentials::object_bodies_after(c, collection_id, after_id, batch))
     }
     fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {
         self.read(|c| tree_read::changes_since(c, collection_id, rev, limit))

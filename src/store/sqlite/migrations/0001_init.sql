@@ -99,6 +99,33 @@ CREATE TABLE changes (
 ) WITHOUT ROWID;
 CREATE INDEX changes_by_member ON changes(collection_id, segment);
 
+-- Per-device app passwords (shown once; stored as SHA-256: they are 125-bit random secrets,
+-- so a slow hash would only cost every sync request without adding safety).
+-- scope_collections: comma-separated collection ids, NULL = every collection.
+CREATE TABLE app_passwords (
+    id                 INTEGER PRIMARY KEY,
+    user_id            INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+    label              TEXT NOT NULL,
+    secret_hash        TEXT NOT NULL UNIQUE,
+    read_only          INTEGER NOT NULL DEFAULT 0,
+    scope_collections  TEXT,
+    created_at         INTEGER NOT NULL,
+    last_used_at       INTEGER,
+    last_user_agent    TEXT,
+    last_ip            TEXT,
+    revoked_at         INTEGER
+);
+CREATE INDEX app_passwords_by_user ON app_passwords(user_id) WHERE revoked_at IS NULL;
+
+-- Public read-only .ics feeds: the token itself is never stored, only its SHA-256.
+CREATE TABLE feeds (
+    collection_id   INTEGER PRIMARY KEY REFERENCES collections(id) ON DELETE CASCADE,
+    token_hash      TEXT NOT NULL UNIQUE,
+    busy_only       INTEGER NOT NULL DEFAULT 0,
+    show_attendees  INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL
+);
+
 -- Dead properties (RFC 4918 §4.3) as self-contained XML fragments.
 CREATE TABLE dead_props (
     collection_id  INTEGER REFERENCES collections(id) ON DELETE CASCADE,
