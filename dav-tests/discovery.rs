@@ -202,3 +202,83 @@ async fn base_path_prefixes_every_href() {
     c.go("PROPFIND", "/dav/").await.assert_status(404);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn unauthenticated_options_advertises_dav_without_describing_resources() {
+    let server = TestServer::start().await;
+    for path in ["/dav/", "/dav/calendars/nobody/secret/", "/"] {
+        let r = server.anonymous().go("OPTIONS", path).await;
+        r.assert_status(200);
+        assert!(r.header("dav").unwrap().contains("calendar-access"), "RFC 4918 §10.1 on {path}");
+        assert_eq!(
+            r.header("allow"),
+            server.anonymous().go("OPTIONS", "/dav/").await.header("allow"),
+            "same for every path"
+        );
+    }
+    // Any other method without credentials is challenged, and the challenge names DAV too.
+    let r = server.anonymous().go("PROPFIND", "/dav/").await;
+    r.assert_status(401);
+    assert!(r.header("dav").is_some());
+    server.stop().await;
+}
+
+/// python-caldav (niquests) sends headers and body separately and reuses the connection for
+/// its retry with credentials: a 401 must not silently kill the connection.
+#[tokio::test]
+async fn a_401_keeps_the_connection_usable_for_the_retry() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    server.add_user("alice", Role::Collaborator);
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let body =
+        "<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop><D:resourcetype/></D:prop></D:propfind>";
+    let head =
+        format!("PROPFIND /dav/ HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nContent-Length: {}\r\n\r\n", body.len());
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    tcp.write_all(body.as_bytes()).await.unwrap();
+    let first = read_response(&mut tcp).await;
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    let auth = base64_basic("alice", crate::harness::PASSWORD);
+    let retry = format!(
+        "PROPFIND /dav/ HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nAuthorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(retry.as_bytes()).await.unwrap();
+    let second = read_response(&mut tcp).await;
+    assert!(second.starts_with("HTTP/1.1 207"), "retry on the same connection: {second}");
+
+    async fn read_response(tcp: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "connection closed: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return text;
+                }
+            }
+        }
+    }
+    server.stop().await;
+}
+
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}

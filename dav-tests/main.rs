@@ -3,10 +3,17 @@
 
 mod harness;
 
+mod app_passwords;
 mod bad_input;
+mod caldav_data;
 mod caldav_query;
 mod carddav;
+mod clients;
+mod crash;
 mod discovery;
+mod feeds;
+mod hostile;
 mod methods;
 mod operations;
+mod reliability;
 mod sync;

@@ -7,7 +7,7 @@ use crate::auth::{self, AuthError};
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{NewUser, Role, Store, StoreError};
+use crate::store::{Collection, HomeKind, NewUser, Role, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -90,6 +90,23 @@ pub fn organization_for(
         Some(org) => Ok((org.id, false)),
         None => Ok((store.create_organization(fallback)?, true)),
     }
+}
+
+/// The calendar or address book named `OWNER/NAME` (NAME is the last path segment of the
+/// collection: `alice/calendar`, `alice/contacts`), searched in the calendar home first.
+pub fn collection_by_spec(store: &dyn Store, spec: &str) -> Result<Collection, AppError> {
+    let invalid = || AppError::Invalid(format!("{spec:?} is not OWNER/COLLECTION (e.g. alice/calendar)"));
+    let (owner, name) = spec.trim_matches('/').split_once('/').ok_or_else(invalid)?;
+    let principal =
+        store.principal_by_slug(owner)?.ok_or_else(|| AppError::Invalid(format!("no user {owner:?}")))?;
+    for kind in [HomeKind::Calendar, HomeKind::Addressbook] {
+        if let Some(home) = store.home(principal.id, kind)?
+            && let Some(coll) = store.child_collection(home.id, name)?
+        {
+            return Ok(coll);
+        }
+    }
+    Err(AppError::Invalid(format!("{owner} has no calendar or address book named {name:?}")))
 }
 
 /// Usernames become URL segments and logins: keep them to a safe, unambiguous alphabet.

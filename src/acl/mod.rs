@@ -3,7 +3,7 @@
 //! `Subject` and `Target`, so the access matrix is a table-driven unit test.
 
 use crate::dav::error::{Condition, DavError};
-use crate::store::{Id, Organization, Principal, Role};
+use crate::store::{AppPasswordScope, Id, Organization, Principal, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
@@ -62,6 +62,9 @@ impl PrivilegeSet {
     pub fn of(privileges: &[Privilege]) -> Self {
         PrivilegeSet(privileges.iter().fold(0, |acc, p| acc | p.bit()))
     }
+    pub fn intersect(self, other: PrivilegeSet) -> PrivilegeSet {
+        PrivilegeSet(self.0 & other.0)
+    }
     pub fn contains(self, p: Privilege) -> bool {
         self.0 & p.bit() != 0
     }
@@ -82,6 +85,8 @@ pub struct Subject {
     pub principal: Principal,
     pub organization: Option<Organization>,
     pub role: Option<Role>,
+    /// Set when an app password authenticated the request: what it is limited to.
+    pub scope: Option<AppPasswordScope>,
 }
 
 /// The facts about a resource that access depends on.
@@ -93,8 +98,8 @@ pub enum Target {
     Principal(Id),
     /// A home: its owner may add and remove members but not delete or rewrite the home.
     Home { owner: Id },
-    /// A collection or object below a home.
-    Owned { owner: Id },
+    /// A collection, or an object in `collection`, below a home.
+    Owned { owner: Id, collection: Id },
 }
 
 const READ_ONLY: &[Privilege] = &[Privilege::Read, Privilege::ReadCurrentUserPrivilegeSet];
@@ -121,13 +126,36 @@ const OWNER: &[Privilege] = &[
     Privilege::Unbind,
 ];
 
+/// Privileges that only read: what a read-only credential keeps.
+const READS: &[Privilege] =
+    &[Privilege::Read, Privilege::ReadFreeBusy, Privilege::ReadAcl, Privilege::ReadCurrentUserPrivilegeSet];
+
 pub fn effective_privileges(subject: &Subject, target: Target) -> PrivilegeSet {
     let me = subject.principal.id;
-    match target {
+    let granted = match target {
         Target::Directory | Target::Principal(_) => PrivilegeSet::of(READ_ONLY),
         Target::Home { owner } if owner == me => PrivilegeSet::of(OWNER_OF_HOME),
-        Target::Owned { owner } if owner == me => PrivilegeSet::of(OWNER),
+        Target::Owned { owner, .. } if owner == me => PrivilegeSet::of(OWNER),
         Target::Home { .. } | Target::Owned { .. } => PrivilegeSet::EMPTY,
+    };
+    match &subject.scope {
+        Some(scope) => granted.intersect(scope_limit(scope, target)),
+        None => granted,
+    }
+}
+
+/// What an app password's scope allows on a target: discovery stays readable; collections
+/// outside a collection-limited scope get nothing; a read-only scope keeps only reads.
+fn scope_limit(scope: &AppPasswordScope, target: Target) -> PrivilegeSet {
+    let in_scope = match (target, &scope.collections) {
+        (Target::Owned { collection, .. }, Some(allowed)) => allowed.contains(&collection),
+        _ => true,
+    };
+    let limited_home = matches!(target, Target::Home { .. }) && scope.collections.is_some();
+    match (in_scope, scope.read_only || limited_home) {
+        (false, _) => PrivilegeSet::EMPTY,
+        (true, true) => PrivilegeSet::of(READS),
+        (true, false) => PrivilegeSet(u16::MAX),
     }
 }
 
@@ -164,6 +192,7 @@ mod tests {
             },
             organization: None,
             role: Some(Role::Collaborator),
+            scope: None,
         }
     }
 
@@ -179,10 +208,10 @@ mod tests {
             (Target::Home { owner: 1 }, Bind, true),
             (Target::Home { owner: 1 }, WriteContent, false),
             (Target::Home { owner: 2 }, Read, false),
-            (Target::Owned { owner: 1 }, WriteContent, true),
-            (Target::Owned { owner: 1 }, WriteAcl, false),
-            (Target::Owned { owner: 2 }, Read, false),
-            (Target::Owned { owner: 2 }, ReadCurrentUserPrivilegeSet, false),
+            (Target::Owned { owner: 1, collection: 10 }, WriteContent, true),
+            (Target::Owned { owner: 1, collection: 10 }, WriteAcl, false),
+            (Target::Owned { owner: 2, collection: 10 }, Read, false),
+            (Target::Owned { owner: 2, collection: 10 }, ReadCurrentUserPrivilegeSet, false),
         ];
         let me = subject(1);
         for (target, privilege, allowed) in cases {
@@ -194,7 +223,7 @@ mod tests {
     fn refusal_names_resource_and_privilege() {
         let err = authorize(
             &subject(1),
-            Target::Owned { owner: 2 },
+            Target::Owned { owner: 2, collection: 10 },
             Privilege::WriteContent,
             "/dav/calendars/u2/c/",
         )
@@ -207,8 +236,34 @@ mod tests {
     }
 
     #[test]
+    fn app_password_scopes_narrow_what_the_owner_may_do() {
+        use Privilege::*;
+        let scoped = |read_only: bool, collections: Option<Vec<Id>>| Subject {
+            scope: Some(AppPasswordScope { read_only, collections }),
+            ..subject(1)
+        };
+        let cal = Target::Owned { owner: 1, collection: 10 };
+        let other = Target::Owned { owner: 1, collection: 11 };
+        let home = Target::Home { owner: 1 };
+        let read_only = scoped(true, None);
+        assert!(authorize(&read_only, cal, Read, "/c").is_ok());
+        assert!(authorize(&read_only, cal, WriteContent, "/c").is_err());
+        assert!(authorize(&read_only, home, Bind, "/h").is_err());
+        let limited = scoped(false, Some(vec![10]));
+        assert!(authorize(&limited, cal, WriteContent, "/c").is_ok());
+        assert!(authorize(&limited, other, Read, "/o").is_err(), "outside the scope: nothing");
+        assert!(authorize(&limited, home, Read, "/h").is_ok(), "discovery still works");
+        assert!(authorize(&limited, home, Bind, "/h").is_err(), "no new collections");
+        assert!(authorize(&limited, Target::Directory, Read, "/").is_ok());
+        assert_eq!(effective_privileges(&scoped(false, None), cal), effective_privileges(&subject(1), cal));
+    }
+
+    #[test]
     fn aggregate_write() {
-        assert!(effective_privileges(&subject(1), Target::Owned { owner: 1 }).has_aggregate_write());
+        assert!(
+            effective_privileges(&subject(1), Target::Owned { owner: 1, collection: 10 })
+                .has_aggregate_write()
+        );
         assert!(!effective_privileges(&subject(1), Target::Home { owner: 1 }).has_aggregate_write());
     }
 }

@@ -1,5 +1,6 @@
 //! Authentication: HTTP Basic → verified user, argon2id, verified-credential cache, back-off.
 
+pub mod app_password;
 pub mod backoff;
 pub mod basic;
 pub mod cache;
@@ -33,6 +34,15 @@ pub enum AuthError {
 pub struct StoredCredentials {
     pub user_id: i64,
     pub password_hash: String,
+    /// The user's active app passwords: (id, SHA-256 of the secret).
+    pub app_passwords: Vec<(i64, String)>,
+}
+
+/// Which secret proved the identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Password,
+    AppPassword(i64),
 }
 
 /// The hash is not a password, but it is still offline-crackable material: keep it out of logs.
@@ -49,6 +59,7 @@ impl fmt::Debug for StoredCredentials {
 pub enum AuthOutcome {
     Authenticated {
         user_id: i64,
+        credential: Credential,
     },
     /// Unknown user and wrong password are deliberately indistinguishable.
     Rejected,
@@ -58,12 +69,24 @@ pub enum AuthOutcome {
     },
 }
 
+/// The id of the app password `password` is, if it is one of the user's active ones. SHA-256
+/// of a high-entropy secret, compared in constant time: no argon2 needed (see app_password).
+fn matching_app_password(stored: &StoredCredentials, password: &str) -> Option<i64> {
+    if !app_password::looks_like_app_password(password) {
+        return None;
+    }
+    let presented = app_password::hash(password);
+    stored.app_passwords.iter().find(|(_, h)| app_password::matches(&presented, h)).map(|(id, _)| *id)
+}
+
 /// Turns presented Basic credentials into a user id. One instance is owned by the server state
 /// and shared by all connections; all interior state sits behind its own short-held mutexes.
 pub struct Authenticator {
     hasher: PasswordHasher,
     cache: CredentialCache,
     backoff: Backoff,
+    /// When each app password's use was last written down, so a sync burst costs one write.
+    recorded_use: std::sync::Mutex<std::collections::HashMap<i64, Instant>>,
 }
 
 impl Authenticator {
@@ -73,6 +96,7 @@ impl Authenticator {
             hasher: PasswordHasher::new(),
             cache: CredentialCache::new(cache_ttl, CACHE_MAX_ENTRIES),
             backoff: Backoff::new(policy),
+            recorded_use: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -94,11 +118,20 @@ impl Authenticator {
         }
         let stored = lookup(&creds.login);
         if let Some(s) = &stored
+            && let Some(id) = matching_app_password(s, &creds.password)
+        {
+            self.backoff.record_success(&creds.login, ip, now);
+            return AuthOutcome::Authenticated {
+                user_id: s.user_id,
+                credential: Credential::AppPassword(id),
+            };
+        }
+        if let Some(s) = &stored
             && self.cache.is_verified(s.user_id, &s.password_hash, &creds.password, now)
         {
             // Still a success: clear any failures that accumulated since it was cached.
             self.backoff.record_success(&creds.login, ip, now);
-            return AuthOutcome::Authenticated { user_id: s.user_id };
+            return AuthOutcome::Authenticated { user_id: s.user_id, credential: Credential::Password };
         }
         // Verify unconditionally (not in a match guard) so unknown logins pay argon2 too.
         let phc = stored.as_ref().map(|s| s.password_hash.as_str());
@@ -107,9 +140,26 @@ impl Authenticator {
             Some(s) if verified => {
                 self.cache.remember(s.user_id, &s.password_hash, &creds.password, now);
                 self.backoff.record_success(&creds.login, ip, now);
-                AuthOutcome::Authenticated { user_id: s.user_id }
+                AuthOutcome::Authenticated { user_id: s.user_id, credential: Credential::Password }
             }
             _ => self.reject(creds, ip, now),
+        }
+    }
+
+    /// Whether the use of app password `id` should be written to the store now: at most
+    /// once a minute per password.
+    pub fn should_record_use(&self, id: i64, now: Instant) -> bool {
+        const EVERY: Duration = Duration::from_secs(60);
+        let mut map = self.recorded_use.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > CACHE_MAX_ENTRIES {
+            map.retain(|_, at| now.duration_since(*at) < EVERY);
+        }
+        match map.get(&id) {
+            Some(at) if now.duration_since(*at) < EVERY => false,
+            _ => {
+                map.insert(id, now);
+                true
+            }
         }
     }
 
@@ -142,7 +192,11 @@ mod tests {
     /// A one-user store: "alice" with id 42.
     fn alice_store(phc: &str) -> impl Fn(&str) -> Option<StoredCredentials> + '_ {
         move |login| {
-            (login == "alice").then(|| StoredCredentials { user_id: 42, password_hash: phc.to_owned() })
+            (login == "alice").then(|| StoredCredentials {
+                user_id: 42,
+                password_hash: phc.to_owned(),
+                app_passwords: vec![],
+            })
         }
     }
 
@@ -157,7 +211,7 @@ mod tests {
         let (auth, phc) = setup();
         let now = Instant::now();
         let outcome = auth.authenticate(&creds("alice", "right"), IP, alice_store(&phc), now);
-        assert_eq!(outcome, AuthOutcome::Authenticated { user_id: 42 });
+        assert_eq!(outcome, AuthOutcome::Authenticated { user_id: 42, credential: Credential::Password });
     }
 
     #[test]
@@ -178,12 +232,12 @@ mod tests {
         let now = Instant::now();
         let c = creds("alice", "right");
         let first = auth.authenticate(&c, IP, alice_store(&phc), now);
-        assert_eq!(first, AuthOutcome::Authenticated { user_id: 42 });
+        assert_eq!(first, AuthOutcome::Authenticated { user_id: 42, credential: Credential::Password });
         assert_eq!(auth.hasher.verification_count(), 1);
         assert!(auth.cache.is_verified(42, &phc, "right", now));
 
         let second = auth.authenticate(&c, IP, alice_store(&phc), now + Duration::from_secs(1));
-        assert_eq!(second, AuthOutcome::Authenticated { user_id: 42 });
+        assert_eq!(second, AuthOutcome::Authenticated { user_id: 42, credential: Credential::Password });
         assert_eq!(auth.hasher.verification_count(), 1, "no argon2 on a cache hit");
 
         // A wrong password is not a cache hit and still pays argon2.
@@ -234,7 +288,7 @@ mod tests {
         // address keeps its own, below its higher threshold).
         let later = now + Duration::from_secs(1);
         let ok = auth.authenticate(&creds("alice", "right"), IP, alice_store(&phc), later);
-        assert_eq!(ok, AuthOutcome::Authenticated { user_id: 42 });
+        assert_eq!(ok, AuthOutcome::Authenticated { user_id: 42, credential: Credential::Password });
         assert_eq!(auth.backoff.len(), 1, "only the address key remains");
     }
 
@@ -251,8 +305,36 @@ mod tests {
     }
 
     #[test]
+    fn app_passwords_authenticate_without_argon2_and_die_with_revocation() {
+        let (auth, phc) = setup();
+        let secret = app_password::generate().expect("secret");
+        let stored = StoredCredentials {
+            user_id: 42,
+            password_hash: phc,
+            app_passwords: vec![(7, app_password::hash(&secret))],
+        };
+        let now = Instant::now();
+        let ok = auth.authenticate(&creds("alice", &secret), IP, |_| Some(stored.clone()), now);
+        assert_eq!(ok, AuthOutcome::Authenticated { user_id: 42, credential: Credential::AppPassword(7) });
+        assert_eq!(auth.hasher.verification_count(), 0, "no argon2 for app passwords");
+        // Revoked: no longer among the active ones, so the next request is refused.
+        let revoked = StoredCredentials { app_passwords: vec![], ..stored.clone() };
+        assert_eq!(
+            auth.authenticate(&creds("alice", &secret), IP, |_| Some(revoked), now),
+            AuthOutcome::Rejected
+        );
+        // The main password still works and is told apart.
+        let main = auth.authenticate(&creds("alice", "right"), IP, |_| Some(stored), now);
+        assert_eq!(main, AuthOutcome::Authenticated { user_id: 42, credential: Credential::Password });
+    }
+
+    #[test]
     fn stored_credentials_debug_hides_hash() {
-        let s = StoredCredentials { user_id: 1, password_hash: "$argon2id$secret".to_owned() };
+        let s = StoredCredentials {
+            user_id: 1,
+            password_hash: "$argon2id$secret".to_owned(),
+            app_passwords: vec![],
+        };
         let shown = format!("{s:?}");
         assert!(!shown.contains("argon2id"), "{shown}");
     }

@@ -107,9 +107,14 @@ impl Default for PasswordHasher {
 /// Generates a random password such as `Kp7xQz-3mWbRt-aH9sDe-Yc4nVu`: 24 characters from an
 /// unambiguous alphabet in four dash-separated groups of six (~140 bits of entropy).
 pub fn generate_password() -> Result<String, AuthError> {
-    let chars = random_alphabet_chars(PASSWORD_GROUPS * PASSWORD_GROUP_LEN)?;
-    let mut out = String::with_capacity(chars.len() + PASSWORD_GROUPS - 1);
-    for (i, group) in chars.chunks(PASSWORD_GROUP_LEN).enumerate() {
+    grouped_random(PASSWORD_ALPHABET, PASSWORD_GROUPS, PASSWORD_GROUP_LEN)
+}
+
+/// `groups` dash-separated groups of `len` characters drawn uniformly from `alphabet`.
+pub(crate) fn grouped_random(alphabet: &[u8], groups: usize, len: usize) -> Result<String, AuthError> {
+    let chars = random_alphabet_chars(alphabet, groups * len)?;
+    let mut out = String::with_capacity(chars.len() + groups - 1);
+    for (i, group) in chars.chunks(len).enumerate() {
         if i > 0 {
             out.push('-');
         }
@@ -118,9 +123,9 @@ pub fn generate_password() -> Result<String, AuthError> {
     Ok(out)
 }
 
-/// Draws `count` characters uniformly from `PASSWORD_ALPHABET`.
-fn random_alphabet_chars(count: usize) -> Result<Vec<u8>, AuthError> {
-    let n = PASSWORD_ALPHABET.len();
+/// Draws `count` characters uniformly from `alphabet`.
+fn random_alphabet_chars(alphabet: &[u8], count: usize) -> Result<Vec<u8>, AuthError> {
+    let n = alphabet.len();
     // Rejection sampling: bytes at or above the largest multiple of n would make `% n` favour
     // the first characters, so they are discarded.
     let limit = 256 - (256 % n);
@@ -132,7 +137,7 @@ fn random_alphabet_chars(count: usize) -> Result<Vec<u8>, AuthError> {
             if chars.len() == count {
                 break;
             }
-            chars.push(PASSWORD_ALPHABET[usize::from(b) % n]);
+            chars.push(alphabet[usize::from(b) % n]);
         }
     }
     Ok(chars)

@@ -1,6 +1,10 @@
 //! The operator interface. Scripts depend on these names: `davit serve`, `davit user add|list|
-//! passwd|delete`, `--listen`, `--data-dir`, `--config` and their `DAVIT_*` variables.
+//! passwd|delete`, `davit backup`, `--listen`, `--data-dir`, `--config` and their `DAVIT_*`
+//! variables.
 
+mod backup;
+mod app_password;
+mod feed;
 mod serve;
 mod user;
 
@@ -36,6 +40,17 @@ pub enum Command {
     /// Manage user accounts (safe while the server runs).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Per-device app passwords for sync clients: create, list, revoke.
+    #[command(subcommand)]
+    AppPassword(app_password::AppPasswordCommand),
+    /// Publish a calendar read-only at a secret URL, or stop publishing it.
+    #[command(subcommand)]
+    Feed(feed::FeedCommand),
+    /// Write a consistent copy of the database to a new file (safe while the server runs).
+    Backup {
+        /// Where to write the copy; an existing file is never overwritten.
+        output: PathBuf,
+    },
 }
 
 impl Cli {
@@ -55,5 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => serve::serve(config, serve::ServeArgs::default()),
         Some(Command::Serve(args)) => serve::serve(config, args),
         Some(Command::User(cmd)) => user::run(config, cmd),
+        Some(Command::AppPassword(cmd)) => app_password::run(config, cmd),
+        Some(Command::Backup { output }) => backup::run(config, &output),
+        Some(Command::Feed(cmd)) => feed::run(config, cmd),
     }
 }

@@ -8,6 +8,10 @@ use crate::store::CollectionKind;
 /// davit has no LOCK.
 pub const DAV_HEADER: &str = "1, 3, extended-mkcol, calendar-access, addressbook";
 
+/// Every method davit implements somewhere, for an OPTIONS about the server as a whole.
+pub const ALLOW_ANY: &str =
+    "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT";
+
 /// `Allow` per resource (MKCOL, MKCALENDAR and PUT of a new member apply to unmapped URLs).
 pub fn allow(located: &Located) -> &'static str {
     match located {
@@ -29,7 +33,9 @@ pub fn allow(located: &Located) -> &'static str {
 pub fn supported_reports_xml(res: &Resource) -> String {
     let reports: &[&str] = match res {
         Resource::Collection { coll, .. } => match coll.kind {
-            CollectionKind::Calendar => &["D:sync-collection", "C:calendar-multiget", "C:calendar-query"],
+            CollectionKind::Calendar => {
+                &["D:sync-collection", "C:calendar-multiget", "C:calendar-query", "C:free-busy-query"]
+            }
             CollectionKind::Addressbook => {
                 &["D:sync-collection", "CR:addressbook-multiget", "CR:addressbook-query"]
             }

@@ -6,6 +6,7 @@ use super::body::{Propfind, parse_xml};
 use super::error::{Condition, DavError, DavResult};
 use super::names::{CALDAV, CARDDAV, DAV, QName};
 use super::xml::Element;
+use crate::caldav::freebusy::{FreeBusyQuery, parse_free_busy_query};
 use crate::caldav::request::{CalendarData, CalendarQuery, parse_calendar_data, parse_calendar_query};
 use crate::carddav::request::{AddressData, AddressbookQuery, parse_address_data, parse_addressbook_query};
 
@@ -31,6 +32,8 @@ pub enum Report {
     AddressbookQuery(AddressbookQuery),
     /// RFC 4791 §7.8.
     CalendarQuery(CalendarQuery),
+    /// RFC 4791 §7.10.
+    FreeBusyQuery(FreeBusyQuery),
 }
 
 fn props_of(root: &Element) -> Propfind {
@@ -76,6 +79,7 @@ pub fn parse_report(body: &[u8]) -> DavResult<Report> {
             })
         }
         (CALDAV, "calendar-query") => Ok(Report::CalendarQuery(parse_calendar_query(&root)?)),
+        (CALDAV, "free-busy-query") => Ok(Report::FreeBusyQuery(parse_free_busy_query(&root)?)),
         (CARDDAV, "addressbook-query") => Ok(Report::AddressbookQuery(parse_addressbook_query(&root)?)),
         (ns, name) => Err(DavError::with(
             StatusCode::FORBIDDEN,

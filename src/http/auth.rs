@@ -8,8 +8,9 @@ use std::time::Instant;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::acl::Subject;
-use crate::auth::{AuthOutcome, StoredCredentials, parse_basic};
+use crate::auth::{AuthOutcome, BasicCredentials, Credential, StoredCredentials, parse_basic};
 use crate::state::AppState;
+use crate::store::{AppPasswordScope, AppPasswordSecret, Store};
 
 pub enum Refusal {
     /// 401 with a challenge (Apple and DAVx5 send a first request without credentials).
@@ -24,43 +25,63 @@ pub async fn authenticate(
     headers: &HeaderMap,
     ip: IpAddr,
 ) -> Result<Subject, Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(Refusal::Challenge);
-    };
-    let Some(creds) = parse_basic(value.as_bytes()) else {
-        return Err(Refusal::Challenge);
-    };
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Err(Refusal::Challenge) };
+    let Some(creds) = parse_basic(value.as_bytes()) else { return Err(Refusal::Challenge) };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let state = state.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let store = state.store.clone();
-        let outcome = state.auth.authenticate(
-            &creds,
-            ip,
-            |login| {
-                let found = store.login_credentials(login).ok().flatten();
-                found.map(|c| StoredCredentials { user_id: c.user_id, password_hash: c.password_hash })
-            },
-            Instant::now(),
-        );
-        match outcome {
-            AuthOutcome::Authenticated { user_id } => subject_of(&state, user_id),
-            AuthOutcome::Rejected => Err(Refusal::Challenge),
-            AuthOutcome::Throttled { retry_after } => Err(Refusal::Throttled(retry_after.as_secs().max(1))),
-        }
-    })
-    .await;
-    outcome.unwrap_or(Err(Refusal::Internal))
+    tokio::task::spawn_blocking(move || verify(&state, &creds, ip, user_agent.as_deref()))
+        .await
+        .unwrap_or(Err(Refusal::Internal))
 }
 
-fn subject_of(state: &AppState, user_id: i64) -> Result<Subject, Refusal> {
+fn verify(
+    state: &AppState,
+    creds: &BasicCredentials,
+    ip: IpAddr,
+    user_agent: Option<&str>,
+) -> Result<Subject, Refusal> {
     let store = state.store.as_ref();
+    let mut app_passwords: Vec<AppPasswordSecret> = Vec::new();
+    let outcome = state.auth.authenticate(
+        creds,
+        ip,
+        |login| {
+            let found = store.login_credentials(login).ok().flatten()?;
+            app_passwords = store.app_password_secrets(found.user_id).unwrap_or_default();
+            Some(StoredCredentials {
+                user_id: found.user_id,
+                password_hash: found.password_hash,
+                app_passwords: app_passwords.iter().map(|p| (p.id, p.secret_hash.clone())).collect(),
+            })
+        },
+        Instant::now(),
+    );
+    match outcome {
+        AuthOutcome::Authenticated { user_id, credential: Credential::Password } => {
+            subject_of(store, user_id, None)
+        }
+        AuthOutcome::Authenticated { user_id, credential: Credential::AppPassword(id) } => {
+            if state.auth.should_record_use(id, Instant::now())
+                && let Err(e) = store.record_app_password_use(id, user_agent, &ip.to_string())
+            {
+                tracing::warn!(error = %e, "could not record app password use");
+            }
+            let scope = app_passwords.into_iter().find(|p| p.id == id).map(|p| p.scope).unwrap_or_default();
+            subject_of(store, user_id, Some(scope))
+        }
+        AuthOutcome::Rejected => Err(Refusal::Challenge),
+        AuthOutcome::Throttled { retry_after } => Err(Refusal::Throttled(retry_after.as_secs().max(1))),
+    }
+}
+
+fn subject_of(store: &dyn Store, user_id: i64, scope: Option<AppPasswordScope>) -> Result<Subject, Refusal> {
     let principal =
         store.principal_by_id(user_id).map_err(|_| Refusal::Internal)?.ok_or(Refusal::Challenge)?;
     let (organization, role) = match store.role_of(user_id).map_err(|_| Refusal::Internal)? {
         Some((org, role)) => (Some(org), Some(role)),
         None => (None, None),
     };
-    Ok(Subject { principal, organization, role })
+    Ok(Subject { principal, organization, role, scope })
 }
 
 pub fn refusal_response(state: &AppState, refusal: Refusal) -> http::Response<Vec<u8>> {

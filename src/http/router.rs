@@ -1,25 +1,27 @@
-//! Routes a request: well-known redirects and health need no credentials; everything in the
-//! DAV space is authenticated, its body read within the limit, and handed to `dav::handle`
-//! on the blocking pool. One access-log line per request.
+//! Routes a request: well-known redirects, health and public feeds need no credentials;
+//! everything in the DAV space is authenticated, its body read within the limit, and handed to
+//! `dav::handle` on the blocking pool. One access-log line per request; a feed's path is logged
+//! as `{base}/feeds/<token>.ics`, never with its secret token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::auth::{authenticate, refusal_response};
-use super::body::{BodyError, ResponseBody, read_bounded};
+use super::body::{self, BodyError, ResponseBody, read_bounded};
 use crate::dav::{self, DavRequest};
+use crate::feeds::handler::{FeedBody, FeedRequest};
 use crate::state::AppState;
 
 enum Route {
     WellKnown,
     Health,
     Dav,
+    /// `{base}/feeds/…`: anonymous, read-only; holds what follows `/feeds/` (the secret).
+    Feed(String),
     NotFound,
 }
 
@@ -35,6 +37,9 @@ fn route_of(base: &str, path: &str) -> Route {
             Route::WellKnown
         }
         Some("/health") => Route::Health,
+        Some(r) if r == "/feeds" || r.starts_with("/feeds/") => {
+            Route::Feed(r.strip_prefix("/feeds/").unwrap_or_default().to_owned())
+        }
         Some(r) if r.is_empty() || r.starts_with('/') => Route::Dav,
         _ => Route::NotFound,
     }
@@ -47,8 +52,13 @@ pub async fn route(
 ) -> hyper::Response<ResponseBody> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let (response, user) = respond(&state, peer, req).await;
+    let target = route_of(&state.config.base_path, req.uri().path());
+    let path = match target {
+        // The token is the feed's only secret: it never reaches the log.
+        Route::Feed(_) => format!("{}/feeds/<token>.ics", state.config.base_path),
+        _ => req.uri().path().to_owned(),
+    };
+    let (response, user) = respond(&state, peer, target, req).await;
     let status = response.status().as_u16();
     tracing::info!(
         target: "davit::access",
@@ -59,27 +69,92 @@ pub async fn route(
         user = user.as_deref().unwrap_or("-"),
         "request"
     );
-    let (parts, body) = response.into_parts();
-    hyper::Response::from_parts(parts, Full::new(Bytes::from(body)))
+    response
 }
 
 async fn respond(
     state: &Arc<AppState>,
     peer: SocketAddr,
+    target: Route,
     req: hyper::Request<Incoming>,
-) -> (http::Response<Vec<u8>>, Option<String>) {
+) -> (http::Response<ResponseBody>, Option<String>) {
     let base = state.config.base_path.clone();
-    match route_of(&base, req.uri().path()) {
-        Route::WellKnown => (redirect(&format!("{base}/dav/")), None),
-        Route::Health => (plain(StatusCode::OK, "ok\n"), None),
-        Route::NotFound => (plain(StatusCode::NOT_FOUND, "not found\n"), None),
+    let whole = |r: http::Response<Vec<u8>>| r.map(body::full);
+    match target {
+        Route::WellKnown => (whole(redirect(&format!("{base}/dav/"))), None),
+        Route::Health => (whole(plain(StatusCode::OK, "ok\n")), None),
+        Route::NotFound => (whole(plain(StatusCode::NOT_FOUND, "not found\n")), None),
+        Route::Feed(rest) => (serve_feed(state, rest, req).await, None),
         Route::Dav => {
+            // RFC 4918 §10.1: every OPTIONS answer carries the DAV header. Without credentials
+            // it describes the server, never a resource, so nothing about existence leaks.
+            if req.method() == http::Method::OPTIONS && !req.headers().contains_key(header::AUTHORIZATION) {
+                return (whole(anonymous_options()), None);
+            }
             let subject = match authenticate(state, req.headers(), peer.ip()).await {
                 Ok(s) => s,
-                Err(refusal) => return (refusal_response(state, refusal), None),
+                Err(refusal) => return (whole(refuse(state, refusal, req).await), None),
             };
             let user = subject.principal.slug.clone();
-            (serve_dav(state, subject, req).await, Some(user))
+            (whole(serve_dav(state, subject, req).await), Some(user))
+        }
+    }
+}
+
+fn anonymous_options() -> http::Response<Vec<u8>> {
+    let mut r = http::Response::new(Vec::new());
+    let h = r.headers_mut();
+    h.insert("dav", HeaderValue::from_static(crate::dav::capabilities::DAV_HEADER));
+    h.insert(header::ALLOW, HeaderValue::from_static(crate::dav::capabilities::ALLOW_ANY));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r
+}
+
+/// Bodies up to this size are read and dropped before an authentication refusal, so the
+/// connection stays usable for the client's retry with credentials.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+
+/// A 401/429 in the DAV space: carries the DAV header, and either drains a small request body
+/// or announces `Connection: close`, since an unread body would otherwise make hyper drop
+/// the connection without saying so (RFC 9112 §9.6).
+async fn refuse(state: &Arc<AppState>, refusal: super::auth::Refusal, req: hyper::Request<Incoming>) -> http::Response<Vec<u8>> {
+    let mut r = refusal_response(state, refusal);
+    r.headers_mut().insert("dav", HeaderValue::from_static(crate::dav::capabilities::DAV_HEADER));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let has_body = declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if has_body {
+        let drained = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            read_bounded(req.into_body(), declared, DRAIN_LIMIT),
+        )
+        .await;
+        if !matches!(drained, Ok(Ok(_))) {
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+    r
+}
+
+/// A public feed: looked up on the blocking pool (a store read), then streamed from it. The
+/// request body, if any, is never read.
+async fn serve_feed(
+    state: &Arc<AppState>,
+    rest: String,
+    req: hyper::Request<Incoming>,
+) -> http::Response<ResponseBody> {
+    let (parts, _body) = req.into_parts();
+    let request = FeedRequest { method: parts.method, rest, headers: parts.headers };
+    let state = state.clone();
+    let response =
+        tokio::task::spawn_blocking(move || crate::feeds::handler::respond(&state, &request)).await;
+    match response {
+        Ok(r) => r.map(|b| match b {
+            FeedBody::Bytes(bytes) => body::full(bytes),
+            FeedBody::Stream(mut stream) => body::streamed(move || stream.next_chunk()),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "feed handler panicked");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").map(body::full)
         }
     }
 }
@@ -147,5 +222,10 @@ mod tests {
         assert!(matches!(route_of("/cal", "/cal"), Route::Dav));
         assert!(matches!(route_of("/cal", "/other/dav/"), Route::NotFound));
         assert!(matches!(route_of("/cal", "/calendar"), Route::NotFound));
+        assert!(matches!(route_of("", "/feeds/abc.ics"), Route::Feed(t) if t == "abc.ics"));
+        assert!(matches!(route_of("/cal", "/cal/feeds/abc.ics"), Route::Feed(t) if t == "abc.ics"));
+        assert!(matches!(route_of("", "/feeds"), Route::Feed(t) if t.is_empty()));
+        assert!(matches!(route_of("/cal", "/feeds/abc.ics"), Route::NotFound));
+        assert!(matches!(route_of("", "/feedsx/abc.ics"), Route::Dav));
     }
 }

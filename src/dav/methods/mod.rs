@@ -53,7 +53,7 @@ pub(crate) fn container_target(coll: &Collection) -> Target {
     if coll.kind.is_home() {
         Target::Home { owner: coll.owner_id }
     } else {
-        Target::Owned { owner: coll.owner_id }
+        Target::Owned { owner: coll.owner_id, collection: coll.id }
     }
 }
 

@@ -20,7 +20,10 @@ const MAX_MULTIGET_HREFS: usize = 1000;
 pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
     let report = parse_report(body)?;
     let res = resolve_existing(ctx.store(), path)?;
-    super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
+    // free-busy-query needs only read-free-busy (RFC 4791 §7.10) and authorises itself.
+    if !matches!(report, Report::FreeBusyQuery(_)) {
+        super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
+    }
     match report {
         Report::SyncCollection { token, level, limit, props } => {
             crate::sync::sync_collection(ctx, &res, &token, level, limit, &props)
@@ -35,6 +38,7 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
         }
         Report::AddressbookQuery(query) => crate::carddav::query::addressbook_query(ctx, &res, &query),
         Report::CalendarQuery(query) => crate::caldav::query::calendar_query(ctx, &res, &query),
+        Report::FreeBusyQuery(query) => crate::caldav::freebusy::free_busy_query(ctx, &res, query),
     }
 }
 
