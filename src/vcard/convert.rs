@@ -56,12 +56,27 @@ const V4_ONLY: &[&str] = &[
     "JSPROP",
 ];
 
-/// 4.0 properties whose value is a URI by default (RFC 6350 §6), unescaped when renamed from
-/// an X- (text) property.
-const URI_VALUED: &[&str] = &["MEMBER", "RELATED", "SOCIALPROFILE", "CONTACT-URI", "ORG-DIRECTORY"];
-
-/// Properties whose value is a URI in both versions (RFC 6350 §6, RFC 2426 §3, RFC 2739).
-const URL_VALUED: &[&str] = &["URL", "SOURCE", "FBURL", "CALURI", "CALADRURI", "IMPP"];
+/// Properties whose 4.0 value type is URI by default (RFC 6350 §6, RFC 6715, RFC 8605,
+/// RFC 9554).
+const V4_URI_DEFAULT: &[&str] = &[
+    "SOURCE",
+    "PHOTO",
+    "IMPP",
+    "GEO",
+    "LOGO",
+    "MEMBER",
+    "RELATED",
+    "SOUND",
+    "UID",
+    "URL",
+    "KEY",
+    "FBURL",
+    "CALADRURI",
+    "CALURI",
+    "ORG-DIRECTORY",
+    "CONTACT-URI",
+    "SOCIALPROFILE",
+];
 
 /// Properties carrying inline media (RFC 6350 §6.2.4, §6.6.3, §6.7.5, §6.8.1).
 const MEDIA: &[&str] = &["PHOTO", "LOGO", "SOUND", "KEY"];
@@ -206,6 +221,11 @@ fn fix_cr_escapes(value: &str) -> String {
 /// (RFC 6350 §4.2, RFC 2397); clients given the backslash lose the photo
 /// (sabre-io/vobject#382). An unknown type is sniffed: RFC 2397 reads `data:;base64` as text.
 fn fix_data_uri(line: &mut Line, data: &Data) {
+    // On a property whose 4.0 default type is text (an X- property carrying 3.0 ENCODING=b),
+    // the unescaped URI is only right with VALUE=uri (RFC 6350 §5.2).
+    if !V4_URI_DEFAULT.iter().any(|n| line.is(n)) && !line.has_param("VALUE") {
+        line.params.push(Param::new("VALUE", &["uri"]));
+    }
     if let Some(at) = line.value.find(";base64\\,") {
         line.value.replace_range(at..at + 9, ";base64,");
     }
@@ -414,6 +434,12 @@ fn map_v4(
     let upper = line.name.to_ascii_uppercase();
     match upper.as_str() {
         "X-ADDRESSBOOKSERVER-KIND" => kind_v4(line),
+        // calcard upper-cases KIND values; RFC 6350 §6.1.4 spells them in lower case, and
+        // some clients compare them case-sensitively.
+        "KIND" => {
+            line.value = line.value.to_ascii_lowercase();
+            Some(line)
+        }
         "X-ABSHOWAS" if !has_kind && line.value.trim().eq_ignore_ascii_case("COMPANY") => {
             Some(Line::new(line.group, "KIND", "org".into()))
         }
@@ -445,7 +471,7 @@ fn kind_v4(line: Line) -> Option<Line> {
 /// where 4.0 expects a URI or structure.
 fn rename_v4(line: &mut Line, name: &str) {
     line.name = name.to_string();
-    if URI_VALUED.contains(&name) && !line.param_has("VALUE", "text") {
+    if V4_URI_DEFAULT.contains(&name) && !line.param_has("VALUE", "text") {
         line.value = unescape_uri(&line.value);
     } else if name == "GENDER" || name == "CLIENTPIDMAP" {
         // Structured (RFC 6350 §6.2.7, §6.7.7): the `;` separates components.
@@ -534,8 +560,9 @@ fn fix_params(line: &mut Line, to: Version) {
     // calcard adds CHARSET=UTF-8 to every non-ASCII 3.0 value; UTF-8 is the only charset
     // either version allows here (RFC 6350 §3.1, RFC 6352 §5.1), so the parameter says nothing.
     line.remove_param("CHARSET");
-    // Thunderbird's VALUE=URL is no value type in either version; these are URIs by default.
-    if URL_VALUED.iter().any(|n| line.is(n)) && line.param_has("VALUE", "URL") {
+    // Thunderbird's VALUE=URL is no value type in either version (RFC 6350 §5.2, RFC 2426
+    // §4); the properties it puts it on are URIs by default anyway.
+    if V4_URI_DEFAULT.iter().any(|n| line.is(n)) && line.param_has("VALUE", "URL") {
         line.remove_param("VALUE");
     }
     match to {

@@ -40,12 +40,12 @@ impl Param {
     }
 }
 
-/// Plain text as a raw parameter value: quoted when it holds `,`, `;` or `:` (RFC 6350 §3.3
-/// param-value). A `"`, a backslash or a control character cannot be written there and is
+/// Plain text as a raw parameter value: quoted when it holds `,`, `;`, `:` (RFC 6350 §3.3
+/// param-value), or a space or `=` (as calcard quotes them). A `"`, a backslash or a control character cannot be written there and is
 /// dropped, so a value taken from client data can never break the content line.
 fn quote(text: &str) -> String {
     let clean: String = text.chars().filter(|c| !matches!(c, '"' | '\\') && !c.is_ascii_control()).collect();
-    if clean.contains([',', ';', ':']) { format!("\"{clean}\"") } else { clean }
+    if clean.contains([',', ';', ':', ' ', '=']) { format!("\"{clean}\"") } else { clean }
 }
 
 /// Removes one pair of surrounding double quotes.

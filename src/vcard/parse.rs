@@ -37,7 +37,16 @@ struct Pending {
     encoding: Option<Encoding>,
 }
 
-/// Parses one address object resource (see the module docs of `vcard` for what is refused).
+/// Parses one address object resource, stricter than calcard's lenient mode. Refused, with a
+/// message naming the line or rule:
+/// * bytes that are not UTF-8 once unfolded (RFC 6350 §3.1), control characters but HTAB;
+///   2.1/3.0 `QUOTED-PRINTABLE` values are fine in any CHARSET calcard can decode (Outlook);
+/// * a body that does not start with `BEGIN:VCARD`, lacks `END:VCARD`, holds a second card
+///   (RFC 6352 §5.1: one vCard per resource) or anything after the card;
+/// * any line that is not a content line (calcard would drop it silently);
+/// * a missing or repeated VERSION, or one other than 2.1, 3.0, 4.0;
+/// * no FN in 3.0/4.0 (RFC 2426 §3.1.1, RFC 6350 §6.2.1), no or an empty UID (RFC 6352 §5.1);
+/// * a text property whose QUOTED-PRINTABLE bytes do not decode in the declared CHARSET.
 pub fn parse(body: &[u8]) -> Result<Card, VcardError> {
     // A UTF-8 byte order mark is harmless; some Windows exporters write one.
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
