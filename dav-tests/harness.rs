@@ -185,7 +185,7 @@ pub fn propfind_body(props: &[&str]) -> String {
 
 /// A minimal namespace-aware reader for multistatus answers, built on davit's own parser.
 pub mod roxml {
-    use davit::dav::xml::{Element, parse};
+    use davit::dav::xml::{Element, parse_with_limit};
 
     pub const DAV: &str = "DAV:";
 
@@ -195,7 +195,12 @@ pub mod roxml {
 
     impl Doc {
         pub fn parse(body: &str) -> Doc {
-            Doc { root: parse(body.as_bytes()).unwrap_or_else(|e| panic!("invalid XML ({e}):\n{body}")) }
+            // Our own answers can be large (a sync of thousands of members): no element cap.
+            let root = parse_with_limit(body.as_bytes(), usize::MAX);
+            Doc {
+                root: root
+                    .unwrap_or_else(|e| panic!("invalid XML ({e}):\n{}", &body[..body.len().min(2000)])),
+            }
         }
 
         /// Each `<D:response>`: its href and, per property (ns, name), its status and element.

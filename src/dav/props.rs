@@ -181,6 +181,7 @@ fn resourcetype(res: &Resource) -> PropValue {
         Resource::Collection { coll, .. } => match coll.kind {
             CollectionKind::Calendar => "<D:collection/><C:calendar/>",
             CollectionKind::Addressbook => "<D:collection/><CR:addressbook/>",
+            CollectionKind::Subscription => "<D:collection/><CS:subscribed/>",
             _ => "<D:collection/>",
         },
         _ => "<D:collection/>",

@@ -122,6 +122,9 @@ pub enum CollectionKind {
     Plain,
     Calendar,
     Addressbook,
+    /// A calendar subscription (calendarserver.org): a URL the client polls itself; it holds
+    /// no resources on the server.
+    Subscription,
 }
 
 impl CollectionKind {
@@ -132,6 +135,7 @@ impl CollectionKind {
             CollectionKind::Plain => "plain",
             CollectionKind::Calendar => "calendar",
             CollectionKind::Addressbook => "addressbook",
+            CollectionKind::Subscription => "subscription",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -141,6 +145,7 @@ impl CollectionKind {
             "plain" => CollectionKind::Plain,
             "calendar" => CollectionKind::Calendar,
             "addressbook" => CollectionKind::Addressbook,
+            "subscription" => CollectionKind::Subscription,
             _ => return None,
         })
     }
@@ -149,7 +154,9 @@ impl CollectionKind {
     }
     pub fn home_kind(self) -> HomeKind {
         match self {
-            CollectionKind::CalendarHome | CollectionKind::Calendar => HomeKind::Calendar,
+            CollectionKind::CalendarHome | CollectionKind::Calendar | CollectionKind::Subscription => {
+                HomeKind::Calendar
+            }
             CollectionKind::AddressbookHome | CollectionKind::Addressbook => HomeKind::Addressbook,
             // Plain collections take the kind of the home they live in; callers that need it
             // use the home they resolved through.

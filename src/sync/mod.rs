@@ -43,6 +43,13 @@ pub fn sync_collection(
     limit: Option<usize>,
     props: &Propfind,
 ) -> DavResult<DavResponse> {
+    // RFC 6578 §3.2 asks for Depth 0; Thunderbird sends 1, which is accepted (CLIENTS.md §8).
+    // Anything else is a client error.
+    if ctx.headers.depth == Some(crate::dav::headers::Depth::Infinity) {
+        return Err(DavError::bad_request(
+            "sync-collection takes Depth 0 (or 1); use sync-level for the scope",
+        ));
+    }
     let Resource::Collection { coll, .. } = res else {
         return Err(DavError::with(
             StatusCode::FORBIDDEN,

@@ -95,6 +95,9 @@ fn collection_kind(props: &[Element], calendar: bool) -> DavResult<CollectionKin
             (DAV, "collection") => collection = true,
             (CALDAV, "calendar") => kind = CollectionKind::Calendar,
             (CARDDAV, "addressbook") => kind = CollectionKind::Addressbook,
+            // Apple creates server-side subscriptions with MKCALENDAR and a CS:subscribed
+            // resourcetype (CLIENTS.md §5): a collection of its own kind, holding no data.
+            (names::CALENDARSERVER, "subscribed") => kind = CollectionKind::Subscription,
             _ => {
                 return Err(DavError::with(
                     StatusCode::FORBIDDEN,
@@ -104,7 +107,7 @@ fn collection_kind(props: &[Element], calendar: bool) -> DavResult<CollectionKin
             }
         }
     }
-    if !collection || (calendar && kind != CollectionKind::Calendar) {
+    if !collection || (calendar && !matches!(kind, CollectionKind::Calendar | CollectionKind::Subscription)) {
         return Err(DavError::with(
             StatusCode::FORBIDDEN,
             Condition::ValidResourcetype,
@@ -118,7 +121,7 @@ fn collection_kind(props: &[Element], calendar: bool) -> DavResult<CollectionKin
 /// each lives in the home area of its type.
 fn check_location(parent: CollectionKind, kind: CollectionKind, place: &Place) -> DavResult<()> {
     let wrong_area = match kind {
-        CollectionKind::Calendar => place.area != HomeKind::Calendar,
+        CollectionKind::Calendar | CollectionKind::Subscription => place.area != HomeKind::Calendar,
         CollectionKind::Addressbook => place.area != HomeKind::Addressbook,
         _ => false,
     };

@@ -29,8 +29,7 @@ pub fn put(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse>
     conditional::evaluate(&ctx.headers, &v, false)?;
     conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
     let index = validate_member(&target.parent, body)?;
-    let content_type =
-        ctx.headers.content_type.clone().unwrap_or_else(|| default_type(&target.parent).into());
+    let content_type = stored_type(&target.parent, ctx.headers.content_type.as_deref());
     let outcome = ctx
         .store()
         .put_object(&PutObject {
@@ -83,11 +82,20 @@ fn locate(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<Target> {
     }
 }
 
-fn default_type(parent: &Collection) -> &'static str {
+/// The Content-Type a member is served with: what the client sent, except that a validated
+/// calendar object or vCard is always `text/calendar` / `text/vcard`: Thunderbird ignores
+/// members whose getcontenttype says otherwise (CLIENTS.md §2).
+fn stored_type(parent: &Collection, sent: Option<&str>) -> String {
+    let sent_matches = |prefixes: &[&str]| {
+        sent.filter(|t| prefixes.iter().any(|p| t.to_ascii_lowercase().starts_with(p))).map(str::to_owned)
+    };
     match parent.kind {
-        CollectionKind::Calendar => "text/calendar; charset=utf-8",
-        CollectionKind::Addressbook => "text/vcard; charset=utf-8",
-        _ => "application/octet-stream",
+        CollectionKind::Calendar => {
+            sent_matches(&["text/calendar"]).unwrap_or_else(|| "text/calendar; charset=utf-8".into())
+        }
+        CollectionKind::Addressbook => sent_matches(&["text/vcard", "text/x-vcard"])
+            .unwrap_or_else(|| "text/vcard; charset=utf-8".into()),
+        _ => sent.unwrap_or("application/octet-stream").to_owned(),
     }
 }
 
@@ -95,6 +103,11 @@ fn default_type(parent: &Collection) -> &'static str {
 /// the index needs. Plain collections take any bytes.
 pub(crate) fn validate_member(parent: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
     let ns = match parent.kind {
+        CollectionKind::Subscription => {
+            return Err(DavError::forbidden(
+                "a subscription holds no resources: the client fetches its URL itself",
+            ));
+        }
         CollectionKind::Calendar => crate::dav::names::CALDAV,
         CollectionKind::Addressbook => crate::dav::names::CARDDAV,
         _ => return Ok(ObjectIndex::default()),

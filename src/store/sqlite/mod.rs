@@ -1,6 +1,7 @@
 //! The embedded SQLite store: one writer connection (writes are serialised, each one a
 //! transaction) and a small pool of reader connections, all in WAL mode.
 
+mod backup;
 mod credentials;
 mod migrate;
 mod rows;

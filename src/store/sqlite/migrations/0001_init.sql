@@ -39,7 +39,7 @@ CREATE TABLE collections (
     owner_id      INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
     parent_id     INTEGER REFERENCES collections(id) ON DELETE CASCADE,
     kind          TEXT NOT NULL CHECK (kind IN
-                    ('calendar-home', 'addressbook-home', 'plain', 'calendar', 'addressbook')),
+                    ('calendar-home', 'addressbook-home', 'plain', 'calendar', 'addressbook', 'subscription')),
     segment       TEXT NOT NULL,
     displayname   TEXT,
     description   TEXT,
