@@ -468,3 +468,61 @@ async fn put_preconditions_of_rfc4791() {
     c.put("/dav/calendars/alice/tasks/t.ics", "text/calendar", &todo("t1", "")).await.assert_status(201);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn calendar_limits_are_advertised_and_enforced() {
+    let server = TestServer::start().await;
+    server.add_user("alice", Role::Collaborator);
+    let c = server.client("alice");
+    let cal = "/dav/calendars/alice/calendar/";
+    let props = crate::harness::propfind_body(&[
+        "C:min-date-time",
+        "C:max-date-time",
+        "C:max-instances",
+        "C:max-attendees-per-instance",
+        "C:schedule-calendar-transp",
+        "C:max-resource-size",
+        "C:supported-calendar-data",
+    ]);
+    let r = c.propfind(cal, "0", &props).await;
+    let doc = r.xml();
+    let resp = &doc.responses()[0];
+    let caldav = "urn:ietf:params:xml:ns:caldav";
+    assert_eq!(resp.ok(caldav, "min-date-time").text(), "19000101T000000Z");
+    assert_eq!(resp.ok(caldav, "max-instances").text(), "10000");
+    assert!(resp.ok(caldav, "schedule-calendar-transp").child(caldav, "opaque").is_some());
+    resp.ok(caldav, "max-attendees-per-instance");
+    resp.ok(caldav, "supported-calendar-data");
+    let attendees: String = (0..1001).map(|i| format!("ATTENDEE:mailto:p{i}@example.org\n")).collect();
+    let cases = [
+        (event("old", "DTSTART:18500101T100000Z"), "min-date-time"),
+        (event("late", "DTSTART:21500101T100000Z"), "max-date-time"),
+        (event("many", "DTSTART:20260101T100000Z\nRRULE:FREQ=DAILY;COUNT=20000"), "max-instances"),
+        (
+            event("crowd", &format!("DTSTART:20260101T100000Z\n{}", attendees.trim_end())),
+            "max-attendees-per-instance",
+        ),
+    ];
+    for (body, element) in cases {
+        let r = c.put(&format!("{cal}x.ics"), "text/calendar", &body).await;
+        r.assert_status(403);
+        r.assert_contains(element);
+    }
+    // A rule without end is what clients create every day: accepted.
+    c.put(
+        &format!("{cal}daily.ics"),
+        "text/calendar",
+        &event("daily", "DTSTART:20260101T100000Z\nRRULE:FREQ=DAILY"),
+    )
+    .await
+    .assert_status(201);
+    // schedule-calendar-transp is settable.
+    let patch = "<D:propertyupdate xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:set><D:prop>\
+                 <C:schedule-calendar-transp><C:transparent/></C:schedule-calendar-transp></D:prop></D:set></D:propertyupdate>";
+    c.body("PROPPATCH", cal, patch).await.assert_status(207);
+    let r = c.propfind(cal, "0", &crate::harness::propfind_body(&["C:schedule-calendar-transp"])).await;
+    assert!(
+        r.xml().responses()[0].ok(caldav, "schedule-calendar-transp").child(caldav, "transparent").is_some()
+    );
+    server.stop().await;
+}

@@ -8,6 +8,12 @@ use crate::dav::names::CALDAV;
 use crate::ical::{self, IcalError};
 use crate::store::{Collection, ObjectIndex};
 
+/// Limits a calendar advertises (RFC 4791 §5.2.6–§5.2.9) and PUT enforces.
+pub const MIN_DATE_TIME: &str = "19000101T000000Z";
+pub const MAX_DATE_TIME: &str = "21001231T235959Z";
+pub const MAX_INSTANCES: usize = 10_000;
+pub const MAX_ATTENDEES_PER_INSTANCE: usize = 1_000;
+
 fn refuse(element: &'static str, message: String) -> DavError {
     DavError::with(StatusCode::FORBIDDEN, Condition::Other(CALDAV, element), message)
 }
@@ -41,6 +47,7 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
             refuse("valid-calendar-object-resource", format!("not a valid calendar object resource: {other}"))
         }
     })?;
+    check_limits(&parsed, &info)?;
     let comp = info.comp_type.name();
     if !accepted_components(coll).iter().any(|c| c == comp) {
         return Err(refuse(
@@ -55,4 +62,41 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
         last_end: info.last_end,
         search: Vec::new(),
     })
+}
+
+/// min-date-time, max-date-time, max-instances and max-attendees-per-instance. A rule
+/// without COUNT or UNTIL has no last instance and is allowed (clients create them daily);
+/// max-instances bounds the finite sets.
+fn check_limits(parsed: &ical::ICalendar, info: &ical::ObjectInfo) -> DavResult<()> {
+    let bound = |v: &str| super::request::parse_utc(v).unwrap_or(0);
+    if info.first_start.is_some_and(|s| s < bound(MIN_DATE_TIME)) {
+        return Err(refuse("min-date-time", format!("the object starts before {MIN_DATE_TIME}")));
+    }
+    if info.last_end.is_some_and(|e| e > bound(MAX_DATE_TIME)) {
+        return Err(refuse("max-date-time", format!("the object ends after {MAX_DATE_TIME}")));
+    }
+    let mut unbounded = false;
+    for component in &parsed.components {
+        let props = ical::view::properties(component);
+        let attendees = props.iter().filter(|p| p.name == "ATTENDEE").count();
+        if attendees > MAX_ATTENDEES_PER_INSTANCE {
+            return Err(refuse(
+                "max-attendees-per-instance",
+                format!("{attendees} attendees; at most {MAX_ATTENDEES_PER_INSTANCE} per instance"),
+            ));
+        }
+        unbounded |= props
+            .iter()
+            .any(|p| p.name == "RRULE" && !p.value.contains("COUNT=") && !p.value.contains("UNTIL="));
+    }
+    if info.recurring && !unbounded {
+        match ical::instances(parsed, None, None, chrono_tz::UTC, MAX_INSTANCES) {
+            Err(IcalError::TooManyInstances) => {
+                return Err(refuse("max-instances", format!("more than {MAX_INSTANCES} instances")));
+            }
+            Err(e) => return Err(refuse("valid-calendar-object-resource", e.to_string())),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use super::capabilities;
 use super::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName};
 use super::resource::Resource;
 use crate::acl;
+use crate::caldav::validate_put as limits;
 use crate::store::{CollectionKind, HomeKind};
 
 /// A property value, written inside the property element.
@@ -69,6 +70,11 @@ pub fn live_names(res: &Resource) -> Vec<QName> {
                         "max-resource-size",
                         "calendar-description",
                         "calendar-timezone",
+                        "min-date-time",
+                        "max-date-time",
+                        "max-instances",
+                        "max-attendees-per-instance",
+                        "schedule-calendar-transp",
                     ],
                 );
                 add(APPLE_ICAL, &["calendar-color", "calendar-order"]);
@@ -314,6 +320,15 @@ fn caldav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
         }
         "max-resource-size" => PropValue::Text(calendar.map(|_| MAX_RESOURCE_SIZE.to_string())?),
         "calendar-description" => PropValue::Text(calendar?.props.description.clone()?),
+        "min-date-time" => PropValue::Text(calendar.map(|_| limits::MIN_DATE_TIME.to_owned())?),
+        "max-date-time" => PropValue::Text(calendar.map(|_| limits::MAX_DATE_TIME.to_owned())?),
+        "max-instances" => PropValue::Text(calendar.map(|_| limits::MAX_INSTANCES.to_string())?),
+        "max-attendees-per-instance" => {
+            PropValue::Text(calendar.map(|_| limits::MAX_ATTENDEES_PER_INSTANCE.to_string())?)
+        }
+        // RFC 6638 §9.1: opaque unless the client set it (a set value is a dead property,
+        // found before this live default).
+        "schedule-calendar-transp" => PropValue::Xml(calendar.map(|_| "<C:opaque/>".to_owned())?),
         "calendar-timezone" => PropValue::Text(calendar?.props.timezone.clone()?),
         _ => return None,
     })
