@@ -201,6 +201,16 @@ fn change_log(store: &dyn Store, alice: &Principal) {
     assert!(set.changes[0].deleted);
     let limited = store.changes_since(cal.id, 0, 1).unwrap();
     assert!(limited.truncated);
+    // Pruning old tombstones raises the floor past them: tokens from before are refused.
+    let before_prune = store.collection(cal.id).unwrap().unwrap();
+    assert!(store.prune_tombstones(i64::MAX).unwrap() >= 1, "this test's deletion at least");
+    let after = store.collection(cal.id).unwrap().unwrap();
+    assert!(
+        after.sync_floor > start && after.sync_floor <= before_prune.rev,
+        "floor moved past the deletion"
+    );
+    assert!(store.changes_since(cal.id, after.sync_floor, 100).unwrap().changes.iter().all(|c| !c.deleted));
+    assert_eq!(store.prune_tombstones(0).unwrap(), 0, "nothing older than the epoch");
 }
 
 fn uid_conflicts(store: &dyn Store, alice: &Principal) {

@@ -98,5 +98,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<(Id, Vec<u8>)>>;
 
     // ---- sync --------------------------------------------------------------------------
+    /// Forgets deletions recorded before `before` (Unix seconds) and raises each affected
+    /// collection's sync floor past them, so older tokens get `valid-sync-token` and their
+    /// clients resync in full (RFC 6578 §3.2). Returns the number of tombstones removed.
+    fn prune_tombstones(&self, before: i64) -> StoreResult<u64>;
     fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet>;
 }

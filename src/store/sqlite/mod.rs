@@ -253,6 +253,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<(Id, Vec<u8>)>> {
         self.read(|c| credentials::object_bodies_after(c, collection_id, after_id, batch))
     }
+    fn prune_tombstones(&self, before: i64) -> StoreResult<u64> {
+        self.write(|tx| tree_write::prune_tombstones(tx, before))
+    }
     fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {
         self.read(|c| tree_read::changes_since(c, collection_id, rev, limit))
     }

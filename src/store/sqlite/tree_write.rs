@@ -444,3 +444,16 @@ fn copy_collection(
     }
     Ok(())
 }
+
+pub fn prune_tombstones(tx: &Transaction<'_>, before: i64) -> StoreResult<u64> {
+    tx.execute(
+        "UPDATE collections SET sync_floor = MAX(sync_floor,
+             (SELECT MAX(rev) FROM changes WHERE collection_id = collections.id AND deleted = 1 AND changed_at < ?1))
+         WHERE id IN (SELECT collection_id FROM changes WHERE deleted = 1 AND changed_at < ?1)",
+        [before],
+    )
+    .map_err(map_err)?;
+    let removed =
+        tx.execute("DELETE FROM changes WHERE deleted = 1 AND changed_at < ?1", [before]).map_err(map_err)?;
+    Ok(removed as u64)
+}
