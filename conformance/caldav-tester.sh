@@ -37,30 +37,7 @@ venv="$DAVIT_ROOT/target/conformance/venv-caldav"
 work="$DAVIT_ROOT/target/conformance/caldav-tester"
 
 setup_venv() {
-	local req="$here/requirements.txt" stamp="$venv/.davit-caldav-tester-requirements.sha256" want
-	want="$(sha256sum "$req" | cut -d' ' -f1)"
-	if [[ -x $venv/bin/python ]] && ! "$venv/bin/python" -c '' 2>/dev/null; then
-		note "virtualenv $venv is broken (its python moved?); recreating it"
-		rm -rf "$venv"
-	fi
-	if [[ ! -x $venv/bin/python ]]; then
-		note "creating virtualenv $venv"
-		mkdir -p "$(dirname "$venv")"
-		if ! python3 -m venv "$venv"; then
-			rm -rf "$venv"
-			ensure_apt_package python3-venv
-			/usr/bin/python3 -m venv "$venv" || die "python3 -m venv $venv failed"
-		fi
-	fi
-	if [[ -x $venv/bin/caldav-server-tester && -f $stamp && $(cat "$stamp") == "$want" ]]; then
-		note "reusing virtualenv $venv (requirements unchanged)"
-	else
-		note "pip install -r conformance/caldav-tester/requirements.txt (caldav-server-tester==$CSC_VERSION)"
-		rm -f "$stamp"
-		"$venv/bin/pip" install --disable-pip-version-check -q -r "$req" </dev/null ||
-			die "pip install of caldav-server-tester into $venv failed"
-		echo "$want" >"$stamp"
-	fi
+	ensure_venv "$venv" "$here/requirements.txt" caldav-server-tester
 	local version
 	version="$("$venv/bin/caldav-server-tester" --version 2>&1)" ||
 		die "caldav-server-tester --version failed: $version"

@@ -196,6 +196,37 @@ stop_davit() {
 	note "davit stopped"
 }
 
+# ensure_venv VENV REQUIREMENTS EXECUTABLE -- a virtualenv with exactly REQUIREMENTS installed,
+# reused while the requirements file is unchanged (a stamp holds its hash). EXECUTABLE (a file
+# under VENV/bin the install provides) is checked, so a half-finished install is redone.
+ensure_venv() {
+	local venv=$1 req=$2 exe=$3 stamp want
+	stamp="$venv/.davit-requirements.sha256"
+	want="$(sha256sum "$req" | cut -d' ' -f1)"
+	if [[ -x $venv/bin/python ]] && ! "$venv/bin/python" -c '' 2>/dev/null; then
+		note "virtualenv $venv is broken (its python moved?); recreating it"
+		rm -rf "$venv"
+	fi
+	if [[ ! -x $venv/bin/python ]]; then
+		note "creating virtualenv $venv"
+		mkdir -p "$(dirname "$venv")"
+		if ! python3 -m venv "$venv"; then
+			rm -rf "$venv"
+			ensure_apt_package python3-venv
+			/usr/bin/python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+		fi
+	fi
+	if [[ -x $venv/bin/$exe && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+		note "reusing virtualenv $venv (requirements unchanged)"
+	else
+		note "pip install -r ${req#"$DAVIT_ROOT"/} into $venv"
+		rm -f "$stamp"
+		"$venv/bin/pip" install --disable-pip-version-check -q -r "$req" </dev/null ||
+			die "pip install -r $req into $venv failed"
+		echo "$want" >"$stamp"
+	fi
+}
+
 random_password() {
 	od -An -tx1 -N16 /dev/urandom | tr -d ' \n'
 	echo

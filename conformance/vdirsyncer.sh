@@ -106,30 +106,7 @@ lookup() {
 # ------------------------------------------------------------ vdirsyncer
 
 setup_venv() {
-	local req="$here/requirements.txt" stamp="$venv/.davit-vdirsyncer-requirements.sha256" want
-	want="$(sha256sum "$req" | cut -d' ' -f1)"
-	if [[ -x $venv/bin/python ]] && ! "$venv/bin/python" -c '' 2>/dev/null; then
-		note "virtualenv $venv is broken (its python moved?); recreating it"
-		rm -rf "$venv"
-	fi
-	if [[ ! -x $venv/bin/python ]]; then
-		note "creating virtualenv $venv"
-		mkdir -p "$(dirname "$venv")"
-		if ! python3 -m venv "$venv"; then
-			rm -rf "$venv"
-			ensure_apt_package python3-venv
-			/usr/bin/python3 -m venv "$venv" || die "python3 -m venv $venv failed"
-		fi
-	fi
-	if [[ -x $venv/bin/vdirsyncer && -f $stamp && $(cat "$stamp") == "$want" ]]; then
-		note "reusing virtualenv $venv (requirements unchanged)"
-	else
-		note "pip install -r conformance/vdirsyncer/requirements.txt (vdirsyncer==$VDIRSYNCER_VERSION)"
-		rm -f "$stamp"
-		"$venv/bin/pip" install --disable-pip-version-check -q -r "$req" </dev/null ||
-			die "pip install of vdirsyncer into $venv failed"
-		echo "$want" >"$stamp"
-	fi
+	ensure_venv "$venv" "$here/requirements.txt" vdirsyncer
 	local version
 	version="$("$venv/bin/vdirsyncer" --version 2>&1)" || die "vdirsyncer --version failed: $version"
 	[[ $version == "vdirsyncer, version $VDIRSYNCER_VERSION" ]] ||
