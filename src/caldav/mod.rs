@@ -2,6 +2,7 @@
 
 pub mod calendar_data;
 pub mod filter;
+pub mod freebusy;
 pub mod query;
 pub mod request;
 pub mod validate_put;

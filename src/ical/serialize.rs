@@ -304,7 +304,11 @@ pub fn expand(
         component_ids: Vec::new(),
     });
     let mut children = Vec::new();
-    for instance in &instances {
+    // VFREEBUSY is not a recurrence set: it is passed through below, once.
+    let placeable = |instance: &&Instance| {
+        CompType::of(&ical.components[instance.component].component_type) != Some(CompType::FreeBusy)
+    };
+    for instance in instances.iter().filter(placeable) {
         let mut failed = None;
         let mut first = true;
         let id = copy_subtree(ical, instance.component, &mut out, 1, &mut |component| {
@@ -1060,6 +1064,20 @@ mod tests {
             ]
             .join("\n")
         );
+    }
+
+    #[test]
+    fn expand_passes_vfreebusy_through_once() {
+        let fb = parse(&calendar(&[&[
+            "BEGIN:VFREEBUSY",
+            "UID:fb",
+            "DTSTAMP:20260101T000000Z",
+            "FREEBUSY:20260101T100000Z/PT1H,20260101T120000Z/PT1H",
+            "END:VFREEBUSY",
+        ]]));
+        let expanded =
+            expand(&fb, utc("20260101T000000Z"), utc("20260102T000000Z"), chrono_tz::UTC, 10).unwrap();
+        assert_eq!(write(&expanded), write(&fb));
     }
 
     #[test]
