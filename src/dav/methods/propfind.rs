@@ -108,13 +108,19 @@ pub fn describe(
     let find_dead = |q: &QName| dead.iter().find(|d| d.ns == q.ns && d.name == q.name);
     let mut found: Vec<(QName, PropValue)> = Vec::new();
     let mut missing: Vec<(QName, PropValue)> = Vec::new();
+    // Content that could not be produced (e.g. an expansion over max-instances) keeps its
+    // status and condition in a propstat of its own.
+    let mut refused: Vec<(QName, DavError)> = Vec::new();
     let mut lookup = |q: QName| {
         if let Some(d) = find_dead(&q) {
             found.push((q, PropValue::Dead(d.xml.clone())));
         } else if let Some(v) = props::live(ctx, res, &q) {
             found.push((q, v));
         } else if let Some(v) = content.and_then(|c| object_content(ctx, res, &q, c)) {
-            found.push((q, v));
+            match v {
+                Ok(v) => found.push((q, v)),
+                Err(e) => refused.push((q, e)),
+            }
         } else {
             missing.push((q, PropValue::Empty));
         }
@@ -139,12 +145,20 @@ pub fn describe(
     if !missing.is_empty() {
         stats.push(Propstat { status: StatusCode::NOT_FOUND, props: missing, condition: None });
     }
+    for (q, e) in refused {
+        stats.push(Propstat { status: e.status, props: vec![(q, PropValue::Empty)], condition: e.condition });
+    }
     Ok(Response { href: res.href(ctx.hrefs()), body: ResponseBody::Propstats(stats) })
 }
 
 /// The body of a calendar object or vCard as the value of `C:calendar-data` /
 /// `CR:address-data`, served as stored.
-fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName, content: &Content<'_>) -> Option<PropValue> {
+fn object_content(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    q: &QName,
+    content: &Content<'_>,
+) -> Option<Result<PropValue, DavError>> {
     use crate::dav::names::{CALDAV, CARDDAV};
     use crate::store::CollectionKind;
     let Resource::Object { meta, parent, .. } = res else {
@@ -160,16 +174,12 @@ fn object_content(ctx: &Ctx<'_>, res: &Resource, q: &QName, content: &Content<'_
     }
     let body = ctx.store().object_body(meta.id).ok()??;
     if let Some(spec) = content.address.filter(|_| parent.kind == CollectionKind::Addressbook) {
-        return crate::carddav::address_data::render(&body, spec).map(PropValue::Text);
+        return crate::carddav::address_data::render(&body, spec).map(|t| Ok(PropValue::Text(t)));
     }
-    match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
-        Some(spec) => match crate::caldav::calendar_data::render(&body, spec, content.floating) {
-            Ok(text) => Some(PropValue::Text(text)),
-            Err(e) => {
-                tracing::warn!(object = meta.id, error = %e.message, "calendar-data could not be rendered");
-                None
-            }
-        },
-        None => Some(PropValue::Text(String::from_utf8_lossy(&body).into_owned())),
-    }
+    Some(match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
+        Some(spec) => {
+            crate::caldav::calendar_data::render(&body, spec, content.floating).map(PropValue::Text)
+        }
+        None => Ok(PropValue::Text(String::from_utf8_lossy(&body).into_owned())),
+    })
 }
