@@ -29,7 +29,39 @@ pub fn accepted_components(coll: &Collection) -> Vec<String> {
         .collect()
 }
 
+/// Bytes iCalendar never allows in content (RFC 5545 §3.1: CONTROL except HTAB, plus the
+/// CR LF of line ends), which calcard would otherwise keep.
+fn has_control_bytes(body: &[u8]) -> bool {
+    body.iter().any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f)
+}
+
+/// RFC 5545 §3.3.10: INTERVAL and COUNT are positive integers. Read from the body as sent:
+/// calcard drops an INTERVAL=0 when it normalises the rule.
+fn check_rrules(body: &[u8]) -> DavResult<()> {
+    let text = String::from_utf8_lossy(body).replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "");
+    let rules = text.lines().filter(|l| l.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("RRULE")));
+    for part in rules.flat_map(|line| line.split_once(':').map_or("", |(_, v)| v).split(';')) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let positive = value.parse::<u64>().is_ok_and(|n| n > 0);
+        if matches!(key.to_ascii_uppercase().as_str(), "INTERVAL" | "COUNT") && !positive {
+            return Err(DavError::with(
+                StatusCode::FORBIDDEN,
+                Condition::ValidCalendarData,
+                format!("RRULE {key}={value} must be a positive integer (RFC 5545 §3.3.10)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
+    if has_control_bytes(body) {
+        return Err(DavError::with(
+            StatusCode::FORBIDDEN,
+            Condition::ValidCalendarData,
+            "iCalendar data may not contain control characters (RFC 5545 §3.1)",
+        ));
+    }
     let parsed = ical::parse(body).map_err(|e| {
         DavError::with(
             StatusCode::FORBIDDEN,
@@ -47,6 +79,7 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
             refuse("valid-calendar-object-resource", format!("not a valid calendar object resource: {other}"))
         }
     })?;
+    check_rrules(body)?;
     check_limits(&parsed, &info)?;
     let comp = info.comp_type.name();
     if !accepted_components(coll).iter().any(|c| c == comp) {

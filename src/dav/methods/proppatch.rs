@@ -72,7 +72,19 @@ pub fn field_of(q: &QName) -> Option<CollectionField> {
     })
 }
 
+/// Largest property value PROPPATCH or MKCOL stores.
+pub const MAX_PROPERTY_BYTES: usize = 64 * 1024;
+
 fn plan(u: &PropUpdate, res: &Resource) -> Result<PropPatchOp, DavError> {
+    if let Some(value) = &u.value
+        && value.to_xml().len() > MAX_PROPERTY_BYTES
+    {
+        // RFC 4918 §9.2.1: 507 when the server cannot record the property.
+        return Err(DavError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("property values are limited to {MAX_PROPERTY_BYTES} bytes"),
+        ));
+    }
     if props::is_settable_live(&u.name, res)
         && let Some(field) = field_of(&u.name)
     {
