@@ -25,6 +25,8 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 CONFORMANCE=(
 	conformance/litmus.sh
 	conformance/vdirsyncer.sh
+	conformance/caldav-tester.sh
+	conformance/feeds.sh
 )
 
 names=()

@@ -19,6 +19,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// URL prefix when served behind a reverse proxy under a sub-path, e.g. "/cal".
     pub base_path: String,
+    /// The external scheme, host and port (e.g. "https://cal.example.org") used to print links
+    /// such as public feed URLs; empty = `http://` + `listen`. See [`Config::public_base`].
+    pub public_url: String,
     /// Largest request body accepted, in bytes (larger ones get 413).
     pub max_body_bytes: u64,
     /// Realm announced in `WWW-Authenticate`.
@@ -39,6 +42,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             base_path: "/".into(),
+            public_url: String::new(),
             max_body_bytes: 16 * 1024 * 1024,
             realm: "davit".into(),
             auth_cache_seconds: 300,
@@ -94,6 +98,9 @@ impl Config {
         if let Some(v) = env("DAVIT_BASE_PATH") {
             self.base_path = v;
         }
+        if let Some(v) = env("DAVIT_PUBLIC_URL") {
+            self.public_url = v;
+        }
         if let Some(v) = env("DAVIT_MAX_BODY_BYTES") {
             self.max_body_bytes = num("DAVIT_MAX_BODY_BYTES", v)?;
         }
@@ -125,6 +132,20 @@ impl Config {
             });
         }
         self.base_path = if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") };
+        let public = self.public_url.trim().trim_end_matches('/');
+        let scheme_ok = public.starts_with("http://") || public.starts_with("https://");
+        let host = public.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+        if !public.is_empty()
+            && (!scheme_ok
+                || host.is_empty()
+                || public.contains(|c: char| c.is_whitespace() || "?#".contains(c)))
+        {
+            return Err(ConfigError::Value {
+                key: "public_url",
+                message: format!("{:?} is not like https://cal.example.org", self.public_url),
+            });
+        }
+        self.public_url = public.to_owned();
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Value {
                 key: "max_body_bytes",
@@ -139,6 +160,16 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(DATABASE_FILE)
+    }
+
+    /// Scheme, host and port under which clients reach the server, without a trailing slash
+    /// and without `base_path`: `public_url`, or else `http://` + `listen`.
+    pub fn public_base(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
     }
 }
 
@@ -156,6 +187,19 @@ mod tests {
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.base_path, "");
         assert_eq!(c.database_path(), Path::new("davit-data/davit.sqlite3"));
+        assert_eq!(c.public_base(), "http://127.0.0.1:8008");
+    }
+
+    #[test]
+    fn public_url_is_checked_and_normalised() {
+        let c = Config::load(None, &env_of(&[("DAVIT_PUBLIC_URL", "https://cal.example.org/")])).unwrap();
+        assert_eq!(c.public_base(), "https://cal.example.org");
+        for bad in ["cal.example.org", "ftp://x", "https://", "https://a b", "https://x/?q"] {
+            let mut c = Config { public_url: bad.into(), ..Config::default() };
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        let v6 = Config { listen: "[::1]:9000".parse().unwrap(), ..Config::default() };
+        assert_eq!(v6.public_base(), "http://[::1]:9000");
     }
 
     #[test]
@@ -186,10 +230,12 @@ mod tests {
         let default = Config::default();
         assert_eq!(parsed.listen, default.listen);
         assert_eq!(parsed.max_body_bytes, default.max_body_bytes);
+        assert_eq!(parsed.public_url, default.public_url);
         for key in [
             "listen",
             "data_dir",
             "base_path",
+            "public_url",
             "max_body_bytes",
             "realm",
             "auth_cache_seconds",

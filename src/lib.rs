@@ -11,6 +11,7 @@ pub mod carddav;
 pub mod cli;
 pub mod config;
 pub mod dav;
+pub mod feeds;
 pub mod http;
 pub mod ical;
 pub mod state;

@@ -80,6 +80,11 @@ async fn respond(
 ) -> (http::Response<ResponseBody>, Option<String>) {
     let base = state.config.base_path.clone();
     let whole = |r: http::Response<Vec<u8>>| r.map(body::full);
+    // RFC 9112 §3.2: an HTTP/1.1 request with no Host header, or more than one, is a 400.
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    if req.version() == http::Version::HTTP_11 && hosts != 1 {
+        return (whole(plain(StatusCode::BAD_REQUEST, "exactly one Host header is required\n")), None);
+    }
     match target {
         Route::WellKnown => (whole(redirect(&format!("{base}/dav/"))), None),
         Route::Health => (whole(plain(StatusCode::OK, "ok\n")), None),
@@ -117,10 +122,18 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// A 401/429 in the DAV space: carries the DAV header, and either drains a small request body
 /// or announces `Connection: close`, since an unread body would otherwise make hyper drop
 /// the connection without saying so (RFC 9112 §9.6).
-async fn refuse(state: &Arc<AppState>, refusal: super::auth::Refusal, req: hyper::Request<Incoming>) -> http::Response<Vec<u8>> {
+async fn refuse(
+    state: &Arc<AppState>,
+    refusal: super::auth::Refusal,
+    req: hyper::Request<Incoming>,
+) -> http::Response<Vec<u8>> {
     let mut r = refusal_response(state, refusal);
     r.headers_mut().insert("dav", HeaderValue::from_static(crate::dav::capabilities::DAV_HEADER));
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let has_body = declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if has_body {
         let drained = tokio::time::timeout(
@@ -135,19 +148,26 @@ async fn refuse(state: &Arc<AppState>, refusal: super::auth::Refusal, req: hyper
     r
 }
 
-/// A public feed: looked up on the blocking pool (a store read), then streamed from it. The
-/// request body, if any, is never read.
+/// A public feed: looked up on the blocking pool (a store read), then streamed from it. A
+/// request body is never read (a feed takes no uploads), so such a connection is announced
+/// closed rather than dropped silently (RFC 9112 §9.6).
 async fn serve_feed(
     state: &Arc<AppState>,
     rest: String,
     req: hyper::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
     let (parts, _body) = req.into_parts();
+    let has_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
     let request = FeedRequest { method: parts.method, rest, headers: parts.headers };
     let state = state.clone();
     let response =
         tokio::task::spawn_blocking(move || crate::feeds::handler::respond(&state, &request)).await;
-    match response {
+    let mut response = match response {
         Ok(r) => r.map(|b| match b {
             FeedBody::Bytes(bytes) => body::full(bytes),
             FeedBody::Stream(mut stream) => body::streamed(move || stream.next_chunk()),
@@ -156,7 +176,11 @@ async fn serve_feed(
             tracing::error!(error = %e, "feed handler panicked");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").map(body::full)
         }
+    };
+    if has_body {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    response
 }
 
 async fn serve_dav(
@@ -177,7 +201,10 @@ async fn serve_dav(
             return plain(StatusCode::PAYLOAD_TOO_LARGE, &msg);
         }
         Err(BodyError::Io(e)) => {
-            return plain(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}\n"));
+            // The rest of the body is unread: the connection cannot be reused.
+            let mut r = plain(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}\n"));
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
         }
     };
     let request =

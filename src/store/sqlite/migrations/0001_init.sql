@@ -76,6 +76,8 @@ CREATE TABLE objects (
 CREATE UNIQUE INDEX objects_by_uid ON objects(collection_id, uid) WHERE uid IS NOT NULL;
 -- calendar-query prefilter: component type and start of the occurrence span.
 CREATE INDEX objects_by_time ON objects(collection_id, comp_type, first_start);
+-- Streaming a collection in id order (public feeds) without a sort per batch.
+CREATE INDEX objects_by_collection ON objects(collection_id, id);
 
 -- Searchable vCard fields for addressbook-query, folded with i;unicode-casemap.
 CREATE TABLE card_index (
