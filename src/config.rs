@@ -28,6 +28,9 @@ pub struct Config {
     pub realm: String,
     /// Seconds a verified password stays cached, so a sync burst costs one argon2 hash.
     pub auth_cache_seconds: u64,
+    /// Days a deletion stays in a collection's sync log; older sync tokens then get
+    /// `DAV:valid-sync-token` and their clients resync in full (RFC 6578 §3.2).
+    pub sync_retention_days: u64,
     /// Name of the organization created on first start.
     pub initial_organization: String,
     /// Username of the owner account created on first start.
@@ -46,6 +49,7 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             realm: "davit".into(),
             auth_cache_seconds: 300,
+            sync_retention_days: 180,
             initial_organization: "My Organization".into(),
             initial_owner: "admin".into(),
             log: "info".into(),
@@ -103,6 +107,9 @@ impl Config {
         }
         if let Some(v) = env("DAVIT_MAX_BODY_BYTES") {
             self.max_body_bytes = num("DAVIT_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("DAVIT_SYNC_RETENTION_DAYS") {
+            self.sync_retention_days = num("DAVIT_SYNC_RETENTION_DAYS", v)?;
         }
         if let Some(v) = env("DAVIT_REALM") {
             self.realm = v;
@@ -239,6 +246,7 @@ mod tests {
             "max_body_bytes",
             "realm",
             "auth_cache_seconds",
+            "sync_retention_days",
             "initial_organization",
             "initial_owner",
             "log",

@@ -36,11 +36,31 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
         let base = &state.config.base_path;
         tracing::info!(address = %listener.local_addr()?, "davit listening; DAV root at {base}/dav/");
+        tokio::spawn(prune_sync_logs(state.clone()));
         crate::http::run(state.clone(), listener, shutdown_signal()).await?;
         store.checkpoint()?;
         tracing::info!("stopped cleanly");
         Ok(())
     })
+}
+
+/// Forgets sync tombstones past the retention, at start and every six hours.
+async fn prune_sync_logs(state: std::sync::Arc<crate::state::AppState>) {
+    let retention = state.config.sync_retention_days.saturating_mul(86_400);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
+    loop {
+        every.tick().await;
+        let store = state.store.clone();
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs().saturating_sub(retention) as i64);
+        match tokio::task::spawn_blocking(move || store.prune_tombstones(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, "pruned old sync tombstones"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not prune sync tombstones"),
+            Err(e) => tracing::warn!(error = %e, "tombstone pruning task failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
