@@ -20,7 +20,10 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     init_tracing(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Blocking work is SQLite (one writer, a few readers) and argon2: a pool far above the
+    // core count only adds threads and memory under load (512 by default).
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build()?;
     runtime.block_on(async move {
         let app::App { state, store, first_start } = app::build(config)?;
         if let Some(first) = first_start {

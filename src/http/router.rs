@@ -85,6 +85,10 @@ async fn respond(
     if req.version() == http::Version::HTTP_11 && hosts != 1 {
         return (whole(plain(StatusCode::BAD_REQUEST, "exactly one Host header is required\n")), None);
     }
+    // `OPTIONS *` asks about the server as a whole (RFC 9110 §9.3.7).
+    if req.method() == http::Method::OPTIONS && req.uri() == "*" {
+        return (whole(anonymous_options()), None);
+    }
     match target {
         Route::WellKnown => (whole(redirect(&format!("{base}/dav/"))), None),
         Route::Health => (whole(plain(StatusCode::OK, "ok\n")), None),
