@@ -55,42 +55,12 @@ async fn server_with_alice_and_bob() -> TestServer {
     server
 }
 
-const SNAPSHOT_PROPS: &str = "<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\" \
-     xmlns:CS=\"http://calendarserver.org/ns/\"><D:allprop/><D:include><D:sync-token/>\
-     <CS:getctag/><D:displayname/></D:include></D:propfind>";
-
-/// Everything `user` can see of their own space: a Depth-1 PROPFIND (allprop plus
-/// sync-token and ctag) of both homes and every collection below them, and a GET of every
-/// object. Two equal snapshots mean nothing was created, changed or removed.
-async fn snapshot(server: &TestServer, user: &str) -> String {
-    let c = server.client(user);
-    let mut out = String::new();
-    let mut queue = vec![format!("/dav/calendars/{user}/"), format!("/dav/addressbooks/{user}/")];
-    while let Some(href) = queue.pop() {
-        let r = c.propfind(&href, "1", SNAPSHOT_PROPS).await;
-        r.assert_status(207);
-        out.push_str(&format!("== {href}\n{}\n", r.body));
-        for member in r.xml().hrefs() {
-            if member == href {
-                continue;
-            }
-            if member.ends_with('/') {
-                queue.push(member);
-            } else {
-                let g = c.go("GET", &member).await;
-                out.push_str(&format!("-- {member} {} {:?}\n{}\n", g.status, g.header("etag"), g.body));
-            }
-        }
-    }
-    out
-}
-
 /// Every "changes nothing" check relies on `snapshot`: it must notice each kind of change.
 #[tokio::test]
 async fn snapshot_notices_every_kind_of_change() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let mut last = snapshot(&server, "alice").await;
+    let mut last = server.snapshot("alice").await;
     let dead_prop = "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><t:mark xmlns:t=\"urn:test\">1\
                      </t:mark></D:prop></D:set></D:propertyupdate>";
     for step in 0..4 {
@@ -102,7 +72,7 @@ async fn snapshot_notices_every_kind_of_change() {
             _ => ("a deleted object", c.go("DELETE", ALICE_OBJECT).await),
         };
         assert!(r.status.is_success(), "{what}: {}\n{}", r.status, r.body);
-        let now = snapshot(&server, "alice").await;
+        let now = server.snapshot("alice").await;
         assert_ne!(last, now, "the snapshot missed {what}");
         last = now;
     }
@@ -221,7 +191,7 @@ const XML_TARGETS: [(&str, &str); 3] =
 async fn malformed_xml_bodies_are_400_and_change_nothing() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         ("mismatched tags", include_bytes!("../fixtures/hostile/mismatched.xml").to_vec()),
         ("truncated", b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag/>".to_vec()),
@@ -249,7 +219,7 @@ async fn malformed_xml_bodies_are_400_and_change_nothing() {
     let r = send_xml(&c, "PROPPATCH", CAL, Vec::new()).await;
     assert_dav_error(&r, 400, None, "PROPPATCH with an empty body");
     c.go("GET", "/dav/calendars/alice/new-collection/").await.assert_status(404);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -257,7 +227,7 @@ async fn malformed_xml_bodies_are_400_and_change_nothing() {
 async fn doctype_and_entities_are_refused_with_no_external_entities() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let cases: [(&str, &str, &str); 8] = [
         ("PROPFIND", CAL, include_str!("../fixtures/hostile/xxe.xml")),
         ("PROPFIND", CAL, include_str!("../fixtures/hostile/xxe-parameter.xml")),
@@ -277,7 +247,7 @@ async fn doctype_and_entities_are_refused_with_no_external_entities() {
         }
     }
     c.go("GET", "/dav/calendars/alice/xxe/").await.assert_status(404);
-    let after = snapshot(&server, "alice").await;
+    let after = server.snapshot("alice").await;
     assert!(!after.contains("root:"), "{after}");
     assert_eq!(before, after);
     server.stop().await;
@@ -287,7 +257,7 @@ async fn doctype_and_entities_are_refused_with_no_external_entities() {
 async fn namespace_and_root_element_errors_are_400() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let cases: [(&str, &str, &str, &str); 10] = [
         ("undeclared prefix", "PROPFIND", CAL, include_str!("../fixtures/hostile/unknown-prefix.xml")),
         ("undeclared prefix on the root", "PROPFIND", CAL, "<D:propfind><D:allprop/></D:propfind>"),
@@ -332,7 +302,7 @@ async fn namespace_and_root_element_errors_are_400() {
         let r = send_xml(&c, method, path, body.as_bytes().to_vec()).await;
         assert_dav_error(&r, 400, None, &format!("{method} with {what}"));
     }
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -348,7 +318,7 @@ fn flood(elements: usize, root_open: &str, root_close: &str) -> String {
 async fn deep_nesting_and_element_floods_are_400_and_the_server_survives() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let propfind = ("<D:propfind xmlns:D=\"DAV:\">", "</D:propfind>");
     let proppatch = (
         "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><D:displayname>",
@@ -374,7 +344,7 @@ async fn deep_nesting_and_element_floods_are_400_and_the_server_survives() {
         c.propfind(HOME, "0", &propfind_body(&["D:resourcetype"])).await.assert_status(207);
     }
     c.go("GET", "/dav/calendars/alice/deep/").await.assert_status(404);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -402,7 +372,7 @@ fn assert_too_large(r: &Reply) {
 async fn body_over_the_limit_with_content_length_is_413_and_not_stored() {
     let server = small_limit_server().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let body = big_ics(8 * 1024);
     assert!(body.len() >= 8 * 1024);
     let path = "/dav/calendars/alice/calendar/big.ics";
@@ -421,7 +391,7 @@ async fn body_over_the_limit_with_content_length_is_413_and_not_stored() {
         )
         .await;
     assert_too_large(&r);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     // The limit is what refused it: a body under it is stored.
     c.put(path, "text/calendar", &big_ics(2048)).await.assert_status(201);
     server.stop().await;
@@ -431,7 +401,7 @@ async fn body_over_the_limit_with_content_length_is_413_and_not_stored() {
 async fn chunked_body_over_the_limit_is_413_and_not_stored() {
     let server = small_limit_server().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let body = big_ics(8 * 1024);
     let chunks: VecDeque<Bytes> = body.as_bytes().chunks(1024).map(Bytes::copy_from_slice).collect();
     let path = "/dav/calendars/alice/calendar/big-chunked.ics";
@@ -444,7 +414,7 @@ async fn chunked_body_over_the_limit_is_413_and_not_stored() {
         .await;
     assert_too_large(&r);
     c.go("GET", path).await.assert_status(404);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -493,8 +463,8 @@ type RawAttempt<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8]);
 #[tokio::test]
 async fn path_traversal_in_every_form_stays_inside_alices_space() {
     let server = server_with_alice_and_bob().await;
-    let alice_before = snapshot(&server, "alice").await;
-    let bob_before = snapshot(&server, "bob").await;
+    let alice_before = server.snapshot("alice").await;
+    let bob_before = server.snapshot("bob").await;
     let evil = ics("evil-1", "EVIL");
     // Control: the raw client is authenticated and reaches alice's data.
     let r = raw(&server, "GET", ALICE_OBJECT, &[], b"").await;
@@ -534,8 +504,8 @@ async fn path_traversal_in_every_form_stays_inside_alices_space() {
         }
     }
     // Nothing changed for bob, and alice has nothing new (and lost nothing).
-    assert_eq!(bob_before, snapshot(&server, "bob").await);
-    assert_eq!(alice_before, snapshot(&server, "alice").await);
+    assert_eq!(bob_before, server.snapshot("bob").await);
+    assert_eq!(alice_before, server.snapshot("alice").await);
     let bob = server.store().principal_by_slug("bob").unwrap().unwrap();
     let home = server.store().home(bob.id, HomeKind::Calendar).unwrap().unwrap();
     let cal = server.store().child_collection(home.id, "calendar").unwrap().unwrap();
@@ -552,7 +522,7 @@ async fn path_traversal_in_every_form_stays_inside_alices_space() {
 async fn put_or_mkcol_under_a_missing_parent_is_409() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let path = "/dav/calendars/alice/no-such-collection/x.ics";
     let r = c.put(path, "text/calendar", &ics("orphan", "Orphan")).await;
     assert_dav_error(&r, 409, None, "PUT under a missing parent");
@@ -560,7 +530,7 @@ async fn put_or_mkcol_under_a_missing_parent_is_409() {
     assert_dav_error(&r, 409, None, "MKCOL under a missing parent");
     c.go("GET", path).await.assert_status(404);
     c.go("GET", "/dav/calendars/alice/no-such-collection/").await.assert_status(404);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -568,12 +538,12 @@ async fn put_or_mkcol_under_a_missing_parent_is_409() {
 async fn mkcol_with_a_body_of_unknown_type_is_415() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let path = "/dav/calendars/alice/typed/";
     let r = c.send(c.request("MKCOL", path).header("Content-Type", "text/plain").body("hello")).await;
     assert_dav_error(&r, 415, None, "MKCOL with a text/plain body");
     c.go("GET", path).await.assert_status(404);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -581,7 +551,7 @@ async fn mkcol_with_a_body_of_unknown_type_is_415() {
 async fn garbage_depth_header_is_400() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     for depth in ["2", "banana", "", "-1", "1 1", "infinityx"] {
         let r = c.propfind(HOME, depth, &propfind_body(&["D:resourcetype"])).await;
         assert_dav_error(&r, 400, None, &format!("PROPFIND with Depth {depth:?}"));
@@ -597,7 +567,7 @@ async fn garbage_depth_header_is_400() {
         let r = c.send(c.request("DELETE", ALICE_OBJECT).header("Depth", depth)).await;
         assert_dav_error(&r, 400, None, &format!("DELETE with Depth {depth:?}"));
     }
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -605,7 +575,7 @@ async fn garbage_depth_header_is_400() {
 async fn garbage_overwrite_header_is_400() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     for overwrite in ["maybe", "", "TRUE", "1", "T F"] {
         for method in ["COPY", "MOVE"] {
             let r = c
@@ -619,7 +589,7 @@ async fn garbage_overwrite_header_is_400() {
         }
     }
     c.go("GET", "/dav/calendars/alice/calendar/b.ics").await.assert_status(404);
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -627,7 +597,7 @@ async fn garbage_overwrite_header_is_400() {
 async fn destination_on_another_host_is_502() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let port = server.addr.port();
     for dest in [
         "http://evil.example/dav/calendars/alice/calendar/b.ics".to_owned(),
@@ -643,7 +613,7 @@ async fn destination_on_another_host_is_502() {
             assert_dav_error(&r, 502, None, &format!("{method} to {dest}"));
         }
     }
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -651,7 +621,7 @@ async fn destination_on_another_host_is_502() {
 async fn destination_that_is_not_a_uri_is_400() {
     let server = server_with_alice_and_bob().await;
     let c = server.client("alice");
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     for dest in ["not a uri", "http://[::1", "http://exa mple.org/x", "", "::::"] {
         for method in ["COPY", "MOVE"] {
             let r = c.send(c.request(method, ALICE_OBJECT).header("Destination", dest)).await;
@@ -661,7 +631,7 @@ async fn destination_that_is_not_a_uri_is_400() {
     // And a missing Destination.
     let r = c.go("COPY", ALICE_OBJECT).await;
     assert_dav_error(&r, 400, None, "COPY without Destination");
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 

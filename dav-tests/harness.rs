@@ -76,6 +76,32 @@ impl TestServer {
         Client { base: format!("http://{}", self.addr), user: None, http: http_client() }
     }
 
+    /// Everything `user` can see of their own space: a Depth-1 PROPFIND (allprop plus
+    /// sync-token and ctag) of both homes and every collection below them, and a GET of every
+    /// object. Two equal snapshots mean nothing was created, changed or removed.
+    pub async fn snapshot(&self, user: &str) -> String {
+        const PROPS: &str = "<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\" \
+             xmlns:CS=\"http://calendarserver.org/ns/\"><D:allprop/><D:include><D:sync-token/>\
+             <CS:getctag/><D:displayname/></D:include></D:propfind>";
+        let c = self.client(user);
+        let mut out = String::new();
+        let mut queue = vec![format!("/dav/calendars/{user}/"), format!("/dav/addressbooks/{user}/")];
+        while let Some(href) = queue.pop() {
+            let r = c.propfind(&href, "1", PROPS).await;
+            r.assert_status(207);
+            out.push_str(&format!("== {href}\n{}\n", r.body));
+            for member in r.xml().hrefs().into_iter().filter(|m| *m != href) {
+                if member.ends_with('/') {
+                    queue.push(member);
+                } else {
+                    let g = c.go("GET", &member).await;
+                    out.push_str(&format!("-- {member} {} {:?}\n{}\n", g.status, g.header("etag"), g.body));
+                }
+            }
+        }
+        out
+    }
+
     /// Stops accepting, drains, and waits for the server task.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -78,35 +78,6 @@ async fn server_with_data() -> TestServer {
     server
 }
 
-const SNAPSHOT_PROPS: &str = "<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\" \
-     xmlns:CS=\"http://calendarserver.org/ns/\"><D:allprop/><D:include><D:sync-token/>\
-     <CS:getctag/><D:displayname/></D:include></D:propfind>";
-
-/// Everything `user` can see (copied from `bad_input.rs`): a Depth-1 PROPFIND of both homes
-/// and every collection below them, and a GET of every object.
-async fn snapshot(server: &TestServer, user: &str) -> String {
-    let c = server.client(user);
-    let mut out = String::new();
-    let mut queue = vec![format!("/dav/calendars/{user}/"), format!("/dav/addressbooks/{user}/")];
-    while let Some(href) = queue.pop() {
-        let r = c.propfind(&href, "1", SNAPSHOT_PROPS).await;
-        r.assert_status(207);
-        out.push_str(&format!("== {href}\n{}\n", r.body));
-        for member in r.xml().hrefs() {
-            if member == href {
-                continue;
-            }
-            if member.ends_with('/') {
-                queue.push(member);
-            } else {
-                let g = c.go("GET", &member).await;
-                out.push_str(&format!("-- {member} {} {:?}\n{}\n", g.status, g.header("etag"), g.body));
-            }
-        }
-    }
-    out
-}
-
 // --- raw requests ---------------------------------------------------------------------------
 
 /// A request written by hand. `Host`, `Authorization` (alice), `Connection: close` and a
@@ -1359,8 +1330,8 @@ async fn catalogue_of_hostile_requests_changes_nothing() {
     println!("hostile catalogue: {total} requests");
     assert!(total >= 100, "the catalogue has only {total} cases");
 
-    let mut alice_before = snapshot(&server, "alice").await;
-    let bob_before = snapshot(&server, "bob").await;
+    let mut alice_before = server.snapshot("alice").await;
+    let bob_before = server.snapshot("bob").await;
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut slowest = (Duration::ZERO, String::new());
@@ -1392,7 +1363,7 @@ async fn catalogue_of_hostile_requests_changes_nothing() {
         if let Some(v) = verdict {
             failures.push(format!("{}: {v}", case.name));
         }
-        let now = snapshot(&server, "alice").await;
+        let now = server.snapshot("alice").await;
         if now != alice_before {
             failures.push(format!(
                 "{}: CHANGED THE STORE: {}",
@@ -1403,7 +1374,7 @@ async fn catalogue_of_hostile_requests_changes_nothing() {
             alice_before = now;
         }
     }
-    assert_eq!(bob_before, snapshot(&server, "bob").await, "bob's data changed");
+    assert_eq!(bob_before, server.snapshot("bob").await, "bob's data changed");
     println!(
         "hostile catalogue: {total} requests in {:.1} s, slowest {:?} ({}); {} mismatches",
         started.elapsed().as_secs_f64(),
@@ -1433,7 +1404,7 @@ async fn timed_propfind(server: &TestServer) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_slow_header_and_fifty_slow_body_connections_do_not_starve_others() {
     let server = server_with_data().await;
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let baseline = timed_propfind(&server).await;
     let credentials = STANDARD.encode(format!("alice:{PASSWORD}"));
     // Slow headers: a request head that never ends, one byte at a time.
@@ -1483,7 +1454,7 @@ async fn fifty_slow_header_and_fifty_slow_body_connections_do_not_starve_others(
     drop(slow_bodies);
     drop(slow_heads);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
 
@@ -1517,7 +1488,7 @@ async fn cut_off_after(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_heads_and_stalled_bodies_are_cut_off() {
     let server = server_with_data().await;
-    let before = snapshot(&server, "alice").await;
+    let before = server.snapshot("alice").await;
     let credentials = STANDARD.encode(format!("alice:{PASSWORD}"));
     let head = format!("GET {OBJECT} HTTP/1.1\r\nHost: x\r\n");
     let stalled = |auth: &str| {
@@ -1545,6 +1516,6 @@ async fn trickling_heads_and_stalled_bodies_are_cut_off() {
     let slow_head = slow_head.expect("a trickling request head was still accepted after 60 s");
     assert!(slow_head >= Duration::from_secs(25), "head cut off suspiciously early: {slow_head:?}");
     assert!(slow_body.is_some(), "a stalled request body still held its connection after 60 s");
-    assert_eq!(before, snapshot(&server, "alice").await);
+    assert_eq!(before, server.snapshot("alice").await);
     server.stop().await;
 }
