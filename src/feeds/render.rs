@@ -19,6 +19,7 @@
 //!   feed (the first definition wins), written just before the first component that uses it,
 //!   so a reader that resolves TZIDs as it goes finds each zone defined before use.
 
+use crate::ical::serialize::fold;
 use std::collections::{BTreeSet, HashSet};
 
 use crate::ical::serialize;
@@ -52,7 +53,6 @@ pub const REFRESH: &str = "PT1H";
 pub const FOOTER: &str = "END:VCALENDAR\r\n";
 
 /// Lines are folded at 75 octets (RFC 5545 §3.1).
-const FOLD_AT: usize = 75;
 /// VTIMEZONE › STANDARD/DAYLIGHT is two levels; anything deeper is not copied.
 const MAX_DEPTH: usize = 8;
 
@@ -292,21 +292,6 @@ fn escape_text(text: &str) -> String {
         }
     }
     out
-}
-
-/// Appends `line` folded at 75 octets, never inside a UTF-8 sequence, and a CRLF.
-fn fold(line: &str, out: &mut String) {
-    let mut used = 0;
-    for ch in line.chars() {
-        let width = ch.len_utf8();
-        if used + width > FOLD_AT {
-            out.push_str("\r\n ");
-            used = 1;
-        }
-        out.push(ch);
-        used += width;
-    }
-    out.push_str("\r\n");
 }
 
 #[cfg(test)]

@@ -144,8 +144,9 @@ fn unescape_uri(value: &str) -> String {
     out
 }
 
-/// Appends `line` folded at 75 octets (never inside a UTF-8 sequence) and a CRLF.
-fn fold(line: &str, out: &mut String) {
+/// Appends `line` folded at 75 octets (never inside a UTF-8 sequence) and a CRLF
+/// (RFC 5545 §3.1). The one folding routine for everything davit writes.
+pub fn fold(line: &str, out: &mut String) {
     let mut used = 0;
     for ch in line.chars() {
         let width = ch.len_utf8();
