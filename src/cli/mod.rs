@@ -2,8 +2,8 @@
 //! passwd|delete`, `davit backup`, `--listen`, `--data-dir`, `--config` and their `DAVIT_*`
 //! variables.
 
-mod backup;
 mod app_password;
+mod backup;
 mod feed;
 mod serve;
 mod user;

@@ -73,7 +73,9 @@ impl Resource {
             Resource::Principal(p) => Target::Principal(p.id),
             Resource::Collection { coll, .. } if coll.kind.is_home() => Target::Home { owner: coll.owner_id },
             Resource::Collection { coll, .. } => Target::Owned { owner: coll.owner_id, collection: coll.id },
-            Resource::Object { parent, .. } => Target::Owned { owner: parent.owner_id, collection: parent.id },
+            Resource::Object { parent, .. } => {
+                Target::Owned { owner: parent.owner_id, collection: parent.id }
+            }
         }
     }
 
