@@ -376,6 +376,25 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// Adds another run's counts and samples (latencies are left unsorted: sort at the end).
+    pub fn merge(&mut self, other: RunResult) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.cut += other.cut;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.bytes_in += other.bytes_in;
+        self.connects += other.connects;
+        self.client_cpu_s += other.client_cpu_s;
+        for (k, v) in other.bad_statuses {
+            *self.bad_statuses.entry(k).or_default() += v;
+        }
+        for e in other.error_samples {
+            if self.error_samples.len() < 5 && !self.error_samples.contains(&e) {
+                self.error_samples.push(e);
+            }
+        }
+    }
     pub fn rps(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
         if s > 0.0 { self.ok as f64 / s } else { 0.0 }

@@ -321,6 +321,8 @@ async fn bench_davit(
 
     // Seed by PUT, one resource per request, with the benchmark's concurrency.
     println!("--> seeding davit: {} events by PUT ({} clients) ...", events.len(), s.clients);
+    let mut seed_probe = Measured::default();
+    let probe = Probe::start(&server);
     let cal = server.calendar.clone();
     let evs = events.clone();
     let r = put_many(
@@ -356,7 +358,15 @@ async fn bench_davit(
     .await;
     rep.seed.push(seed_step(format!("{} vCards, one PUT each", cards.len()), &r, cards.len()));
     println!("    {}", rep.seed.last().map(|x| x.line()).unwrap_or_default());
+    probe.finish(&server, &mut seed_probe, 0.0).await;
     rep.rss_after_seed_kb = server.rss_kb();
+    rep.seed_peak_rss_kb = Some(seed_probe.peak_rss_kb);
+    rep.rss_notes.push(format!(
+        "peak while seeding ({} PUTs by {} clients) {}",
+        events.len() + cards.len(),
+        s.clients,
+        report::mb(seed_probe.peak_rss_kb)
+    ));
 
     let catalog = catalog_of(&server, &mut rep).await?;
 
@@ -370,7 +380,7 @@ async fn bench_davit(
     let anon = Arc::new(load::Target::anonymous(server.target.addr));
     let health = measure_on(&server, &anon, &health_gen, &Expect::status(200), s, "health").await;
 
-    run_workloads(&server, &catalog, s, &mut rep, &[]).await;
+    run_workloads(&server, &catalog, s, &mut rep, &[], Some(work)).await;
 
     if !no_sync_scaling && let Err(e) = sync_scaling(&server, s, &mut rep).await {
         println!("!!! sync scaling failed: {e:#}");
@@ -440,8 +450,23 @@ async fn run_workloads(
     s: &Settings,
     rep: &mut ServerReport,
     skip: &[Workload],
+    sqlite_ceiling_dir: Option<&Path>,
 ) {
     for w in Workload::ALL {
+        if w == Workload::PutNew
+            && let Some(dir) = sqlite_ceiling_dir
+        {
+            // The disk's fsync rate drifts with whatever else the machine does: measure the
+            // ceiling again right before the PUT workload that is compared with it.
+            println!("--> ceiling again, right before PUT: SQLite commits, synchronous=FULL ...");
+            match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
+                Ok(c) => {
+                    println!("    {:.0} commits/s", c.per_second());
+                    rep.sqlite_before_put = Some(c);
+                }
+                Err(e) => println!("!!! SQLite ceiling failed: {e:#}"),
+            }
+        }
         println!("--> {}: {} ...", server.kind.name(), w.label());
         if skip.contains(&w) {
             let why = "skipped: not available on davit, so nothing to compare".to_owned();
@@ -479,84 +504,138 @@ async fn measure_on(
     s: &Settings,
     what: &str,
 ) -> Measured {
-    let mut m = Measured::default();
-    let t = Instant::now();
-    let warm = load::once(target, &make_req(0, 0), Duration::from_secs(600)).await;
-    let warm_time = t.elapsed();
-    match warm {
-        Ok(r) if expect.statuses.contains(&r.status) => {
-            m.warmup = Some(r.body.len());
-        }
-        Ok(r) => {
-            let text: String = r.text().chars().take(400).collect();
-            m.warmup_error = Some(format!("warm-up got {}: {}", r.status, text.trim()));
-        }
-        Err(e) => m.warmup_error = Some(format!("warm-up failed: {e:#}")),
-    }
-    if let Some(e) = &m.warmup_error {
-        println!("    {what}: {e}");
-    }
-    if m.warmup.is_some() && warm_time > s.solo_duration {
-        // One request takes longer than the whole solo run: the warm-up is the solo sample.
-        m.solo = RunResult {
-            ok: 1,
-            elapsed: warm_time,
-            latencies_us: vec![warm_time.as_micros() as u64],
-            ..RunResult::default()
+    let mut v =
+        measure_interleaved(server, &[(target.clone(), make_req.clone(), expect.clone())], s, 1, what).await;
+    v.pop().unwrap_or_default()
+}
+
+/// Samples a server's RSS every 50 ms and reads its, ours and the machine's CPU time, for
+/// the length of one run.
+struct Probe {
+    peak: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    sampler: tokio::task::JoinHandle<()>,
+    cpu0: Option<f64>,
+    busy0: Option<f64>,
+}
+
+impl Probe {
+    fn start(server: &Server) -> Probe {
+        let pid = server.pid();
+        let peak = Arc::new(AtomicU64::new(servers::rss_kb(pid).unwrap_or(0)));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(kb) = servers::rss_kb(pid) {
+                        peak.fetch_max(kb, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
         };
-    } else {
-        let solo_cfg = RunConfig {
-            clients: 1,
-            duration: s.solo_duration,
-            max_requests: 500,
-            timeout: s.timeout,
-            grace: s.grace,
-        };
-        m.solo = load::run(target, &solo_cfg, make_req, expect).await;
+        Probe { peak, done, sampler, cpu0: server.cpu_seconds(), busy0: servers::machine_busy_seconds() }
     }
 
-    let pid = server.pid();
-    let peak = Arc::new(AtomicU64::new(servers::rss_kb(pid).unwrap_or(0)));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                if let Some(kb) = servers::rss_kb(pid) {
-                    peak.fetch_max(kb, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    /// Stops sampling and adds this run's figures to `m` (whose `run` already holds it).
+    async fn finish(self, server: &Server, m: &mut Measured, client_cpu_s: f64) {
+        let (cpu1, busy1) = (server.cpu_seconds(), servers::machine_busy_seconds());
+        self.done.store(true, Ordering::Relaxed);
+        self.sampler.await.ok();
+        if let (Some(a), Some(b)) = (self.cpu0, cpu1) {
+            *m.server_cpu_s.get_or_insert(0.0) += b - a;
+            // Everything else that ran on the machine meanwhile (other builds, tests, ...).
+            if let (Some(b0), Some(b1)) = (self.busy0, busy1) {
+                *m.other_cpu_s.get_or_insert(0.0) += (b1 - b0 - (b - a) - client_cpu_s).max(0.0);
             }
-        })
-    };
-    let cpu0 = server.cpu_seconds();
-    let busy0 = servers::machine_busy_seconds();
-    let cfg = RunConfig {
-        clients: s.clients,
-        duration: s.duration,
-        max_requests: s.max_requests,
+        }
+        m.peak_rss_kb = m.peak_rss_kb.max(self.peak.load(Ordering::Relaxed));
+    }
+}
+
+/// Like `measure_on` for several workloads at once, run in `slices` interleaved rounds
+/// (round-robin over the workloads), so that a machine whose load drifts over time affects
+/// them all alike. The time and count bounds are split evenly over the rounds.
+async fn measure_interleaved(
+    server: &Server,
+    items: &[(Arc<load::Target>, Gen, Expect)],
+    s: &Settings,
+    slices: u32,
+    what: &str,
+) -> Vec<Measured> {
+    let slices = slices.max(1);
+    let mut out: Vec<Measured> = Vec::with_capacity(items.len());
+    let mut skip_solo = Vec::with_capacity(items.len());
+    for (target, make_req, expect) in items {
+        let mut m = Measured::default();
+        let t = Instant::now();
+        let warm = load::once(target, &make_req(0, 0), Duration::from_secs(600)).await;
+        let warm_time = t.elapsed();
+        match warm {
+            Ok(r) if expect.statuses.contains(&r.status) => m.warmup = Some(r.body.len()),
+            Ok(r) => {
+                let text: String = r.text().chars().take(400).collect();
+                m.warmup_error = Some(format!("warm-up got {}: {}", r.status, text.trim()));
+            }
+            Err(e) => m.warmup_error = Some(format!("warm-up failed: {e:#}")),
+        }
+        if let Some(e) = &m.warmup_error {
+            println!("    {what}: {e}");
+        }
+        // One request that takes longer than the whole solo run: the warm-up is the sample.
+        let slow = m.warmup.is_some() && warm_time > s.solo_duration;
+        if slow {
+            m.solo = RunResult {
+                ok: 1,
+                elapsed: warm_time,
+                latencies_us: vec![warm_time.as_micros() as u64],
+                ..RunResult::default()
+            };
+        }
+        skip_solo.push(slow);
+        out.push(m);
+    }
+    let solo_cfg = RunConfig {
+        clients: 1,
+        duration: s.solo_duration / slices,
+        max_requests: (500 / slices as u64).max(1),
         timeout: s.timeout,
         grace: s.grace,
     };
-    m.run = load::run(target, &cfg, make_req, expect).await;
-    let cpu1 = server.cpu_seconds();
-    let busy1 = servers::machine_busy_seconds();
-    done.store(true, Ordering::Relaxed);
-    sampler.await.ok();
-    m.server_cpu_s = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
+    let cfg = RunConfig {
+        clients: s.clients,
+        duration: s.duration / slices,
+        max_requests: (s.max_requests / slices as u64).max(1),
+        timeout: s.timeout,
+        grace: s.grace,
     };
-    m.peak_rss_kb = peak.load(Ordering::Relaxed);
-    // Everything else that ran on the machine meanwhile (other builds, tests, ...).
-    if let (Some(b0), Some(b1), Some(server_cpu)) = (busy0, busy1, m.server_cpu_s) {
-        m.other_cpu_s = Some((b1 - b0 - server_cpu - m.run.client_cpu_s).max(0.0));
+    for _ in 0..slices {
+        for (i, (target, make_req, expect)) in items.iter().enumerate() {
+            if !skip_solo[i] {
+                let r = load::run(target, &solo_cfg, make_req, expect).await;
+                out[i].solo.merge(r);
+            }
+        }
     }
-    println!("    {}", m.summary());
-    for e in &m.run.error_samples {
-        println!("    error: {e}");
+    for _ in 0..slices {
+        for (i, (target, make_req, expect)) in items.iter().enumerate() {
+            let probe = Probe::start(server);
+            let r = load::run(target, &cfg, make_req, expect).await;
+            let client_cpu = r.client_cpu_s;
+            out[i].run.merge(r);
+            probe.finish(server, &mut out[i], client_cpu).await;
+        }
     }
-    m
+    for m in &mut out {
+        m.solo.latencies_us.sort_unstable();
+        m.run.latencies_us.sort_unstable();
+        println!("    {}", m.summary());
+        for e in &m.run.error_samples {
+            println!("    error: {e}");
+        }
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -661,7 +740,7 @@ async fn bench_radicale(
         note: format!("{} + {} members", catalog.event_hrefs.len(), catalog.card_hrefs.len()),
     });
     rep.rss_after_seed_kb = server.rss_kb();
-    run_workloads(&server, &catalog, s, &mut rep, skip).await;
+    run_workloads(&server, &catalog, s, &mut rep, skip, None).await;
     rep.rss_end_kb = server.rss_kb();
     rep.db_size = dir_size(&dir.join("collections"));
     server.stop().ok();
@@ -675,6 +754,7 @@ async fn bench_radicale(
 /// N is `sync_items` or what PUTs manage to store within the seeding budget.
 async fn sync_scaling(server: &Server, s: &Settings, rep: &mut ServerReport) -> anyhow::Result<()> {
     let sizes = [100usize, 1_000, s.sync_items.max(1_000)];
+    let mut colls = Vec::new();
     for (i, wanted) in sizes.into_iter().enumerate() {
         let coll = format!("{}sync-{}/", server.calendar_home, ["small", "medium", "big"][i]);
         let r = load::once(&server.target, &Req::new("MKCALENDAR", coll.clone()), Duration::from_secs(60))
@@ -688,45 +768,103 @@ async fn sync_scaling(server: &Server, s: &Settings, rep: &mut ServerReport) -> 
             s.clients,
             secs(budget)
         );
-        let c = coll.clone();
-        let r = put_many(
-            server,
-            s,
-            wanted,
-            budget,
-            Arc::new(move |n| {
-                let uid = format!("sync-{n}@davit.bench");
-                (
-                    format!("{c}s-{n:06}.ics"),
-                    Arc::from(seed::small_event(&uid, n).into_bytes()),
-                    "text/calendar",
-                )
-            }),
-        )
-        .await;
+        // In ten chunks, to see whether the PUT rate depends on the collection's size.
+        let chunks = if wanted >= 10_000 { 10 } else { 1 };
+        let per_chunk = wanted.div_ceil(chunks);
+        let started = Instant::now();
+        let mut r = RunResult::default();
+        let mut rates = Vec::new();
+        let mut chunk_rates = Vec::new();
+        for _ in 0..chunks {
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() || r.ok as usize >= wanted {
+                break;
+            }
+            let c = coll.clone();
+            let offset = r.ok;
+            let part = put_many(
+                server,
+                s,
+                per_chunk.min(wanted - r.ok as usize),
+                left,
+                Arc::new(move |n| {
+                    let n = offset + n;
+                    let uid = format!("sync-{n}@davit.bench");
+                    (
+                        format!("{c}s-{n:06}.ics"),
+                        Arc::from(seed::small_event(&uid, n).into_bytes()),
+                        "text/calendar",
+                    )
+                }),
+            )
+            .await;
+            if chunks > 1 {
+                rates.push(format!("{}k-{}k: {:.0}/s", offset / 1000, (offset + part.ok) / 1000, part.rps()));
+                println!("    {}", rates.last().map(String::as_str).unwrap_or(""));
+            }
+            let stored = part.ok;
+            if stored > 0 {
+                chunk_rates.push(part.rps());
+            }
+            r.merge(part);
+            if stored == 0 {
+                break;
+            }
+        }
+        if let (Some(first), Some(last)) = (chunk_rates.first(), chunk_rates.last())
+            && chunk_rates.len() >= 3
+            && *last < 0.5 * first
+        {
+            rep.problems.push(format!(
+                "PUT throughput falls as a collection grows: {first:.0}/s for its first {per_chunk} members, {last:.0}/s at {} members (per-PUT work grows with the collection's size)",
+                r.ok
+            ));
+        }
+        r.latencies_us.sort_unstable();
+        if !rates.is_empty() {
+            rep.put_rate_by_size = rates;
+        }
         let items = r.ok as usize;
         let step = seed_step(format!("sync collection: {wanted} small events wanted"), &r, wanted);
         println!("    {}", step.line());
         rep.seed.push(step);
         if i == 2 && items < wanted {
             rep.problems.push(format!(
-                "the big sync collection holds {items} items, not {wanted}: PUTs stored {:.0}/s, so {wanted} would take ~{:.0} s (budget {})",
+                "the big sync collection holds {items} items, not {wanted}: PUTs stored {:.0}/s on average, so {wanted} would take ~{:.0} s (budget {})",
                 r.rps(),
                 wanted as f64 / r.rps().max(1e-9),
                 secs(budget)
             ));
         }
-        println!("--> davit: sync-collection after 1 change on {items} items ...");
-        let outcome = match workloads::sync_after_one_change(server, &coll).await {
+        colls.push((coll, items, r.rps()));
+    }
+    println!(
+        "--> davit: sync-collection after 1 change on {} items, interleaved in 5 rounds ...",
+        colls.iter().map(|c| c.1.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    let mut ready = Vec::new();
+    let mut rows = Vec::new();
+    for (coll, items, rate) in &colls {
+        match workloads::sync_after_one_change(server, coll).await {
             Ok(Prepared::Ready { make_req, expect, note, .. }) => {
-                let mut m = measure_on(server, &server.target, &make_req, &expect, s, "sync").await;
+                ready.push((server.target.clone(), make_req, expect));
+                rows.push((*items, *rate, Ok(note)));
+            }
+            Ok(Prepared::NotAvailable(w)) => rows.push((*items, *rate, Err(Outcome::NotAvailable(w)))),
+            Err(e) => rows.push((*items, *rate, Err(Outcome::Failed(format!("{e:#}"))))),
+        }
+    }
+    let mut measured = measure_interleaved(server, &ready, s, 5, "sync").await.into_iter();
+    for (items, seed_rate, prep) in rows {
+        let outcome = match prep {
+            Ok(note) => {
+                let mut m = measured.next().unwrap_or_default();
                 m.note = note;
                 Outcome::Ran(Box::new(m))
             }
-            Ok(Prepared::NotAvailable(w)) => Outcome::NotAvailable(w),
-            Err(e) => Outcome::Failed(format!("{e:#}")),
+            Err(o) => o,
         };
-        rep.sync_rows.push(SyncRow { items, seed_rate: r.rps(), outcome });
+        rep.sync_rows.push(SyncRow { items, seed_rate, outcome });
     }
     Ok(())
 }

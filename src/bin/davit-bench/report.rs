@@ -30,13 +30,14 @@ pub struct Measured {
 impl Measured {
     pub fn summary(&self) -> String {
         format!(
-            "{:.1} req/s, p50 {} ms, p99 {} ms (solo p50 {} ms), {} ok / {} errors, server CPU {}, peak RSS {}, load-generator CPU {:.0} %, other processes {}{}",
+            "{:.1} req/s, p50 {} ms, p99 {} ms (solo p50 {} ms), {} ok / {} errors / {} cut, server CPU {}, peak RSS {}, load-generator CPU {:.0} %, other processes {}{}",
             self.run.rps(),
             ms(self.run.p50_ms()),
             ms(self.run.p99_ms()),
             ms(self.solo.p50_ms()),
             self.run.ok,
             self.run.errors,
+            self.run.cut,
             self.server_cpu_pct().map_or("?".into(), |p| format!("{p:.0} %")),
             mb(self.peak_rss_kb),
             self.run.client_cpu_pct(),
@@ -117,6 +118,12 @@ pub struct ServerReport {
     pub db_size: u64,
     /// RSS at notable moments, in order.
     pub rss_notes: Vec<String>,
+    /// Peak RSS while seeding by PUT (a fresh server doing nothing but PUTs).
+    pub seed_peak_rss_kb: Option<u64>,
+    /// PUT throughput while the big sync collection grew, by size range.
+    pub put_rate_by_size: Vec<String>,
+    /// The SQLite ceiling measured again right before the PUT workload.
+    pub sqlite_before_put: Option<SqliteCeiling>,
     pub workloads: Vec<(Workload, Outcome)>,
     pub sync_rows: Vec<SyncRow>,
     pub problems: Vec<String>,
@@ -133,6 +140,9 @@ impl ServerReport {
             rss_end_kb: None,
             db_size: 0,
             rss_notes: Vec::new(),
+            seed_peak_rss_kb: None,
+            put_rate_by_size: Vec::new(),
+            sqlite_before_put: None,
             workloads: Vec::new(),
             sync_rows: Vec::new(),
             problems: Vec::new(),
@@ -250,6 +260,15 @@ impl Report {
                 let _ = writeln!(o, "  SQLite commits/s: not measured");
             }
         }
+        if let Some(c) = self.server(Kind::Davit).and_then(|d| d.sqlite_before_put.as_ref()) {
+            let _ = writeln!(
+                o,
+                "  SQLite commits/s again, right before davit's PUT workload: {:.0}/s ({} commits in {:.1} s)",
+                c.per_second(),
+                c.commits,
+                c.elapsed.as_secs_f64()
+            );
+        }
         match &self.health {
             Some(m) => {
                 let _ = writeln!(
@@ -273,6 +292,14 @@ impl Report {
         for r in &self.servers {
             for st in &r.seed {
                 let _ = writeln!(o, "  {:<9} {}", r.kind.name(), st.line());
+            }
+            if !r.put_rate_by_size.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "  {:<9} PUT rate while the big sync collection grew: {}",
+                    r.kind.name(),
+                    r.put_rate_by_size.join(", ")
+                );
             }
             let _ = writeln!(
                 o,
@@ -497,11 +524,12 @@ impl Report {
             t.push("[n/a]    ≥ 50× Radicale: needs both servers".into());
         }
         if let Some(d) = d {
-            if let (Some(put), Some(c)) =
-                (d.workload(Workload::PutNew).and_then(Outcome::measured), self.sqlite.as_ref())
-            {
+            if let (Some(put), Some(c)) = (
+                d.workload(Workload::PutNew).and_then(Outcome::measured),
+                d.sqlite_before_put.as_ref().or(self.sqlite.as_ref()),
+            ) {
                 t.push(format!(
-                    "{} PUT ≥ SQLite FULL commit rate: {:.0} PUT/s vs {:.0} commits/s ({:.0} %)",
+                    "{} PUT ≥ SQLite FULL commit rate (measured right before): {:.0} PUT/s vs {:.0} commits/s ({:.0} %)",
                     mark(put.run.rps() >= c.per_second()),
                     put.run.rps(),
                     c.per_second(),
@@ -546,9 +574,16 @@ impl Report {
             ));
             if let Some(put) = d.workload(Workload::PutNew).and_then(Outcome::measured) {
                 t.push(format!(
-                    "{} RSS < 60 MB during PUT: peak {}",
+                    "{} RSS < 60 MB during PUT: peak {} in the PUT workload (after the read workloads)",
                     mark(put.peak_rss_kb > 0 && put.peak_rss_kb < 60 * 1024),
                     mb(put.peak_rss_kb)
+                ));
+            }
+            if let Some(kb) = d.seed_peak_rss_kb {
+                t.push(format!(
+                    "{} RSS < 60 MB during PUT on a fresh server (the seeding PUTs): peak {}",
+                    mark(kb > 0 && kb < 60 * 1024),
+                    mb(kb)
                 ));
             }
             if let Some(q) = d.workload(Workload::CalendarQueryMonth).and_then(Outcome::measured) {
