@@ -60,30 +60,8 @@ check() {
 }
 
 setup_venv() {
-	local req="$here/requirements.txt" stamp="$venv/.davit-feeds-requirements.sha256" want
-	want="$(sha256sum "$req" | cut -d' ' -f1)"
-	if [[ -x $venv/bin/python ]] && ! "$venv/bin/python" -c '' 2>/dev/null; then
-		note "virtualenv $venv is broken (its python moved?); recreating it"
-		rm -rf "$venv"
-	fi
-	if [[ ! -x $venv/bin/python ]]; then
-		note "creating virtualenv $venv"
-		mkdir -p "$(dirname "$venv")"
-		if ! python3 -m venv "$venv"; then
-			rm -rf "$venv"
-			ensure_apt_package python3-venv
-			/usr/bin/python3 -m venv "$venv" || die "python3 -m venv $venv failed"
-		fi
-	fi
-	if [[ -f $stamp && $(cat "$stamp") == "$want" ]] && "$venv/bin/python" -c 'import icalendar' 2>/dev/null; then
-		note "reusing virtualenv $venv (requirements unchanged)"
-	else
-		note "pip install -r conformance/feeds/requirements.txt"
-		rm -f "$stamp"
-		"$venv/bin/pip" install --disable-pip-version-check -q -r "$req" </dev/null ||
-			die "pip install of icalendar into $venv failed"
-		echo "$want" >"$stamp"
-	fi
+	# icalendar installs no executable: the stamp (written after a complete install) decides.
+	ensure_venv "$venv" "$here/requirements.txt" python
 	note "icalendar $("$venv/bin/python" -c 'import icalendar; print(icalendar.__version__)')"
 }
 
