@@ -3,7 +3,7 @@
 # Build davit and davit-bench in release mode, then run the benchmark against davit and
 # Radicale (see README.md, "Benchmarks"). Arguments go to davit-bench, e.g.
 #
-#     scripts/bench.sh              # the full run (10,000 events, 10,000 vCards; ~15-20 min)
+#     scripts/bench.sh              # the full run (10,000 events, 10,000 vCards; ~15 min)
 #     scripts/bench.sh --quick      # a smoke run (500 + 500, 2 s per workload; ~2 min)
 #     scripts/bench.sh --only davit # davit alone, no Radicale, no ratios
 #

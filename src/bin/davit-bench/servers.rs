@@ -43,6 +43,8 @@ pub struct Server {
     pub log: PathBuf,
     /// davit: the binary and data directory, for operator commands (`davit feed enable`).
     davit_cli: Option<(PathBuf, PathBuf)>,
+    /// Radicale: how to start it again.
+    radicale: Option<RadicaleSetup>,
     child: Option<Child>,
 }
 
@@ -99,6 +101,20 @@ impl Server {
                 "GET of the collection (whole-calendar export, authenticated)".into(),
             )),
         }
+    }
+
+    /// Restarts Radicale (same port, storage and password). Radicale cannot abort a request
+    /// whose client went away: requests cut at a workload's time bound would keep it busy
+    /// during the next workload, so it is restarted after them. Its item cache is on disk.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let setup = self.radicale.clone().context("only Radicale is restarted")?;
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        let fresh = launch_radicale(setup).await?;
+        *self = fresh;
+        Ok(())
     }
 
     /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
@@ -242,6 +258,7 @@ pub async fn start_davit(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
         version,
         log,
         davit_cli: Some((bin.to_path_buf(), data)),
+        radicale: None,
         child: Some(child),
     })
 }
@@ -282,6 +299,7 @@ pub fn ensure_radicale(venv: &Path) -> anyhow::Result<PathBuf> {
 
 /// A configured, not yet started Radicale: 127.0.0.1, htpasswd auth with a plain-text
 /// password file, owner-only rights, file-system storage in `dir`, logging at warning.
+#[derive(Debug, Clone)]
 pub struct RadicaleSetup {
     exe: PathBuf,
     config: PathBuf,
@@ -381,7 +399,7 @@ pub fn prepare_radicale(venv: &Path, dir: &Path) -> anyhow::Result<RadicaleSetup
 /// Starts a prepared Radicale and waits until it answers.
 pub async fn launch_radicale(setup: RadicaleSetup) -> anyhow::Result<Server> {
     let log = setup.dir.join("radicale.log");
-    let logf = fs::File::create(&log)?;
+    let logf = fs::OpenOptions::new().create(true).append(true).open(&log)?;
     let mut child = Command::new(&setup.exe)
         .arg("--config")
         .arg(&setup.config)
@@ -402,9 +420,10 @@ pub async fn launch_radicale(setup: RadicaleSetup) -> anyhow::Result<Server> {
         calendar: format!("/{USER}/calendar/"),
         addressbook: format!("/{USER}/contacts/"),
         calendar_home: format!("/{USER}/"),
-        version: setup.version,
+        version: setup.version.clone(),
         log,
         davit_cli: None,
+        radicale: Some(setup),
         child: Some(child),
     })
 }
