@@ -320,3 +320,20 @@ fn sqlite_refuses_a_newer_schema() {
     drop(conn);
     assert!(matches!(sqlite::SqliteStore::open(&path), Err(StoreError::NewerSchema { found: 999, .. })));
 }
+
+#[test]
+fn recording_a_change_uses_the_member_index() {
+    // A scan here made every PUT cost O(collection size) (found by davit-bench).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("davit.sqlite3");
+    drop(sqlite::SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", sqlite::PRUNE_MEMBER_CHANGES))
+        .unwrap()
+        .query_map(rusqlite::params![1, "a", 0], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(plan.iter().any(|p| p.contains("changes_by_member")), "{plan:?}");
+}

@@ -19,6 +19,8 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 use super::{StoreError, StoreResult};
 
 pub use migrate::SCHEMA_VERSION;
+#[cfg(test)]
+pub(crate) use tree_write::PRUNE_MEMBER_CHANGES;
 
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -99,7 +99,7 @@ CREATE TABLE changes (
     changed_at     INTEGER NOT NULL,
     PRIMARY KEY (collection_id, rev)
 ) WITHOUT ROWID;
-CREATE INDEX changes_by_member ON changes(collection_id, segment);
+CREATE INDEX changes_by_member ON changes(collection_id, segment, is_collection);
 
 -- Per-device app passwords (shown once; stored as SHA-256: they are 125-bit random secrets,
 -- so a slow hash would only cost every sync request without adding safety).
