@@ -227,6 +227,26 @@ ensure_venv() {
 	fi
 }
 
+# Check counters for suites that grade their own checks: check_pass WHAT, check_fail WHAT
+# [DETAIL...]; the suite prints "NAME: $passed passed, $failed failed" at the end.
+passed=0
+failed=0
+failures=()
+check_pass() {
+	passed=$((passed + 1))
+	printf 'ok   %s\n' "$1"
+}
+check_fail() {
+	failed=$((failed + 1))
+	failures+=("$1")
+	printf 'FAIL %s\n' "$1"
+	shift
+	local d
+	for d in "$@"; do
+		printf '       %s\n' "$d"
+	done
+}
+
 random_password() {
 	od -An -tx1 -N16 /dev/urandom | tr -d ' \n'
 	echo

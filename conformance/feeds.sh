@@ -35,23 +35,6 @@ here="$DAVIT_ROOT/conformance/feeds"
 venv="$DAVIT_ROOT/target/conformance/venv-feeds"
 work="$DAVIT_ROOT/target/conformance/feeds"
 
-passed=0
-failed=0
-failures=()
-check_pass() {
-	passed=$((passed + 1))
-	printf 'ok   %s\n' "$1"
-}
-check_fail() {
-	failed=$((failed + 1))
-	failures+=("$1")
-	printf 'FAIL %s\n' "$1"
-	shift
-	local d
-	for d in "$@"; do
-		printf '       %s\n' "$d"
-	done
-}
 # check WHAT CONDITION-COMMAND... -- pass if the command succeeds.
 check() {
 	local what="$1"

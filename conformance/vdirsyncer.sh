@@ -51,23 +51,6 @@ work="$DAVIT_ROOT/target/conformance/vdirsyncer"
 
 # ------------------------------------------------------------------ checks
 
-passed=0
-failed=0
-failures=()
-check_pass() {
-	passed=$((passed + 1))
-	printf 'ok   %s\n' "$1"
-}
-check_fail() {
-	failed=$((failed + 1))
-	failures+=("$1")
-	printf 'FAIL %s\n' "$1"
-	shift
-	local d
-	for d in "$@"; do
-		printf '       %s\n' "$d"
-	done
-}
 
 # vdcheck ARGS... -- run the python driver; count its ok/FAIL lines.
 vdcheck() {
