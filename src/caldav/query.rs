@@ -52,7 +52,7 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
     let tz = super::floating_zone(coll, query.timezone.as_deref());
     let (comp, span) = prefilter(&query.filter);
     let candidates = ctx.store().query_candidates(coll.id, comp, span)?;
-    let content = Content { calendar: query.calendar_data.as_ref(), floating: tz, address: None };
+    let content = Content { calendar: query.calendar_data.as_ref(), floating: tz, ..Content::default() };
     for (meta, body) in candidates {
         if single.is_some_and(|m| m.id != meta.id) {
             continue;
@@ -62,7 +62,8 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
             continue;
         };
         if Evaluator::new(&parsed, tz).matches(&query.filter) {
-            ms.responses.push(describe_object(ctx, res, meta, &query.props, &content)?);
+            let with_body = Content { body: Some((meta.id, &body)), ..content };
+            ms.responses.push(describe_object(ctx, res, meta, &query.props, &with_body)?);
         }
     }
     Ok(multistatus_response(ctx, &ms))

@@ -105,7 +105,8 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
             });
             break;
         }
-        ms.responses.push(describe_object(ctx, res, meta, &query.props, &content)?);
+        let with_body = Content { body: Some((meta.id, &body)), ..content };
+        ms.responses.push(describe_object(ctx, res, meta, &query.props, &with_body)?);
     }
     Ok(multistatus_response(ctx, &ms))
 }

@@ -81,6 +81,7 @@ fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::Dead
 }
 
 /// What the REPORT-only properties `C:calendar-data` and `CR:address-data` should hold.
+#[derive(Clone, Copy)]
 pub struct Content<'a> {
     /// The request's calendar-data element (selection, expand); `None` = as stored.
     pub calendar: Option<&'a crate::caldav::request::CalendarData>,
@@ -88,11 +89,14 @@ pub struct Content<'a> {
     pub floating: chrono_tz::Tz,
     /// The request's address-data element (version, selection); `None` = as stored.
     pub address: Option<&'a crate::carddav::request::AddressData>,
+    /// The object's body when the caller already read it (queries get it with the
+    /// candidates), so it is not read a second time: (object id, body).
+    pub body: Option<(crate::store::Id, &'a [u8])>,
 }
 
 impl Default for Content<'_> {
     fn default() -> Self {
-        Content { calendar: None, floating: chrono_tz::UTC, address: None }
+        Content { calendar: None, floating: chrono_tz::UTC, address: None, body: None }
     }
 }
 
@@ -172,14 +176,19 @@ fn object_content(
     if !wanted {
         return None;
     }
-    let body = ctx.store().object_body(meta.id).ok()??;
+    let fetched;
+    let body: &[u8] = match content.body {
+        Some((id, body)) if id == meta.id => body,
+        _ => {
+            fetched = ctx.store().object_body(meta.id).ok()??;
+            &fetched
+        }
+    };
     if let Some(spec) = content.address.filter(|_| parent.kind == CollectionKind::Addressbook) {
-        return crate::carddav::address_data::render(&body, spec).map(|t| Ok(PropValue::Text(t)));
+        return crate::carddav::address_data::render(body, spec).map(|t| Ok(PropValue::Text(t)));
     }
     Some(match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
-        Some(spec) => {
-            crate::caldav::calendar_data::render(&body, spec, content.floating).map(PropValue::Text)
-        }
-        None => Ok(PropValue::Text(String::from_utf8_lossy(&body).into_owned())),
+        Some(spec) => crate::caldav::calendar_data::render(body, spec, content.floating).map(PropValue::Text),
+        None => Ok(PropValue::Text(String::from_utf8_lossy(body).into_owned())),
     })
 }

@@ -33,6 +33,7 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
                 calendar: calendar_data.as_ref(),
                 floating: floating_of(&res),
                 address: address_data.as_ref(),
+                body: None,
             };
             multiget(ctx, &res, calendar, &props, &content, &hrefs)
         }
