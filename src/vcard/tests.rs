@@ -220,6 +220,19 @@ fn bad_fixtures_are_refused() {
     assert!(matches!(&junk, VcardError::Syntax(m) if m.contains("line 5")), "{junk}");
 }
 
+/// Found by the `vcard` fuzz target (`fuzz/regressions/vcard/uid-escaped-carriage-return.vcf`):
+/// `\r` in a UID decoded to a carriage return, which conversion wrote back as `\n`, so the card
+/// served to a client of the other version had another UID than the one stored and indexed.
+#[test]
+fn uid_with_an_escaped_control_character_is_refused() {
+    for uid in ["c1a2b\\r3d4", "a\\nb"] {
+        let body = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nUID:{uid}\r\nEND:VCARD\r\n");
+        let e = error_of(body.as_bytes());
+        assert!(matches!(&e, VcardError::Invalid(m) if m.contains("UID")), "{uid}: {e}");
+    }
+    assert_eq!(card_from(&["BEGIN:VCARD", "VERSION:3.0", "FN:X", "UID:a\\,b", "END:VCARD"]).uid(), "a,b");
+}
+
 #[test]
 fn missing_version_is_refused() {
     let body = b"BEGIN:VCARD\r\nFN:a\r\nUID:1\r\nEND:VCARD\r\n";
