@@ -25,6 +25,7 @@ use crate::carddav::request::AddressData;
 use crate::dav::body;
 use crate::dav::conditional::{self, Validators};
 use crate::dav::headers::{self, RequestHeaders};
+use crate::dav::names::CALDAV;
 use crate::dav::paths::{self, DavPath, Hrefs};
 use crate::dav::report::{self, Report};
 use crate::dav::xml;
@@ -78,17 +79,16 @@ fn calendar(timezone: Option<String>) -> Collection {
 /// REPORT; a parsed REPORT is then evaluated against stored objects as its handler does.
 pub fn xml_request(data: &[u8]) {
     let _ = body::parse_propfind(data);
-    let _ = body::parse_propertyupdate(data);
-    let _ = body::parse_mkcol_body(data, false);
-    let _ = body::parse_mkcol_body(data, true);
     if let Ok(root) = xml::parse(data) {
-        // Dead properties are stored as `to_xml` and served verbatim: they must read back
-        // equal. The element limit is lifted because `to_xml` declares a namespace on every
-        // element, which a hostile body need not do.
-        let written = root.to_xml();
-        match xml::parse_with_limit(written.as_bytes(), usize::MAX) {
-            Ok(again) => assert_eq!(again, root, "to_xml does not read back equal: {written}"),
-            Err(e) => panic!("to_xml wrote what parse refuses ({e}): {written}"),
+        reads_back(&root);
+    }
+    // Property values PROPPATCH and MKCOL/MKCALENDAR would store.
+    let updates = body::parse_propertyupdate(data).unwrap_or_default();
+    let created = [false, true].map(|calendar| body::parse_mkcol_body(data, calendar).unwrap_or_default());
+    for value in updates.iter().filter_map(|u| u.value.as_ref()).chain(created.iter().flatten()) {
+        reads_back(value);
+        if value.is(CALDAV, "calendar-timezone") {
+            let _ = crate::caldav::floating_zone(&calendar(Some(value.text())), None);
         }
     }
     match report::parse_report(data) {
@@ -133,6 +133,17 @@ pub fn xml_request(data: &[u8]) {
             let _ = crate::sync::parse_token(&token, &calendar(None));
         }
         Err(_) => {}
+    }
+}
+
+/// Dead properties are stored as [`xml::Element::to_xml`] and served verbatim: they must read
+/// back equal. The element limit is lifted because `to_xml` declares a namespace on every
+/// element, which a hostile body need not do.
+fn reads_back(element: &xml::Element) {
+    let written = element.to_xml();
+    match xml::parse_with_limit(written.as_bytes(), usize::MAX) {
+        Ok(again) => assert_eq!(&again, element, "to_xml does not read back equal: {written}"),
+        Err(e) => panic!("to_xml wrote what parse refuses ({e}): {written}"),
     }
 }
 
