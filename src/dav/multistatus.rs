@@ -211,7 +211,8 @@ mod tests {
                     current.clear();
                 }
                 Event::End(_) => {
-                    if open.pop().as_deref() == Some(local) {
+                    let closed = open.pop();
+                    if closed.as_deref() == Some(local) {
                         found.push(std::mem::take(&mut current));
                     }
                 }
