@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dav;
 pub mod feeds;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
