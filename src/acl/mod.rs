@@ -94,8 +94,9 @@ pub struct Subject {
 pub enum Target {
     /// The root, the DAV root, the principal collection and the lists of homes.
     Directory,
-    /// A principal resource.
-    Principal(Id),
+    /// A principal resource and the organization it belongs to: visible to itself and to
+    /// members of that organization only (issue #7: principal search, share dialogs).
+    Principal { id: Id, organization: Option<Id> },
     /// A home: its owner may add and remove members but not delete or rewrite the home.
     Home { owner: Id },
     /// A collection, or an object in `collection`, below a home.
@@ -132,8 +133,15 @@ const READS: &[Privilege] =
 
 pub fn effective_privileges(subject: &Subject, target: Target) -> PrivilegeSet {
     let me = subject.principal.id;
+    let my_org = subject.organization.as_ref().map(|o| o.id);
     let granted = match target {
-        Target::Directory | Target::Principal(_) => PrivilegeSet::of(READ_ONLY),
+        Target::Directory => PrivilegeSet::of(READ_ONLY),
+        Target::Principal { id, organization }
+            if id == me || (organization.is_some() && organization == my_org) =>
+        {
+            PrivilegeSet::of(READ_ONLY)
+        }
+        Target::Principal { .. } => PrivilegeSet::EMPTY,
         Target::Home { owner } if owner == me => PrivilegeSet::of(OWNER_OF_HOME),
         Target::Owned { owner, .. } if owner == me => PrivilegeSet::of(OWNER),
         Target::Home { .. } | Target::Owned { .. } => PrivilegeSet::EMPTY,
@@ -189,8 +197,9 @@ mod tests {
                 slug: format!("u{id}"),
                 display_name: String::new(),
                 email: None,
+                org_id: Some(100),
             },
-            organization: None,
+            organization: Some(Organization { id: 100, name: "Acme".into() }),
             role: Some(Role::Collaborator),
             scope: None,
         }
@@ -203,8 +212,11 @@ mod tests {
         let cases = [
             (Target::Directory, Read, true),
             (Target::Directory, Bind, false),
-            (Target::Principal(2), Read, true),
-            (Target::Principal(2), WriteProperties, false),
+            (Target::Principal { id: 2, organization: Some(100) }, Read, true),
+            (Target::Principal { id: 2, organization: Some(100) }, WriteProperties, false),
+            (Target::Principal { id: 2, organization: Some(200) }, Read, false),
+            (Target::Principal { id: 2, organization: None }, Read, false),
+            (Target::Principal { id: 1, organization: None }, Read, true),
             (Target::Home { owner: 1 }, Bind, true),
             (Target::Home { owner: 1 }, WriteContent, false),
             (Target::Home { owner: 2 }, Read, false),
@@ -256,6 +268,23 @@ mod tests {
         assert!(authorize(&limited, home, Bind, "/h").is_err(), "no new collections");
         assert!(authorize(&limited, Target::Directory, Read, "/").is_ok());
         assert_eq!(effective_privileges(&scoped(false, None), cal), effective_privileges(&subject(1), cal));
+    }
+
+    #[test]
+    fn principals_are_visible_to_themselves_and_their_organization_only() {
+        let colleague = Target::Principal { id: 2, organization: Some(100) };
+        let stranger = Target::Principal { id: 3, organization: Some(200) };
+        assert!(authorize(&subject(1), colleague, Privilege::Read, "/p/2/").is_ok());
+        assert!(authorize(&subject(1), stranger, Privilege::Read, "/p/3/").is_err());
+        // Without an organization a user sees only themselves, never other org-less principals.
+        let alone = Subject { organization: None, ..subject(1) };
+        assert!(
+            authorize(&alone, Target::Principal { id: 1, organization: None }, Privilege::Read, "/").is_ok()
+        );
+        assert!(
+            authorize(&alone, Target::Principal { id: 4, organization: None }, Privilege::Read, "/").is_err()
+        );
+        assert!(authorize(&alone, colleague, Privilege::Read, "/p/2/").is_err());
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Resource {
             Resource::Root | Resource::DavRoot | Resource::Principals | Resource::Homes(_) => {
                 Target::Directory
             }
-            Resource::Principal(p) => Target::Principal(p.id),
+            Resource::Principal(p) => Target::Principal { id: p.id, organization: p.org_id },
             Resource::Collection { coll, .. } if coll.kind.is_home() => Target::Home { owner: coll.owner_id },
             Resource::Collection { coll, .. } => Target::Owned { owner: coll.owner_id, collection: coll.id },
             Resource::Object { parent, .. } => {

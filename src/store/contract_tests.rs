@@ -337,3 +337,140 @@ fn recording_a_change_uses_the_member_index() {
         .collect();
     assert!(plan.iter().any(|p| p.contains("changes_by_member")), "{plan:?}");
 }
+
+/// Creates a room or team principal: (kind, slug, display name, e-mail, organization). Rooms
+/// and teams have no store API yet, so each backend's test supplies its own insert.
+type AddPrincipal<'a> = &'a dyn Fn(PrincipalKind, &str, &str, Option<&str>, Option<Id>) -> Id;
+
+/// Principal search (RFC 3744 §9.4): scope by organization, caseless matching, terms.
+pub fn principal_search(store: &dyn Store, add_principal: AddPrincipal<'_>) {
+    let acme = store.create_organization("Acme").unwrap();
+    let globex = store.create_organization("Globex").unwrap();
+    let person = |slug: &str, name: &str, org: Id| {
+        store
+            .create_user(&NewUser {
+                slug: slug.into(),
+                display_name: name.into(),
+                email: Some(format!("{slug}@example.org")),
+                password_hash: "x".into(),
+                org_id: org,
+                role: Role::Collaborator,
+            })
+            .unwrap()
+    };
+    let alice = person("alice", "Alice Smith", acme);
+    let bob = person("bob", "Bob MÜLLER", acme);
+    let mallory = person("mallory", "Mallory Müller", globex);
+    let room = add_principal(PrincipalKind::Room, "etoile", "Salle Étoile", None, Some(acme));
+    let team =
+        add_principal(PrincipalKind::Team, "ops", "Ops_Team 100%", Some("ops@example.org"), Some(acme));
+    add_principal(PrincipalKind::Room, "boardroom", "Globex Boardroom", None, Some(globex));
+
+    assert_eq!(store.principal_by_id(bob.id).unwrap().unwrap().org_id, Some(acme));
+    assert_eq!(store.principal_by_slug("etoile").unwrap().unwrap().org_id, Some(acme));
+    assert_eq!(store.principal_by_slug("etoile").unwrap().unwrap().kind, PrincipalKind::Room);
+
+    let text = |field, text: &str, how| PrincipalTerm::Text { field, text: text.into(), how };
+    let by_name = |s: &str| text(PrincipalField::DisplayName, s, SearchMatch::Contains);
+    let search = |viewer: &Principal, org: Option<Id>, terms: Vec<PrincipalTerm>, all_of: bool| {
+        let s = PrincipalSearch { viewer: viewer.id, organization: org, terms, all_of, limit: 50 };
+        store.search_principals(&s).unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>()
+    };
+    let acme_search = |terms, all_of| search(&alice, Some(acme), terms, all_of);
+
+    // Everyone of the organization, ordered by display name; never another organization's.
+    assert_eq!(acme_search(vec![], true), [alice.id, bob.id, team, room]);
+    assert_eq!(search(&mallory, Some(globex), vec![by_name("")], true).len(), 2, "mallory and her room");
+    // Without an organization the viewer finds only themselves.
+    assert_eq!(search(&alice, None, vec![], true), [alice.id]);
+    assert_eq!(search(&alice, None, vec![by_name("bob")], true), Vec::<Id>::new());
+
+    // i;unicode-casemap: case folds (also beyond ASCII), accents do not disappear.
+    assert_eq!(acme_search(vec![by_name("müller")], true), [bob.id]);
+    assert_eq!(acme_search(vec![by_name("ÉTOILE")], true), [room]);
+    assert_eq!(acme_search(vec![by_name("etoile")], true), Vec::<Id>::new());
+    // LIKE wildcards in the text are literal.
+    assert_eq!(acme_search(vec![by_name("_")], true), [team]);
+    assert_eq!(acme_search(vec![by_name("%")], true), [team]);
+    assert_eq!(acme_search(vec![by_name("a%e")], true), Vec::<Id>::new());
+
+    // Match types.
+    let name = |s: &str, how| text(PrincipalField::DisplayName, s, how);
+    assert_eq!(acme_search(vec![name("bob", SearchMatch::StartsWith)], true), [bob.id]);
+    assert_eq!(acme_search(vec![name("müller", SearchMatch::StartsWith)], true), Vec::<Id>::new());
+    assert_eq!(acme_search(vec![name("SMITH", SearchMatch::EndsWith)], true), [alice.id]);
+    assert_eq!(acme_search(vec![name("alice smith", SearchMatch::Equals)], true), [alice.id]);
+    assert_eq!(acme_search(vec![name("alice", SearchMatch::Equals)], true), Vec::<Id>::new());
+
+    // E-mail, bare and as a calendar user address; principals without one never match.
+    let email = |s: &str, how| text(PrincipalField::Email, s, how);
+    let mailto = |s: &str, how| text(PrincipalField::MailtoAddress, s, how);
+    assert_eq!(acme_search(vec![email("BOB@example.org", SearchMatch::Equals)], true), [bob.id]);
+    assert_eq!(acme_search(vec![mailto("mailto:bob@", SearchMatch::StartsWith)], true), [bob.id]);
+    assert_eq!(acme_search(vec![mailto("ops@example.org", SearchMatch::Contains)], true), [team]);
+    assert_eq!(acme_search(vec![email("", SearchMatch::Contains)], true), [alice.id, bob.id, team]);
+
+    // Kinds, and allof / anyof.
+    assert_eq!(acme_search(vec![PrincipalTerm::Kind(vec![PrincipalKind::Room])], true), [room]);
+    assert_eq!(acme_search(vec![PrincipalTerm::Kind(vec![])], false), Vec::<Id>::new());
+    let bob_or_room = || vec![by_name("bob"), PrincipalTerm::Kind(vec![PrincipalKind::Room])];
+    assert_eq!(acme_search(bob_or_room(), true), Vec::<Id>::new());
+    assert_eq!(acme_search(bob_or_room(), false), [bob.id, room]);
+    let users_with_l = vec![by_name("l"), PrincipalTerm::Kind(vec![PrincipalKind::User])];
+    assert_eq!(acme_search(users_with_l, true), [alice.id, bob.id]);
+
+    // Bounded.
+    let first_two =
+        PrincipalSearch { viewer: alice.id, organization: Some(acme), terms: vec![], all_of: true, limit: 2 };
+    assert_eq!(store.search_principals(&first_two).unwrap().len(), 2);
+}
+
+#[test]
+fn sqlite_principal_search_passes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("davit.sqlite3");
+    let store = sqlite::SqliteStore::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let add = |kind, slug: &str, name: &str, email: Option<&str>, org| {
+        sqlite::insert_principal(&conn, kind, slug, name, email, org).unwrap()
+    };
+    principal_search(&store, &add);
+}
+
+#[test]
+fn principal_search_uses_indexes_only() {
+    // A scan of `principals` or `memberships` would cost every keystroke of a share dialog
+    // O(all principals of all organizations).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("davit.sqlite3");
+    drop(sqlite::SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    sqlite::register_casemap(&conn).unwrap();
+    let search = PrincipalSearch {
+        viewer: 1,
+        organization: Some(1),
+        terms: vec![PrincipalTerm::Text {
+            field: PrincipalField::DisplayName,
+            text: "x".into(),
+            how: SearchMatch::Contains,
+        }],
+        all_of: true,
+        limit: 51,
+    };
+    let (sql, values) = sqlite::search_query(&search);
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(rusqlite::params_from_iter(values), |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let scans: Vec<&String> = plan
+        .iter()
+        .filter(|p| p.starts_with("SCAN") && !p.contains("scope") && !p.contains("CONSTANT ROW"))
+        .collect();
+    assert!(scans.is_empty(), "{plan:#?}");
+    for index in ["principals_by_org", "memberships_by_user", "sqlite_autoindex_memberships_1"] {
+        assert!(plan.iter().any(|p| p.contains(index)), "{index} unused: {plan:#?}");
+    }
+}

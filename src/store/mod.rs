@@ -30,6 +30,8 @@ pub trait Store: Send + Sync + 'static {
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>>;
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>>;
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>>;
+    /// Principals visible to a search (RFC 3744 §9.4): see `PrincipalSearch`.
+    fn search_principals(&self, search: &PrincipalSearch) -> StoreResult<Vec<Principal>>;
 
     // ---- the collection tree -----------------------------------------------------------
     fn home(&self, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>>;

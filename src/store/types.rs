@@ -84,6 +84,9 @@ pub struct Principal {
     pub slug: String,
     pub display_name: String,
     pub email: Option<String>,
+    /// The organization the principal belongs to: a room's or team's own, a user's first
+    /// membership (the one `Store::role_of` reports). `None` for a user without one.
+    pub org_id: Option<Id>,
 }
 
 pub struct NewUser {
@@ -364,4 +367,46 @@ pub struct ChangeSet {
     /// True when more changes exist beyond `limit`.
     pub truncated: bool,
     pub current_rev: i64,
+}
+
+/// A principal search (RFC 3744 §9.4) as the store answers it: principals in scope whose
+/// fields match the terms, ordered by display name, at most `limit` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalSearch {
+    /// Who searches: always in scope.
+    pub viewer: Id,
+    /// The organization whose members, rooms and teams are in scope; `None`: only the viewer.
+    pub organization: Option<Id>,
+    /// No terms: every principal in scope.
+    pub terms: Vec<PrincipalTerm>,
+    /// Every term must hold (`allof`), or at least one (`anyof`).
+    pub all_of: bool,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalTerm {
+    /// `field` matches `text`, both folded with i;unicode-casemap (RFC 4790 §9.3), the
+    /// caseless comparison RFC 3744 §9.4 prefers. A principal without the field never matches.
+    Text { field: PrincipalField, text: String, how: SearchMatch },
+    /// The principal is of one of these kinds (none: never).
+    Kind(Vec<PrincipalKind>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalField {
+    DisplayName,
+    /// The bare e-mail address.
+    Email,
+    /// The e-mail address as a calendar user address: `mailto:` and the address
+    /// (RFC 6638 §2.4.1).
+    MailtoAddress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMatch {
+    Contains,
+    StartsWith,
+    EndsWith,
+    Equals,
 }

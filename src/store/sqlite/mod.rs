@@ -4,6 +4,7 @@
 mod backup;
 mod credentials;
 mod migrate;
+mod principal_search;
 mod rows;
 mod tree_read;
 mod tree_write;
@@ -19,6 +20,8 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 use super::{StoreError, StoreResult};
 
 pub use migrate::SCHEMA_VERSION;
+#[cfg(test)]
+pub(crate) use principal_search::{insert_principal, register_casemap, search_query};
 #[cfg(test)]
 pub(crate) use tree_write::PRUNE_MEMBER_CHANGES;
 
@@ -97,6 +100,7 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
         .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    principal_search::register_casemap(&conn).map_err(map_err)?;
     Ok(conn)
 }
 
@@ -119,7 +123,8 @@ pub(crate) fn now() -> i64 {
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
     FeedSettings, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta, Organization,
-    Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UserSummary,
+    Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan,
+    Transfer, UserSummary,
 };
 
 impl Store for SqliteStore {
@@ -151,13 +156,16 @@ impl Store for SqliteStore {
         self.read(|c| users::login_credentials(c, login))
     }
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
-        self.read(|c| users::principal_where(c, "slug = ?1", &slug))
+        self.read(|c| users::principal_where(c, "p.slug = ?1", &slug))
     }
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>> {
-        self.read(|c| users::principal_where(c, "id = ?1", &id))
+        self.read(|c| users::principal_where(c, "p.id = ?1", &id))
     }
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
         self.read(|c| users::role_of(c, user_id))
+    }
+    fn search_principals(&self, search: &PrincipalSearch) -> StoreResult<Vec<Principal>> {
+        self.read(|c| principal_search::search_principals(c, search))
     }
     fn home(&self, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
         self.read(|c| tree_read::home(c, owner_id, kind))
