@@ -29,23 +29,38 @@ pub fn allow(located: &Located) -> &'static str {
     }
 }
 
+/// Principal search (RFC 3744 §9.3–9.5) where the principals are: the principal collection
+/// (§9.5 requires the property-set report there), the roots above it, and each principal.
+const PRINCIPAL_REPORTS: &[&str] =
+    &["D:principal-property-search", "D:principal-search-property-set", "D:principal-match"];
+
+/// Homes and collections: principal-property-search with apply-to-principal-collection-set
+/// (Evolution sends it to a calendar to look up an attendee), principal-match on DAV:owner.
+const HOME_PRINCIPAL_REPORTS: &[&str] = &["D:principal-property-search", "D:principal-match"];
+
 /// The REPORTs a resource answers (RFC 3253 §3.1.5), as `<D:supported-report>` elements.
 pub fn supported_reports_xml(res: &Resource) -> String {
-    let reports: &[&str] = match res {
+    let reports: &[&[&str]] = match res {
         Resource::Collection { coll, .. } => match coll.kind {
-            CollectionKind::Calendar => {
-                &["D:sync-collection", "C:calendar-multiget", "C:calendar-query", "C:free-busy-query"]
-            }
-            CollectionKind::Addressbook => {
-                &["D:sync-collection", "CR:addressbook-multiget", "CR:addressbook-query"]
-            }
+            CollectionKind::Calendar => &[
+                &["D:sync-collection", "C:calendar-multiget", "C:calendar-query", "C:free-busy-query"],
+                HOME_PRINCIPAL_REPORTS,
+            ],
+            CollectionKind::Addressbook => &[
+                &["D:sync-collection", "CR:addressbook-multiget", "CR:addressbook-query"],
+                HOME_PRINCIPAL_REPORTS,
+            ],
             // Apple uses sync-collection only if the calendar home lists it.
-            _ => &["D:sync-collection"],
+            _ => &[&["D:sync-collection"], HOME_PRINCIPAL_REPORTS],
         },
-        _ => &[],
+        Resource::Root | Resource::DavRoot | Resource::Principals | Resource::Principal(_) => {
+            &[PRINCIPAL_REPORTS]
+        }
+        Resource::Homes(_) | Resource::Object { .. } => &[],
     };
     reports
         .iter()
+        .flat_map(|list| list.iter())
         .map(|r| format!("<D:supported-report><D:report><{r}/></D:report></D:supported-report>"))
         .collect()
 }

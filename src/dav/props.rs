@@ -5,9 +5,10 @@ use super::Ctx;
 use super::capabilities;
 use super::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName};
 use super::resource::Resource;
+use super::xml::escape_text;
 use crate::acl;
 use crate::caldav::validate_put as limits;
-use crate::store::{CollectionKind, HomeKind};
+use crate::store::{CollectionKind, HomeKind, PrincipalKind};
 
 /// A property value, written inside the property element.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,12 @@ pub fn live_names(res: &Resource) -> Vec<QName> {
         add(DAV, &["principal-URL", "principal-collection-set"]);
         add(CALDAV, &["calendar-home-set", "calendar-user-address-set"]);
         add(CARDDAV, &["addressbook-home-set"]);
+    }
+    if let Resource::Principal(p) = res {
+        add(CALDAV, &["calendar-user-type"]);
+        if p.email.is_some() {
+            add(CALENDARSERVER, &["email-address-set"]);
+        }
     }
     if let Resource::Collection { coll, .. } = res {
         add(DAV, &["sync-token"]);
@@ -132,6 +139,7 @@ pub fn is_protected(q: &QName) -> bool {
     let caldav = [
         "calendar-home-set",
         "calendar-user-address-set",
+        "calendar-user-type",
         "supported-calendar-component-set",
         "supported-calendar-data",
         "max-resource-size",
@@ -146,8 +154,18 @@ pub fn is_protected(q: &QName) -> bool {
         CARDDAV => {
             ["addressbook-home-set", "supported-address-data", "max-resource-size"].contains(&q.name.as_str())
         }
-        CALENDARSERVER => q.name == "getctag",
+        CALENDARSERVER => q.name == "getctag" || q.name == "email-address-set",
         _ => false,
+    }
+}
+
+/// `C:calendar-user-type` of a principal (RFC 6638 §2.4.2), with the CUTYPE values of RFC
+/// 5545 §3.2.3: users are people, rooms are meeting rooms, teams are groups.
+pub fn calendar_user_type(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "INDIVIDUAL",
+        PrincipalKind::Room => "ROOM",
+        PrincipalKind::Team => "GROUP",
     }
 }
 
@@ -228,6 +246,13 @@ pub fn live(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
         CALENDARSERVER if q.name == "getctag" => {
             res.collection().map(|c| PropValue::Text(crate::sync::token(c)))
         }
+        // Apple asks for it on principals and searches it (calendarserver.org extension).
+        CALENDARSERVER if q.name == "email-address-set" => match res {
+            Resource::Principal(p) => p.email.as_deref().map(|email| {
+                PropValue::Xml(format!("<CS:email-address>{}</CS:email-address>", escape_text(email)))
+            }),
+            _ => None,
+        },
         APPLE_ICAL => {
             let coll = res.collection().filter(|c| c.kind == CollectionKind::Calendar)?;
             let value = match q.name.as_str() {
@@ -309,6 +334,10 @@ fn caldav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
             hrefs.push(ctx.hrefs().principal(&p.slug));
             PropValue::Hrefs(hrefs)
         }
+        "calendar-user-type" => match res {
+            Resource::Principal(p) => PropValue::Text(calendar_user_type(p.kind).to_owned()),
+            _ => return None,
+        },
         "supported-calendar-component-set" => {
             let comps = calendar?.props.components.clone().unwrap_or_else(|| "VEVENT,VTODO,VJOURNAL".into());
             let xml = comps.split(',').map(|c| format!("<C:comp name=\"{}\"/>", c.trim())).collect();

@@ -11,7 +11,7 @@ mod proppatch;
 pub(crate) mod put;
 mod report;
 
-pub use propfind::Content;
+pub use propfind::{Content, describe};
 
 use http::{Method, StatusCode};
 

@@ -1,5 +1,6 @@
 //! REPORT (RFC 3253 §3.6): sync-collection (RFC 6578), calendar-multiget (RFC 4791 §7.9),
-//! addressbook-multiget (RFC 6352 §8.7).
+//! addressbook-multiget (RFC 6352 §8.7); the queries and principal searches live in their
+//! own modules.
 
 use http::{StatusCode, Uri};
 
@@ -40,6 +41,15 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
         Report::AddressbookQuery(query) => crate::carddav::query::addressbook_query(ctx, &res, &query),
         Report::CalendarQuery(query) => crate::caldav::query::calendar_query(ctx, &res, &query),
         Report::FreeBusyQuery(query) => crate::caldav::freebusy::free_busy_query(ctx, &res, query),
+        Report::PrincipalPropertySearch(search) => {
+            crate::principal_search::property_search::principal_property_search(ctx, &res, &search)
+        }
+        Report::PrincipalSearchPropertySet => {
+            crate::principal_search::property_search::principal_search_property_set(ctx)
+        }
+        Report::PrincipalMatch(request) => {
+            crate::principal_search::principal_match::principal_match(ctx, &res, &request)
+        }
     }
 }
 
