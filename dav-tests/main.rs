@@ -15,5 +15,6 @@ mod feeds;
 mod hostile;
 mod methods;
 mod operations;
+mod principal_search;
 mod reliability;
 mod sync;
