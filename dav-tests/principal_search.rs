@@ -275,16 +275,25 @@ async fn no_match_is_an_empty_multistatus() {
 }
 
 #[tokio::test]
-async fn python_caldav_lists_the_organization_without_criteria() {
-    // caldav's DAVClient.search_principals() without a name: no property-search at all,
-    // sent to the client URL.
+async fn python_caldav_finds_the_user_by_name_and_lists_the_organization() {
+    // caldav 3.6 DAVClient.search_principals(), as caldav-server-tester sends it to the client
+    // URL: the properties stand beside an empty DAV:prop, and without a name there is no
+    // property-search at all. Its parser needs displayname and calendar-home-set.
     let (server, c) = setup().await;
-    let body = "<D:principal-property-search xmlns:D=\"DAV:\"><D:prop><C:calendar-home-set \
-                xmlns:C=\"urn:ietf:params:xml:ns:caldav\"/><D:displayname/></D:prop>\
-                </D:principal-property-search>";
-    let r = report(&c, "/dav/", Some("0"), body).await;
-    let everyone = ["admin", "alice", "bob", "etoile", "ops"].map(principal);
-    assert_eq!(found(&r), everyone);
+    let by_name = "<D:principal-property-search xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">\
+                   <D:property-search><D:prop><D:displayname/></D:prop><D:match>alice</D:match>\
+                   </D:property-search>\
+                   <D:prop/><C:calendar-home-set/><D:displayname/></D:principal-property-search>";
+    let r = report(&c, "/dav/", Some("0"), by_name).await;
+    assert_eq!(found(&r), [principal("alice")]);
+    let doc = r.xml();
+    let alice = doc.response(&principal("alice"));
+    assert_eq!(alice.href_prop(CALDAV, "calendar-home-set"), "/dav/calendars/alice/");
+    assert_eq!(alice.ok(DAV, "displayname").text(), "alice");
+    let list_all = "<D:principal-property-search xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">\
+                    <D:prop/><C:calendar-home-set/><D:displayname/></D:principal-property-search>";
+    let r = report(&c, "/dav/", Some("0"), list_all).await;
+    assert_eq!(found(&r), ["admin", "alice", "bob", "etoile", "ops"].map(principal));
     assert_eq!(
         r.xml().response(&principal("bob")).href_prop(CALDAV, "calendar-home-set"),
         "/dav/calendars/bob/"

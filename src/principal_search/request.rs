@@ -55,6 +55,21 @@ fn props_of(root: &Element) -> Vec<QName> {
     root.child(DAV, "prop").map(qnames).unwrap_or_default()
 }
 
+/// The `DAV:prop` of a principal-property-search. python-caldav (3.6, `search_principals()`)
+/// writes the properties it wants beside an empty `DAV:prop` instead of inside it; those are
+/// read as the list then, or its parser finds no displayname and no principal.
+fn requested_props(root: &Element) -> Vec<QName> {
+    let Some(prop) = root.child(DAV, "prop") else { return Vec::new() };
+    if prop.elements().next().is_some() {
+        return qnames(prop);
+    }
+    let structural = ["prop", "property-search", "apply-to-principal-collection-set"];
+    root.elements()
+        .filter(|e| !(e.ns == DAV && structural.contains(&e.name.as_str())))
+        .map(|e| QName::new(&e.ns, &e.name))
+        .collect()
+}
+
 /// `match-type` is a calendarserver.org extension of `DAV:match` (Apple sends `starts-with`).
 fn match_type(m: &Element) -> DavResult<SearchMatch> {
     Ok(match m.attr("match-type") {
@@ -99,7 +114,7 @@ pub fn parse_property_search(root: &Element) -> DavResult<PropertySearch> {
     Ok(PropertySearch {
         criteria,
         all_of,
-        props: props_of(root),
+        props: requested_props(root),
         apply_to_principal_collection_set: root.child(DAV, "apply-to-principal-collection-set").is_some(),
     })
 }
@@ -170,6 +185,17 @@ mod tests {
         .unwrap();
         assert!(s.all_of && s.apply_to_principal_collection_set && s.props.is_empty());
         assert_eq!(s.criteria[0].property, QName::new(CALDAV, "calendar-user-address-set"));
+    }
+
+    #[test]
+    fn python_caldav_properties_beside_an_empty_prop_are_the_prop_list() {
+        let s = search(
+            "<D:principal-property-search xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">\
+             <D:prop/><C:calendar-home-set/><D:displayname/></D:principal-property-search>",
+        )
+        .unwrap();
+        assert!(s.criteria.is_empty());
+        assert_eq!(s.props, [QName::new(CALDAV, "calendar-home-set"), QName::new(DAV, "displayname")]);
     }
 
     #[test]
