@@ -9,6 +9,8 @@ use http::StatusCode;
 
 use super::request::{Criterion, PropertySearch};
 use super::{SEARCHABLE, Searched, describe_match, holds_principals, readable, require_depth_zero, searched};
+use crate::carddav::filter::text_matches;
+use crate::carddav::request::{Collation, MatchType, TextMatch};
 use crate::dav::error::DavResult;
 use crate::dav::multistatus::{Multistatus, write_prop};
 use crate::dav::names::{self, QName};
@@ -17,7 +19,6 @@ use crate::dav::resource::Resource;
 use crate::dav::xml::XmlWriter;
 use crate::dav::{Ctx, DavResponse, multistatus_response, respond};
 use crate::store::{PrincipalKind, PrincipalSearch, PrincipalTerm, SearchMatch};
-use crate::vcard::unicode_casemap;
 
 /// Most principals one search answers; a share dialog shows a handful, and a client that
 /// gets the 507 asks for something more specific.
@@ -71,24 +72,25 @@ fn store_term(c: &Criterion) -> Option<PrincipalTerm> {
     Some(match searched(&c.property)? {
         Searched::Field(field) => PrincipalTerm::Text { field, text: c.text.clone(), how: c.how },
         Searched::CalendarUserType => {
+            // The value is not stored: compare it here as the store compares its fields.
+            let match_type = match c.how {
+                SearchMatch::Contains => MatchType::Contains,
+                SearchMatch::StartsWith => MatchType::StartsWith,
+                SearchMatch::EndsWith => MatchType::EndsWith,
+                SearchMatch::Equals => MatchType::Equals,
+            };
+            let tm = TextMatch {
+                text: c.text.clone(),
+                collation: Collation::UnicodeCasemap,
+                match_type,
+                negate: false,
+            };
             let kinds = [PrincipalKind::User, PrincipalKind::Room, PrincipalKind::Team];
             PrincipalTerm::Kind(
-                kinds.into_iter().filter(|k| text_matches(calendar_user_type(*k), &c.text, c.how)).collect(),
+                kinds.into_iter().filter(|k| text_matches(&tm, calendar_user_type(*k))).collect(),
             )
         }
     })
-}
-
-/// The store's comparison, for values that are not stored: `value` matches `text` under
-/// i;unicode-casemap.
-fn text_matches(value: &str, text: &str, how: SearchMatch) -> bool {
-    let (value, text) = (unicode_casemap(value), unicode_casemap(text));
-    match how {
-        SearchMatch::Contains => value.contains(&text),
-        SearchMatch::StartsWith => value.starts_with(&text),
-        SearchMatch::EndsWith => value.ends_with(&text),
-        SearchMatch::Equals => value == text,
-    }
 }
 
 /// RFC 3744 §9.5: a `200` with a `principal-search-property-set` document; each description
