@@ -15,7 +15,7 @@ pub mod token;
 
 use crate::acl::{Privilege, Subject, Target, effective_privileges};
 use crate::config::Config;
-use crate::store::{Collection, CollectionKind, FeedSettings, HomeKind, Store, StoreError};
+use crate::store::{Collection, CollectionAccess, CollectionKind, FeedSettings, HomeKind, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -31,11 +31,16 @@ pub enum FeedError {
     Store(#[from] StoreError),
 }
 
-/// Whether `subject` may publish, unpublish or re-key the calendar: its owner, or whoever holds
-/// *can modify and share* on it — the level that adds write-properties to *can modify*.
-pub fn may_manage(subject: &Subject, collection: &Collection) -> bool {
-    effective_privileges(subject, Target::Owned { owner: collection.owner_id, collection: collection.id })
-        .contains(Privilege::WriteProperties)
+/// Whether `subject` may publish, unpublish or re-key the calendar: its owner, whoever holds
+/// *can modify and share* on it, or a manager of an organization calendar (the `share`
+/// privilege). `access` are the collection's access facts for `subject`
+/// (`Store::collection_access`).
+pub fn may_manage(subject: &Subject, collection: &Collection, access: CollectionAccess) -> bool {
+    effective_privileges(
+        subject,
+        Target::Owned { owner: collection.owner_id, collection: collection.id, access },
+    )
+    .contains(Privilege::Share)
 }
 
 /// Publishes the calendar with `settings` under a new token and returns the token. A calendar
