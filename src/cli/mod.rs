@@ -1,6 +1,6 @@
 //! The operator interface. Scripts depend on these names: `davit serve`, `davit user add|list|
-//! passwd|delete`, `davit backup`, `davit org|team|room|grant|share|member …`, `--listen`, `--data-dir`, `--config` and their `DAVIT_*`
-//! variables.
+//! passwd|delete`, `davit backup`, `davit org|team|room|grant|share|member …`, `--listen`,
+//! `--data-dir`, `--config` and their `DAVIT_*` variables.
 
 mod app_password;
 mod backup;
