@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod access_matrix;
 mod app_passwords;
 mod bad_input;
 mod caldav_data;
