@@ -56,6 +56,14 @@ pub struct ActiveSession {
     pub second_factor_pending: bool,
 }
 
+/// The current Unix time in seconds (the clock sessions and TOTP codes are measured by).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// 256 random bits, base64url: a session id, a CSRF token, a login-form token.
 pub fn random_token() -> Result<String, AuthError> {
     let mut bytes = [0u8; TOKEN_BYTES];
