@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod account_api;
 mod app_passwords;
 mod bad_input;
 mod caldav_data;
