@@ -4,6 +4,7 @@
 mod harness;
 
 mod access_matrix;
+mod account_api;
 mod app_passwords;
 mod bad_input;
 mod caldav_data;
