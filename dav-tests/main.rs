@@ -18,4 +18,5 @@ mod hostile;
 mod methods;
 mod operations;
 mod reliability;
+mod sharing;
 mod sync;

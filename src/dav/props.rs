@@ -212,7 +212,12 @@ fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
 fn owner_href(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
     match res {
         Resource::Principal(p) => Some(PropValue::Href(ctx.hrefs().principal(&p.slug))),
-        Resource::Collection { place, .. } | Resource::Object { place, .. } => {
+        Resource::Collection { coll: c, place } | Resource::Object { parent: c, place, .. } => {
+            // A share seen from the sharee's home is still the sharer's (RFC 3744 §5.1).
+            if place.is_mounted(c.owner_id) {
+                let owner = ctx.store().principal_by_id(c.owner_id).ok().flatten()?;
+                return Some(PropValue::Href(ctx.hrefs().principal(&owner.slug)));
+            }
             Some(PropValue::Href(ctx.hrefs().principal(&place.owner.slug)))
         }
         _ => None,
