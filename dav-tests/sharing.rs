@@ -393,3 +393,13 @@ async fn acl_properties_reflect_teams_and_shares() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn names_of_shared_copies_are_reserved_in_homes() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    let r = alice.go("MKCALENDAR", "/dav/calendars/alice/shared-12/").await;
+    r.assert_status(403).assert_contains("reserved");
+    alice.go("MKCALENDAR", "/dav/calendars/alice/shared-notes/").await.assert_status(201);
+    server.stop().await;
+}
