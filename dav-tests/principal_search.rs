@@ -12,7 +12,7 @@
 
 use crate::harness::roxml::{DAV, Doc};
 use crate::harness::{Client, Reply, TestServer};
-use davit::store::{NewUser, Role};
+use davit::store::{NewUser, PrincipalKind, Role};
 
 const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
 const CS: &str = "http://calendarserver.org/ns/";
@@ -20,17 +20,17 @@ const PRINCIPALS: &str = "/dav/principals/";
 
 /// Acme (the first organization, with its `admin`): alice (who searches), Bob Müller, the
 /// meeting room "Salle Étoile" and the team "Ops"; Globex: mallory and the room "Boardroom".
-/// Rooms and teams have no management API yet, so they are inserted into the database.
+/// Rooms and teams are made through the store, as the management API makes them.
 async fn setup() -> (TestServer, Client) {
     let server = TestServer::start().await;
     server.add_user("alice", Role::Collaborator);
     let acme = server.store().organizations().unwrap()[0].id;
     add_person(&server, "bob", "Bob Müller", acme);
-    add_principal(&server, "room", "etoile", "Salle Étoile", None, acme);
-    add_principal(&server, "team", "ops", "Ops", Some("ops@example.org"), acme);
+    add_group(&server, PrincipalKind::Room, "etoile", "Salle Étoile", None, acme);
+    add_group(&server, PrincipalKind::Team, "ops", "Ops", Some("ops@example.org"), acme);
     let globex = server.store().create_organization("Globex").unwrap();
     add_person(&server, "mallory", "Mallory Bobson", globex);
-    add_principal(&server, "room", "boardroom", "Boardroom", None, globex);
+    add_group(&server, PrincipalKind::Room, "boardroom", "Boardroom", None, globex);
     let c = server.client("alice");
     (server, c)
 }
@@ -50,14 +50,15 @@ fn add_person(server: &TestServer, slug: &str, name: &str, org: i64) {
         .unwrap();
 }
 
-fn add_principal(server: &TestServer, kind: &str, slug: &str, name: &str, email: Option<&str>, org: i64) {
-    let conn = rusqlite::Connection::open(server.state.config.database_path()).unwrap();
-    conn.execute(
-        "INSERT INTO principals (kind, slug, display_name, email, org_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-        rusqlite::params![kind, slug, name, email, org],
-    )
-    .unwrap();
+fn add_group(
+    server: &TestServer,
+    kind: PrincipalKind,
+    slug: &str,
+    name: &str,
+    email: Option<&str>,
+    org: i64,
+) {
+    server.store().create_group_principal(org, kind, slug, name, email).unwrap();
 }
 
 async fn report(c: &Client, path: &str, depth: Option<&str>, body: &str) -> Reply {

@@ -4,6 +4,7 @@
 //! nothing outside `store::sqlite` touches rusqlite.
 
 pub mod acl;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod caldav;
@@ -14,6 +15,7 @@ pub mod dav;
 pub mod feeds;
 pub mod http;
 pub mod ical;
+pub mod org;
 pub mod principal_search;
 pub mod state;
 pub mod store;

@@ -70,7 +70,7 @@ fn holds_principals(res: &Resource) -> bool {
 }
 
 fn readable(ctx: &Ctx<'_>, res: &Resource) -> bool {
-    acl::effective_privileges(&ctx.subject, res.acl_target()).contains(Privilege::Read)
+    acl::effective_privileges(&ctx.subject, ctx.target(res)).contains(Privilege::Read)
 }
 
 /// The `<D:response>` of a match: the asked-for properties, or a bare 200 when none were.

@@ -84,9 +84,6 @@ pub struct Principal {
     pub slug: String,
     pub display_name: String,
     pub email: Option<String>,
-    /// The organization the principal belongs to: a room's or team's own, a user's first
-    /// membership (the one `Store::role_of` reports). `None` for a user without one.
-    pub org_id: Option<Id>,
 }
 
 pub struct NewUser {
@@ -409,4 +406,47 @@ pub enum SearchMatch {
     StartsWith,
     EndsWith,
     Equals,
+}
+
+/// A user's TOTP enrolment (RFC 6238). `enabled` is false between enrolment and the first
+/// confirmed code; `last_step` is the time step of the last accepted code (replay protection).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwoFactor {
+    pub secret: Vec<u8>,
+    pub enabled: bool,
+    pub last_step: Option<i64>,
+}
+
+/// The key computes every future code: keep it out of logs.
+impl fmt::Debug for TwoFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("secret", &"<redacted>")
+            .field("enabled", &self.enabled)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
+}
+
+/// A web session to create; `id_hash` is the SHA-256 of the cookie value, never the value.
+#[derive(Debug, Clone)]
+pub struct NewWebSession<'a> {
+    pub id_hash: &'a str,
+    pub user_id: Id,
+    pub csrf_token: &'a str,
+    /// Password checked, TOTP or recovery code still to come: good for nothing else.
+    pub second_factor_pending: bool,
+    pub created_at: i64,
+    /// Absolute end, whatever the activity.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub user_id: Id,
+    pub csrf_token: String,
+    pub second_factor_pending: bool,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
 }

@@ -4,10 +4,12 @@
 mod backup;
 mod credentials;
 mod migrate;
+mod org;
 mod principal_search;
 mod rows;
 mod tree_read;
 mod tree_write;
+mod two_factor;
 mod users;
 
 use std::path::Path;
@@ -21,7 +23,7 @@ use super::{StoreError, StoreResult};
 
 pub use migrate::SCHEMA_VERSION;
 #[cfg(test)]
-pub(crate) use principal_search::{insert_principal, register_casemap, search_query};
+pub(crate) use principal_search::{register_casemap, search_query};
 #[cfg(test)]
 pub(crate) use tree_write::PRUNE_MEMBER_CHANGES;
 
@@ -126,6 +128,11 @@ use crate::store::{
     Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan,
     Transfer, UserSummary,
 };
+use crate::store::{
+    CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
+    PrincipalKind, RemovalReport, Share, ShareAccess,
+};
+use crate::store::{NewWebSession, TwoFactor, WebSession};
 
 impl Store for SqliteStore {
     fn create_organization(&self, name: &str) -> StoreResult<Id> {
@@ -150,16 +157,21 @@ impl Store for SqliteStore {
         self.write(|tx| users::delete_user(tx, slug))
     }
     fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id> {
-        self.write(|tx| users::set_password(tx, slug, password_hash))
+        // Whoever knew the old password may hold a session: it ends with the change.
+        self.write(|tx| {
+            let id = users::set_password(tx, slug, password_hash)?;
+            two_factor::delete_web_sessions(tx, id)?;
+            Ok(id)
+        })
     }
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>> {
         self.read(|c| users::login_credentials(c, login))
     }
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
-        self.read(|c| users::principal_where(c, "p.slug = ?1", &slug))
+        self.read(|c| users::principal_where(c, "slug = ?1", &slug))
     }
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>> {
-        self.read(|c| users::principal_where(c, "p.id = ?1", &id))
+        self.read(|c| users::principal_where(c, "id = ?1", &id))
     }
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
         self.read(|c| users::role_of(c, user_id))
@@ -262,6 +274,128 @@ impl Store for SqliteStore {
         batch: usize,
     ) -> StoreResult<Vec<(Id, Vec<u8>)>> {
         self.read(|c| credentials::object_bodies_after(c, collection_id, after_id, batch))
+    }
+    fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>> {
+        self.read(|c| org::org_members(c, org_id))
+    }
+    fn set_role(&self, org_id: Id, user_id: Id, role: Role) -> StoreResult<()> {
+        self.write(|tx| org::set_role(tx, org_id, user_id, role))
+    }
+    fn organization_of(&self, principal_id: Id) -> StoreResult<Option<Id>> {
+        self.read(|c| org::organization_of(c, principal_id))
+    }
+    fn create_group_principal(
+        &self,
+        org_id: Id,
+        kind: PrincipalKind,
+        slug: &str,
+        display_name: &str,
+        email: Option<&str>,
+    ) -> StoreResult<Principal> {
+        self.write(|tx| org::create_group_principal(tx, org_id, kind, slug, display_name, email))
+    }
+    fn group_principals(&self, org_id: Id, kind: PrincipalKind) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::group_principals(c, org_id, kind))
+    }
+    fn delete_group_principal(&self, id: Id) -> StoreResult<()> {
+        self.write(|tx| org::delete_group_principal(tx, id))
+    }
+    fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::team_members(c, team_id))
+    }
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::teams_of(c, user_id))
+    }
+    fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool> {
+        self.write(|tx| org::set_team_member(tx, team_id, user_id, member))
+    }
+    fn add_grant(&self, grant: &NewGrant) -> StoreResult<Id> {
+        self.write(|tx| org::add_grant(tx, grant))
+    }
+    fn grants(&self, org_id: Id) -> StoreResult<Vec<Grant>> {
+        self.read(|c| org::grants(c, org_id))
+    }
+    fn revoke_grant(&self, org_id: Id, id: Id) -> StoreResult<bool> {
+        self.write(|tx| org::revoke_grant(tx, org_id, id))
+    }
+    fn put_share(
+        &self,
+        collection_id: Id,
+        grantee: &Grantee,
+        access: ShareAccess,
+        by: Id,
+    ) -> StoreResult<Id> {
+        self.write(|tx| org::put_share(tx, collection_id, grantee, access, by))
+    }
+    fn shares(&self, collection_id: Id) -> StoreResult<Vec<Share>> {
+        self.read(|c| org::shares(c, collection_id))
+    }
+    fn revoke_share(&self, collection_id: Id, grantee: &Grantee) -> StoreResult<bool> {
+        self.write(|tx| org::revoke_share(tx, collection_id, grantee))
+    }
+    fn touch_invitation(&self, collection_id: Id, email: &str) -> StoreResult<bool> {
+        self.write(|tx| org::touch_invitation(tx, collection_id, email))
+    }
+    fn collection_access(&self, user_id: Id, collection_id: Id) -> StoreResult<CollectionAccess> {
+        self.read(|c| org::collection_access(c, user_id, collection_id))
+    }
+    fn mounted_collections(&self, user_id: Id, kind: HomeKind) -> StoreResult<Vec<MountedCollection>> {
+        self.read(|c| org::mounted_collections(c, user_id, kind))
+    }
+    fn set_sharee_props(
+        &self,
+        user_id: Id,
+        collection_id: Id,
+        fields: &[(CollectionField, Option<String>)],
+    ) -> StoreResult<()> {
+        self.write(|tx| org::set_sharee_props(tx, user_id, collection_id, fields))
+    }
+    fn decline_share(&self, user_id: Id, collection_id: Id) -> StoreResult<()> {
+        self.write(|tx| org::decline_share(tx, user_id, collection_id))
+    }
+    fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
+        self.write(|tx| org::remove_member(tx, removal))
+    }
+    fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>> {
+        self.read(|c| two_factor::two_factor(c, user_id))
+    }
+    fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()> {
+        self.write(|tx| two_factor::begin_two_factor(tx, user_id, secret))
+    }
+    fn enable_two_factor(
+        &self,
+        user_id: Id,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool> {
+        self.write(|tx| two_factor::enable_two_factor(tx, user_id, step, recovery_code_hashes))
+    }
+    fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool> {
+        self.write(|tx| two_factor::disable_two_factor(tx, user_id))
+    }
+    fn accept_totp_step(&self, user_id: Id, step: i64) -> StoreResult<bool> {
+        self.write(|tx| two_factor::accept_totp_step(tx, user_id, step))
+    }
+    fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> StoreResult<bool> {
+        self.write(|tx| two_factor::use_recovery_code(tx, user_id, code_hash))
+    }
+    fn recovery_codes_left(&self, user_id: Id) -> StoreResult<u64> {
+        self.read(|c| two_factor::recovery_codes_left(c, user_id))
+    }
+    fn create_web_session(&self, session: &NewWebSession<'_>) -> StoreResult<()> {
+        self.write(|tx| two_factor::create_web_session(tx, session))
+    }
+    fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>> {
+        self.read(|c| two_factor::web_session(c, id_hash))
+    }
+    fn touch_web_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
+        self.write(|tx| two_factor::touch_web_session(tx, id_hash, at))
+    }
+    fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool> {
+        self.write(|tx| two_factor::delete_web_session(tx, id_hash))
+    }
+    fn delete_web_sessions(&self, user_id: Id) -> StoreResult<u64> {
+        self.write(|tx| two_factor::delete_web_sessions(tx, user_id))
     }
     fn prune_tombstones(&self, before: i64) -> StoreResult<u64> {
         self.write(|tx| tree_write::prune_tombstones(tx, before))

@@ -9,10 +9,9 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params_from_iter, types::Value};
 
+use super::org::kind_str;
 use super::{map_err, rows};
-use crate::store::{
-    Principal, PrincipalField, PrincipalKind, PrincipalSearch, PrincipalTerm, SearchMatch, StoreResult,
-};
+use crate::store::{Principal, PrincipalField, PrincipalSearch, PrincipalTerm, SearchMatch, StoreResult};
 use crate::vcard::unicode_casemap;
 
 /// The SQL name of the i;unicode-casemap fold (RFC 4790 §9.3).
@@ -30,7 +29,7 @@ pub fn register_casemap(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The principals in scope, as one indexed set: the viewer, the organization's members and
 /// its rooms and teams. `?1` is the viewer, `?2` the organization (NULL: nobody else).
-const SCOPE: &str = "WITH scope(id) AS (
+const SCOPE: &str = "WITH scope(principal_id) AS (
         SELECT ?1
         UNION SELECT user_id FROM memberships WHERE org_id = ?2
         UNION SELECT id FROM principals WHERE org_id = ?2
@@ -54,7 +53,7 @@ pub(crate) fn search_query(search: &PrincipalSearch) -> (String, Vec<Value>) {
     };
     values.push(Value::Integer(i64::try_from(search.limit).unwrap_or(i64::MAX)));
     let sql = format!(
-        "{SCOPE} SELECT {} FROM scope JOIN principals p ON p.id = scope.id WHERE {filter}
+        "{SCOPE} SELECT {} FROM scope JOIN principals p ON p.id = scope.principal_id WHERE {filter}
          ORDER BY p.display_name COLLATE NOCASE, p.id LIMIT ?{}",
         rows::PRINCIPAL_COLUMNS,
         values.len()
@@ -77,17 +76,9 @@ fn condition(term: &PrincipalTerm, values: &mut Vec<Value>) -> String {
         PrincipalTerm::Kind(kinds) if kinds.is_empty() => String::from("0"),
         // Kind names are constants of ours, so they may be written into the SQL.
         PrincipalTerm::Kind(kinds) => {
-            let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", kind_name(*k))).collect();
+            let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", kind_str(*k))).collect();
             format!("p.kind IN ({})", names.join(", "))
         }
-    }
-}
-
-fn kind_name(kind: PrincipalKind) -> &'static str {
-    match kind {
-        PrincipalKind::User => "user",
-        PrincipalKind::Room => "room",
-        PrincipalKind::Team => "team",
     }
 }
 
@@ -100,24 +91,6 @@ fn like_pattern(text: &str, how: SearchMatch) -> String {
         SearchMatch::EndsWith => format!("%{escaped}"),
         SearchMatch::Equals => escaped,
     }
-}
-
-/// Test support: a room or team principal (their management API is not built yet).
-#[cfg(test)]
-pub(crate) fn insert_principal(
-    conn: &Connection,
-    kind: PrincipalKind,
-    slug: &str,
-    display_name: &str,
-    email: Option<&str>,
-    org_id: Option<crate::store::Id>,
-) -> rusqlite::Result<crate::store::Id> {
-    conn.execute(
-        "INSERT INTO principals (kind, slug, display_name, email, org_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-        rusqlite::params![kind_name(kind), slug, display_name, email, org_id],
-    )?;
-    Ok(conn.last_insert_rowid())
 }
 
 #[cfg(test)]

@@ -47,10 +47,7 @@ pub fn object(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
     })
 }
 
-/// Columns of `principals p` (the alias is required). A user's organization is their first
-/// membership, as `role_of` reports it; rooms and teams carry their own.
-pub const PRINCIPAL_COLUMNS: &str = "p.id, p.kind, p.slug, p.display_name, p.email, \
-     COALESCE(p.org_id, (SELECT MIN(m.org_id) FROM memberships m WHERE m.user_id = p.id))";
+pub const PRINCIPAL_COLUMNS: &str = "id, kind, slug, display_name, email";
 
 pub fn principal(row: &Row<'_>) -> rusqlite::Result<Principal> {
     let kind: String = row.get(1)?;
@@ -64,6 +61,5 @@ pub fn principal(row: &Row<'_>) -> rusqlite::Result<Principal> {
         slug: row.get(2)?,
         display_name: row.get(3)?,
         email: row.get(4)?,
-        org_id: row.get(5)?,
     })
 }

@@ -93,31 +93,30 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser) -> StoreResult<Principa
         let parent = homes[&kind.home_kind()];
         super::tree_write::insert_collection(tx, id, parent, segment, kind, &props, t)?;
     }
+    if let Some(email) = &user.email {
+        super::org::accept_invitations(tx, id, email)?;
+    }
     Ok(Principal {
         id,
         kind: crate::store::PrincipalKind::User,
         slug: user.slug.clone(),
         display_name: user.display_name.clone(),
         email: user.email.clone(),
-        org_id: Some(user.org_id),
     })
 }
 
 pub fn users(conn: &Connection) -> StoreResult<Vec<UserSummary>> {
-    let sql = format!(
-        "SELECT {}, o.name, m.role
-         FROM principals p JOIN users u ON u.principal_id = p.id
-         JOIN memberships m ON m.user_id = p.id JOIN organizations o ON o.id = m.org_id
-         ORDER BY p.slug",
-        rows::PRINCIPAL_COLUMNS
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let sql = "SELECT p.id, p.kind, p.slug, p.display_name, p.email, o.name, m.role
+               FROM principals p JOIN users u ON u.principal_id = p.id
+               JOIN memberships m ON m.user_id = p.id JOIN organizations o ON o.id = m.org_id
+               ORDER BY p.slug";
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     let rows = stmt
         .query_map([], |r| {
-            let role: String = r.get(7)?;
+            let role: String = r.get(6)?;
             Ok(UserSummary {
                 principal: rows::principal(r)?,
-                organization: r.get(6)?,
+                organization: r.get(5)?,
                 role: Role::parse(&role).unwrap_or(Role::Collaborator),
             })
         })
@@ -190,7 +189,7 @@ pub fn principal_where(
     clause: &str,
     value: &dyn rusqlite::ToSql,
 ) -> StoreResult<Option<Principal>> {
-    let sql = format!("SELECT {} FROM principals p WHERE {clause}", rows::PRINCIPAL_COLUMNS);
+    let sql = format!("SELECT {} FROM principals WHERE {clause}", rows::PRINCIPAL_COLUMNS);
     conn.prepare_cached(&sql)
         .and_then(|mut s| s.query_row([value], rows::principal).optional())
         .map_err(map_err)
