@@ -403,3 +403,47 @@ async fn names_of_shared_copies_are_reserved_in_homes() {
     alice.go("MKCALENDAR", "/dav/calendars/alice/shared-notes/").await.assert_status(201);
     server.stop().await;
 }
+
+/// Apple Calendar syncs the calendar home itself (RFC 6578 on the home): a share arriving,
+/// and leaving, is a change there.
+#[tokio::test]
+async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    let sync = |token: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
+             <D:sync-level>1</D:sync-level><D:prop><D:getetag/><D:displayname/></D:prop></D:sync-collection>"
+        )
+    };
+    let token_of = |r: &Reply| {
+        let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
+        r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
+    };
+    let first = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    first.assert_status(207);
+    let token = token_of(&first);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "view"}"#)
+        .await
+        .assert_status(404);
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    // Not in the team yet: nothing changed for bob.
+    let unchanged = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    unchanged.assert_status(207).assert_lacks("shared-");
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    let id = collection_id(&server, "alice", "calendar");
+    let arrived = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    arrived.assert_status(207).assert_contains(&format!("/dav/calendars/bob/shared-{id}/"));
+    let removed = format!("/dav/calendars/bob/shared-{id}/</D:href><D:status>HTTP/1.1 404");
+    arrived.assert_lacks(&removed);
+    let token = token_of(&arrived);
+    api(&alice, "DELETE", "collections/alice/calendar/shares/team:sales", "").await.assert_status(204);
+    let left = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    left.assert_status(207)
+        .assert_contains(&format!("/dav/calendars/bob/shared-{id}/"))
+        .assert_contains("404");
+    server.stop().await;
+}
