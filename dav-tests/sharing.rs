@@ -447,3 +447,49 @@ async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
         .assert_contains("404");
     server.stop().await;
 }
+
+/// Revoking while the sharee writes: every write is either done (before the revocation) or
+/// refused with 403; nothing fails otherwise, and nothing gets in afterwards.
+#[tokio::test]
+async fn revocation_racing_writes_gives_clean_answers() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    let writer = tokio::spawn({
+        let bob = server.client("bob");
+        async move {
+            let mut statuses = Vec::new();
+            for i in 0..40 {
+                let uid = format!("race-{i}");
+                let r = bob
+                    .put(&format!("/dav/calendars/bob/shared-{id}/{uid}.ics"), "text/calendar", &event(&uid))
+                    .await;
+                statuses.push(r.status.as_u16());
+            }
+            statuses
+        }
+    });
+    // Revoke once the writes are under way.
+    while alice.go("GET", "/dav/calendars/alice/calendar/race-0.ics").await.status.as_u16() != 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    api(&alice, "DELETE", "collections/alice/calendar/shares/user:bob", "").await.assert_status(204);
+    let statuses = writer.await.unwrap();
+    // 409: the share is gone from bob's home, so the target's parent no longer exists there
+    // (RFC 4918 §9.7.1).
+    assert!(statuses.iter().all(|s| matches!(s, 201 | 403 | 409)), "{statuses:?}");
+    let first_refusal = statuses.iter().position(|s| *s != 201).expect("the revocation stops the writes");
+    assert!(
+        statuses[first_refusal..].iter().all(|s| *s != 201),
+        "a write after the revocation: {statuses:?}"
+    );
+    let bob = server.client("bob");
+    bob.put("/dav/calendars/alice/calendar/late.ics", "text/calendar", &event("late"))
+        .await
+        .assert_status(403);
+    alice.go("GET", "/dav/calendars/alice/calendar/late.ics").await.assert_status(404);
+    server.stop().await;
+}
