@@ -18,3 +18,4 @@ mod methods;
 mod operations;
 mod reliability;
 mod sync;
+mod two_factor;

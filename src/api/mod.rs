@@ -182,6 +182,11 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// The URL to give a CalDAV/CardDAV client: clients discover everything below it.
+pub fn server_url(config: &crate::config::Config) -> String {
+    format!("{}{}/", config.public_base(), config.base_path)
+}
+
 /// Unix seconds as RFC 3339 UTC (`2026-01-31T09:30:00Z`), the API's one time format.
 pub fn timestamp(unix: i64) -> Option<String> {
     chrono::DateTime::from_timestamp(unix, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -305,7 +310,9 @@ fn refusal_error(state: &AppState, refusal: Refusal) -> ApiError {
             format!("too many failed logins; retry in {secs} seconds"),
             secs,
         ),
-        Refusal::UseAppPassword => ApiError::unauthorized("app_password_required", use_app_password_message(state)),
+        Refusal::UseAppPassword => {
+            ApiError::unauthorized("app_password_required", use_app_password_message(state))
+        }
         Refusal::Internal => ApiError::internal("authentication failed internally"),
     }
 }
@@ -348,7 +355,8 @@ pub fn error_response(state: &AppState, e: &ApiError) -> http::Response<Vec<u8>>
     let mut response = json_response(e.status, Some(&error_json(e)));
     let h = response.headers_mut();
     if e.challenge
-        && let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", state.config.realm))
+        && let Ok(v) =
+            HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", state.config.realm))
     {
         h.insert(header::WWW_AUTHENTICATE, v);
     }
@@ -390,7 +398,10 @@ mod tests {
         assert_eq!(segments("me").unwrap(), ["me"]);
         assert_eq!(segments("me/").unwrap(), ["me"]);
         assert_eq!(segments("").unwrap(), Vec::<String>::new());
-        assert_eq!(segments("calendars/alice/my%20cal/feed").unwrap(), ["calendars", "alice", "my cal", "feed"]);
+        assert_eq!(
+            segments("calendars/alice/my%20cal/feed").unwrap(),
+            ["calendars", "alice", "my cal", "feed"]
+        );
         assert!(segments("calendars/%ff/x").is_err());
     }
 
@@ -398,10 +409,10 @@ mod tests {
     fn errors_are_json_with_code_and_message() {
         let state = AppState::new(
             crate::config::Config::default(),
-            std::sync::Arc::new(crate::store::sqlite::SqliteStore::open(
-                &tempfile::tempdir().unwrap().path().join("db"),
-            )
-            .unwrap()),
+            std::sync::Arc::new(
+                crate::store::sqlite::SqliteStore::open(&tempfile::tempdir().unwrap().path().join("db"))
+                    .unwrap(),
+            ),
         );
         let r = error_response(&state, &ApiError::throttled("too_many_attempts", "slow down", 4));
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);

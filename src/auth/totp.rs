@@ -110,7 +110,9 @@ pub fn otpauth_uri(account: &str, secret: &[u8]) -> String {
 
 /// Ten fresh recovery codes such as `k7mq-zah3-xp9r-2bcd`.
 pub fn generate_recovery_codes() -> Result<Vec<String>, AuthError> {
-    (0..RECOVERY_CODES).map(|_| grouped_random(RECOVERY_ALPHABET, RECOVERY_GROUPS, RECOVERY_GROUP_LEN)).collect()
+    (0..RECOVERY_CODES)
+        .map(|_| grouped_random(RECOVERY_ALPHABET, RECOVERY_GROUPS, RECOVERY_GROUP_LEN))
+        .collect()
 }
 
 /// Whether a presented second factor has the shape of a recovery code.

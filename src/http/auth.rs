@@ -82,7 +82,11 @@ fn verify(
     }
 }
 
-pub(crate) fn subject_of(store: &dyn Store, user_id: i64, scope: Option<AppPasswordScope>) -> Result<Subject, Refusal> {
+pub(crate) fn subject_of(
+    store: &dyn Store,
+    user_id: i64,
+    scope: Option<AppPasswordScope>,
+) -> Result<Subject, Refusal> {
     let principal =
         store.principal_by_id(user_id).map_err(|_| Refusal::Internal)?.ok_or(Refusal::Challenge)?;
     let (organization, role) = match store.role_of(user_id).map_err(|_| Refusal::Internal)? {

@@ -104,7 +104,8 @@ pub trait Store: Send + Sync + 'static {
     fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()>;
     /// Turns a pending enrolment on, records `step` as the last accepted code and replaces the
     /// recovery codes. Returns false when no enrolment is pending.
-    fn enable_two_factor(&self, user_id: Id, step: i64, recovery_code_hashes: &[String]) -> StoreResult<bool>;
+    fn enable_two_factor(&self, user_id: Id, step: i64, recovery_code_hashes: &[String])
+    -> StoreResult<bool>;
     /// Turns two-factor login off: key, recovery codes and every web session of the user go.
     /// Returns false when it was neither on nor pending.
     fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool>;

@@ -268,7 +268,12 @@ impl Store for SqliteStore {
     fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()> {
         self.write(|tx| two_factor::begin_two_factor(tx, user_id, secret))
     }
-    fn enable_two_factor(&self, user_id: Id, step: i64, recovery_code_hashes: &[String]) -> StoreResult<bool> {
+    fn enable_two_factor(
+        &self,
+        user_id: Id,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool> {
         self.write(|tx| two_factor::enable_two_factor(tx, user_id, step, recovery_code_hashes))
     }
     fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool> {
