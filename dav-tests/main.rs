@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod access_matrix;
 mod account_api;
 mod app_passwords;
 mod bad_input;
@@ -17,5 +18,6 @@ mod hostile;
 mod methods;
 mod operations;
 mod reliability;
+mod sharing;
 mod sync;
 mod two_factor;

@@ -15,6 +15,7 @@ pub mod dav;
 pub mod feeds;
 pub mod http;
 pub mod ical;
+pub mod org;
 pub mod state;
 pub mod store;
 pub mod sync;

@@ -23,7 +23,7 @@ pub fn route(
     };
     let name = format!("{owner}/{calendar}");
     let collection = feeds::find_calendar(ctx.store(), &name).map_err(feed_error)?;
-    if !feeds::may_manage(&ctx.subject, &collection) {
+    if !feeds::may_manage(ctx.store(), &ctx.subject, &collection) {
         return Err(ApiError::forbidden(format!("you may not publish or unpublish {name}")));
     }
     match (req.method.as_str(), rest) {

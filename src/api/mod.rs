@@ -17,6 +17,7 @@
 
 mod account;
 mod feeds;
+mod org;
 mod two_factor;
 
 use std::net::IpAddr;
@@ -216,6 +217,11 @@ fn dispatch(ctx: &ApiContext<'_>, req: &ApiRequest) -> Result<ApiResponse, ApiEr
         ["me", "two-factor", rest @ ..] => two_factor::route(ctx, req, rest),
         ["me", rest @ ..] => account::route(ctx, req, rest),
         ["calendars", owner, calendar, "feed", rest @ ..] => feeds::route(ctx, req, owner, calendar, rest),
+        ["org", rest @ ..] => org::route_org(ctx, req, rest),
+        ["teams", rest @ ..] => org::route_groups(ctx, req, crate::store::PrincipalKind::Team, rest),
+        ["rooms", rest @ ..] => org::route_groups(ctx, req, crate::store::PrincipalKind::Room, rest),
+        ["grants", rest @ ..] => org::route_grants(ctx, req, rest),
+        ["collections", owner, name, "shares", rest @ ..] => org::route_shares(ctx, req, owner, name, rest),
         _ => Err(ApiError::not_found("no such API endpoint (see docs/api.md)")),
     }
 }

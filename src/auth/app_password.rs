@@ -120,12 +120,13 @@ pub fn scope_for_subject(
     read_only: bool,
     names: &[String],
 ) -> Result<crate::store::AppPasswordScope, IssueError> {
-    use crate::acl::{Privilege, Target, effective_privileges};
+    use crate::acl::{Privilege, effective_privileges};
     let scope = scope_from_names(store, read_only, names)?;
     for id in scope.collections.iter().flatten() {
+        // Shared and organization collections count too: the ACL decides, with their facts.
         let readable = store.collection(*id)?.is_some_and(|c| {
-            effective_privileges(subject, Target::Owned { owner: c.owner_id, collection: c.id })
-                .contains(Privilege::Read)
+            crate::org::target_for(store, subject, &c)
+                .is_ok_and(|target| effective_privileges(subject, target).contains(Privilege::Read))
         });
         if !readable {
             return Err(IssueError::Collection("one of the collections does not exist".into()));

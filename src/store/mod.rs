@@ -3,12 +3,14 @@
 //! `sqlite` is the embedded default; a PostgreSQL backend can follow by implementing the same
 //! trait and passing `contract_tests`.
 
+mod org_types;
 pub mod sqlite;
 mod types;
 
 #[cfg(test)]
 mod contract_tests;
 
+pub use org_types::*;
 pub use types::*;
 
 /// Everything the server persists. Implementations are synchronous and thread-safe; the HTTP
@@ -98,6 +100,58 @@ pub trait Store: Send + Sync + 'static {
         batch: usize,
     ) -> StoreResult<Vec<(Id, Vec<u8>)>>;
 
+    // ---- organizations: members, teams, rooms, grants, shares --------------------------
+    fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>>;
+    /// Changes a member's role; refuses to leave the organization without an owner.
+    fn set_role(&self, org_id: Id, user_id: Id, role: Role) -> StoreResult<()>;
+    /// The organization a team or room belongs to, or the one a user is a member of.
+    fn organization_of(&self, principal_id: Id) -> StoreResult<Option<Id>>;
+    /// A team (with empty calendar and address-book homes) or a room (with a calendar home
+    /// holding its calendar).
+    fn create_group_principal(
+        &self,
+        org_id: Id,
+        kind: PrincipalKind,
+        slug: &str,
+        display_name: &str,
+        email: Option<&str>,
+    ) -> StoreResult<Principal>;
+    /// Teams or rooms of the organization.
+    fn group_principals(&self, org_id: Id, kind: PrincipalKind) -> StoreResult<Vec<Principal>>;
+    /// Deletes a team or room with its collections, memberships, grants and shares.
+    fn delete_group_principal(&self, id: Id) -> StoreResult<()>;
+    fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>>;
+    /// The teams a user belongs to.
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>>;
+    fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool>;
+    fn add_grant(&self, grant: &NewGrant) -> StoreResult<Id>;
+    fn grants(&self, org_id: Id) -> StoreResult<Vec<Grant>>;
+    fn revoke_grant(&self, org_id: Id, id: Id) -> StoreResult<bool>;
+    /// Shares the collection (or changes the right of an existing share with the same
+    /// grantee); a user who had declined it sees it again. Returns the share's id.
+    fn put_share(&self, collection_id: Id, grantee: &Grantee, access: ShareAccess, by: Id)
+    -> StoreResult<Id>;
+    fn shares(&self, collection_id: Id) -> StoreResult<Vec<Share>>;
+    fn revoke_share(&self, collection_id: Id, grantee: &Grantee) -> StoreResult<bool>;
+    /// Records that a pending invitation was sent again; false if there is none.
+    fn touch_invitation(&self, collection_id: Id, email: &str) -> StoreResult<bool>;
+    /// What shares and grants give `user_id` on the collection, and whose it is.
+    fn collection_access(&self, user_id: Id, collection_id: Id) -> StoreResult<CollectionAccess>;
+    /// Collections of others shared into the user's home of `kind` (not declined).
+    fn mounted_collections(&self, user_id: Id, kind: HomeKind) -> StoreResult<Vec<MountedCollection>>;
+    /// The sharee's own name, colour and order (`None` leaves a field unchanged, `Some(None)`
+    /// clears it).
+    fn set_sharee_props(
+        &self,
+        user_id: Id,
+        collection_id: Id,
+        fields: &[(CollectionField, Option<String>)],
+    ) -> StoreResult<()>;
+    /// Removes a share from the sharee's home (declines it).
+    fn decline_share(&self, user_id: Id, collection_id: Id) -> StoreResult<()>;
+    /// Removes a member in one transaction: their collections are transferred or deleted,
+    /// their shares, grants, team memberships and credentials end. Refuses the last owner.
+    fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport>;
     // ---- two-factor login and web sessions ------------------------------------------------
     fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>>;
     /// Starts (or restarts) an enrolment with a new key; `AlreadyExists` when it is already on.

@@ -48,15 +48,6 @@ pub(crate) fn authorize(ctx: &Ctx<'_>, target: Target, privilege: Privilege, hre
     acl::authorize(&ctx.subject, target, privilege, href)
 }
 
-/// The access facts of a collection that will contain a new or removed member.
-pub(crate) fn container_target(coll: &Collection) -> Target {
-    if coll.kind.is_home() {
-        Target::Home { owner: coll.owner_id }
-    } else {
-        Target::Owned { owner: coll.owner_id, collection: coll.id }
-    }
-}
-
 pub(crate) fn validators(res: &Resource) -> Validators {
     match res {
         Resource::Object { meta, .. } => {
@@ -89,7 +80,13 @@ pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection,
 pub(crate) fn authorize_unbind(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Collection> {
     let (parent, place) = parent_of(ctx, res)?;
     let href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
-    authorize(ctx, container_target(&parent), Privilege::Unbind, &href)?;
+    let container = ctx.container_target(&parent);
+    if matches!(res, Resource::Collection { .. })
+        && acl::may_delete_collection(&ctx.subject, container, ctx.target(res))
+    {
+        return Ok(parent);
+    }
+    authorize(ctx, container, Privilege::Unbind, &href)?;
     Ok(parent)
 }
 
@@ -99,7 +96,7 @@ pub(crate) fn tagged_validators(ctx: &Ctx<'_>, tag: &str) -> Option<Validators> 
     let uri: http::Uri = tag.parse().ok()?;
     let (path, _) = super::paths::parse(&ctx.state.config.base_path, uri.path()).ok()?;
     let res = super::resource::resolve_existing(ctx.store(), &path).ok()?;
-    acl::effective_privileges(&ctx.subject, res.acl_target())
+    acl::effective_privileges(&ctx.subject, ctx.target(&res))
         .contains(Privilege::Read)
         .then(|| validators(&res))
 }

@@ -30,13 +30,13 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
         Some(Depth::One) | None => true,
     };
     let res = resolve_existing(ctx.store(), path)?;
-    super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
+    super::authorize(ctx, ctx.target(&res), Privilege::Read, &res.href(ctx.hrefs()))?;
     let mut ms = Multistatus::default();
     ms.responses.push(describe(ctx, &res, &request, None)?);
     if depth_one {
         for member in members(ctx, &res)? {
             // Each member is authorised too: only what the subject may read is listed.
-            if acl::effective_privileges(&ctx.subject, member.acl_target()).contains(Privilege::Read) {
+            if acl::effective_privileges(&ctx.subject, ctx.target(&member)).contains(Privilege::Read) {
                 ms.responses.push(describe(ctx, &member, &request, None)?);
             }
         }
@@ -64,9 +64,13 @@ pub fn members(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<Resource>> {
         ],
         Resource::Principals => vec![Resource::Principal(me.clone())],
         Resource::Homes(kind) => home(*kind)?,
-        Resource::Collection { coll, .. } => {
+        Resource::Collection { coll, place } => {
             let stored = ctx.store().members(coll.id)?;
-            stored.into_iter().filter_map(|m| res.member(m)).collect()
+            let mut members: Vec<Resource> = stored.into_iter().filter_map(|m| res.member(m)).collect();
+            if coll.kind.is_home() {
+                members.extend(super::super::resource::mounted_members(ctx.store(), place)?);
+            }
+            members
         }
         Resource::Principal(_) | Resource::Object { .. } => vec![],
     })

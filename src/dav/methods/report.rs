@@ -22,7 +22,7 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
     let res = resolve_existing(ctx.store(), path)?;
     // free-busy-query needs only read-free-busy (RFC 4791 §7.10) and authorises itself.
     if !matches!(report, Report::FreeBusyQuery(_)) {
-        super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
+        super::authorize(ctx, ctx.target(&res), Privilege::Read, &res.href(ctx.hrefs()))?;
     }
     match report {
         Report::SyncCollection { token, level, limit, props } => {
@@ -102,7 +102,7 @@ fn multiget_one(ctx: &Ctx<'_>, href: &str, props: &Propfind, content: &Content<'
         Located::Found(r @ Resource::Object { .. }) => r,
         _ => return Ok(status(href, StatusCode::NOT_FOUND)),
     };
-    if !acl::effective_privileges(&ctx.subject, member.acl_target()).contains(Privilege::Read) {
+    if !acl::effective_privileges(&ctx.subject, ctx.target(&member)).contains(Privilege::Read) {
         return Ok(status(href, StatusCode::FORBIDDEN));
     }
     let mut response = super::propfind::describe(ctx, &member, props, Some(content))?;

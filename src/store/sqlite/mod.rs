@@ -4,6 +4,7 @@
 mod backup;
 mod credentials;
 mod migrate;
+mod org;
 mod rows;
 mod tree_read;
 mod tree_write;
@@ -121,6 +122,10 @@ use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
     FeedSettings, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta, Organization,
     Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UserSummary,
+};
+use crate::store::{
+    CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
+    PrincipalKind, RemovalReport, Share, ShareAccess,
 };
 use crate::store::{NewWebSession, TwoFactor, WebSession};
 
@@ -261,6 +266,87 @@ impl Store for SqliteStore {
         batch: usize,
     ) -> StoreResult<Vec<(Id, Vec<u8>)>> {
         self.read(|c| credentials::object_bodies_after(c, collection_id, after_id, batch))
+    }
+    fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>> {
+        self.read(|c| org::org_members(c, org_id))
+    }
+    fn set_role(&self, org_id: Id, user_id: Id, role: Role) -> StoreResult<()> {
+        self.write(|tx| org::set_role(tx, org_id, user_id, role))
+    }
+    fn organization_of(&self, principal_id: Id) -> StoreResult<Option<Id>> {
+        self.read(|c| org::organization_of(c, principal_id))
+    }
+    fn create_group_principal(
+        &self,
+        org_id: Id,
+        kind: PrincipalKind,
+        slug: &str,
+        display_name: &str,
+        email: Option<&str>,
+    ) -> StoreResult<Principal> {
+        self.write(|tx| org::create_group_principal(tx, org_id, kind, slug, display_name, email))
+    }
+    fn group_principals(&self, org_id: Id, kind: PrincipalKind) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::group_principals(c, org_id, kind))
+    }
+    fn delete_group_principal(&self, id: Id) -> StoreResult<()> {
+        self.write(|tx| org::delete_group_principal(tx, id))
+    }
+    fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::team_members(c, team_id))
+    }
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::teams_of(c, user_id))
+    }
+    fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool> {
+        self.write(|tx| org::set_team_member(tx, team_id, user_id, member))
+    }
+    fn add_grant(&self, grant: &NewGrant) -> StoreResult<Id> {
+        self.write(|tx| org::add_grant(tx, grant))
+    }
+    fn grants(&self, org_id: Id) -> StoreResult<Vec<Grant>> {
+        self.read(|c| org::grants(c, org_id))
+    }
+    fn revoke_grant(&self, org_id: Id, id: Id) -> StoreResult<bool> {
+        self.write(|tx| org::revoke_grant(tx, org_id, id))
+    }
+    fn put_share(
+        &self,
+        collection_id: Id,
+        grantee: &Grantee,
+        access: ShareAccess,
+        by: Id,
+    ) -> StoreResult<Id> {
+        self.write(|tx| org::put_share(tx, collection_id, grantee, access, by))
+    }
+    fn shares(&self, collection_id: Id) -> StoreResult<Vec<Share>> {
+        self.read(|c| org::shares(c, collection_id))
+    }
+    fn revoke_share(&self, collection_id: Id, grantee: &Grantee) -> StoreResult<bool> {
+        self.write(|tx| org::revoke_share(tx, collection_id, grantee))
+    }
+    fn touch_invitation(&self, collection_id: Id, email: &str) -> StoreResult<bool> {
+        self.write(|tx| org::touch_invitation(tx, collection_id, email))
+    }
+    fn collection_access(&self, user_id: Id, collection_id: Id) -> StoreResult<CollectionAccess> {
+        self.read(|c| org::collection_access(c, user_id, collection_id))
+    }
+    fn mounted_collections(&self, user_id: Id, kind: HomeKind) -> StoreResult<Vec<MountedCollection>> {
+        self.read(|c| org::mounted_collections(c, user_id, kind))
+    }
+    fn set_sharee_props(
+        &self,
+        user_id: Id,
+        collection_id: Id,
+        fields: &[(CollectionField, Option<String>)],
+    ) -> StoreResult<()> {
+        self.write(|tx| org::set_sharee_props(tx, user_id, collection_id, fields))
+    }
+    fn decline_share(&self, user_id: Id, collection_id: Id) -> StoreResult<()> {
+        self.write(|tx| org::decline_share(tx, user_id, collection_id))
+    }
+    fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
+        self.write(|tx| org::remove_member(tx, removal))
     }
     fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>> {
         self.read(|c| two_factor::two_factor(c, user_id))

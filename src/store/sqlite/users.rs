@@ -93,6 +93,9 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser) -> StoreResult<Principa
         let parent = homes[&kind.home_kind()];
         super::tree_write::insert_collection(tx, id, parent, segment, kind, &props, t)?;
     }
+    if let Some(email) = &user.email {
+        super::org::accept_invitations(tx, id, email)?;
+    }
     Ok(Principal {
         id,
         kind: crate::store::PrincipalKind::User,
