@@ -196,7 +196,7 @@ fn resourcetype(res: &Resource) -> PropValue {
 }
 
 fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
-    let set = acl::effective_privileges(&ctx.subject, ctx.target(&res));
+    let set = acl::effective_privileges(&ctx.subject, ctx.target(res));
     let mut xml = String::new();
     if set.has_aggregate_write() {
         xml.push_str("<D:privilege><D:write/></D:privilege>");
