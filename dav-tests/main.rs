@@ -20,3 +20,4 @@ mod operations;
 mod reliability;
 mod sharing;
 mod sync;
+mod two_factor;
