@@ -21,3 +21,4 @@ mod principal_search;
 mod reliability;
 mod sharing;
 mod sync;
+mod two_factor;

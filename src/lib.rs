@@ -21,3 +21,4 @@ pub mod state;
 pub mod store;
 pub mod sync;
 pub mod vcard;
+pub mod web;
