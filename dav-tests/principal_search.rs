@@ -398,6 +398,12 @@ async fn principal_match_self_and_owner() {
         let r = report(&c, path, Some("0"), me).await;
         assert_eq!(found(&r), [principal("alice")]);
     }
+    // A team matches when the user is one of its members (RFC 3744 §9.3).
+    let by_slug = |slug: &str| server.store().principal_by_slug(slug).unwrap().unwrap().id;
+    server.store().set_team_member(by_slug("ops"), by_slug("alice"), true).unwrap();
+    let r = report(&c, PRINCIPALS, Some("0"), me).await;
+    assert_eq!(found(&r), [principal("alice"), principal("ops")]);
+    assert_eq!(r.xml().response(&principal("ops")).ok(DAV, "displayname").text(), "Ops");
     // No principals below a home.
     assert!(found(&report(&c, "/dav/calendars/alice/", Some("0"), me).await).is_empty());
 

@@ -2,13 +2,12 @@
 //!
 //! | body                         | request-URI                              | answer                       |
 //! |------------------------------|------------------------------------------|------------------------------|
-//! | `self`                       | root, DAV root, principal collection     | the current user's principal |
+//! | `self`                       | root, DAV root, principal collection     | the user and their teams     |
 //! | `self`                       | anything else                            | empty: no principals below   |
 //! | `principal-property`/`owner` | a home, or a collection or object in one | the members the user owns    |
 //! | any other                    | anywhere                                 | 501                          |
 //!
-//! `self` does not yet report teams the user belongs to (§9.3 counts a group as matching):
-//! team membership is not stored yet.
+//! Teams count because §9.3 has `self` match a group when one of its members is the user.
 
 use http::StatusCode;
 
@@ -30,8 +29,11 @@ pub fn principal_match(ctx: &Ctx<'_>, res: &Resource, request: &PrincipalMatch) 
     match &request.by {
         MatchBy::CurrentUser => {
             if holds_principals(res) {
-                let me = Resource::Principal(ctx.subject.principal.clone());
-                ms.responses.push(describe_match(ctx, &me, &request.props)?);
+                let teams = ctx.store().teams_of(ctx.subject.principal.id)?;
+                let me = std::iter::once(ctx.subject.principal.clone()).chain(teams);
+                for principal in me.map(Resource::Principal).filter(|p| readable(ctx, p)) {
+                    ms.responses.push(describe_match(ctx, &principal, &request.props)?);
+                }
             }
         }
         MatchBy::Property(q) if q.is(DAV, "owner") && in_home(res) => {
