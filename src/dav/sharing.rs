@@ -266,7 +266,11 @@ fn org_error(e: OrgError) -> DavError {
 
 fn apply(ctx: &Ctx<'_>, coll: &Collection, change: &ShareChange, existing: &[Share]) -> DavResult<()> {
     let actor = Actor::User(&ctx.subject);
-    let sharee = resolve_sharee(ctx, change.sharee())?;
+    let sharee = match (resolve_sharee(ctx, change.sharee()), change) {
+        // An unknown principal holds no share: removing it leaves things as asked.
+        (Err(e), ShareChange::Remove { .. }) if e.status == StatusCode::NOT_FOUND => return Ok(()),
+        (sharee, _) => sharee?,
+    };
     match change {
         ShareChange::Set { access, .. } => {
             let held = existing.iter().find(|s| sharee.holds(ctx, s)).map(|s| s.access);
@@ -385,20 +389,26 @@ pub fn invite_reply(ctx: &Ctx<'_>, res: &Resource, root: &Element) -> DavResult<
         }
         _ => return Err(not_shared()),
     };
-    let target = ctx.container_target(&shared);
-    if !acl::effective_privileges(&ctx.subject, target).contains(Privilege::Read) {
-        return Err(not_shared());
-    }
     if !reply.accept {
+        // A declined share gives no access any more, so declining twice is refused like
+        // declining what was never shared.
+        let target = ctx.container_target(&shared);
+        if !acl::effective_privileges(&ctx.subject, target).contains(Privilege::Read) {
+            return Err(not_shared());
+        }
         ctx.store().decline_share(me.id, shared.id)?;
         return Ok(empty(StatusCode::OK));
     }
     let in_home =
         ctx.store().mounted_collections(me.id, place.area)?.iter().any(|m| m.collection.id == shared.id);
     if !in_home {
-        return Err(DavError::forbidden(
-            "you removed this share from your home; it comes back when its owner shares it with you again",
-        ));
+        // Declined shares cannot be taken back by the sharee: there is no invitation left to
+        // accept (shares are accepted when made), only the owner's share to renew.
+        return Err(DavError::forbidden(format!(
+            "{} is not shared with you, or you removed it from your home: then it comes back when its \
+             owner shares it with you again",
+            reply.host_url
+        )));
     }
     // §5.4.1: an acceptance answers CS:shared-as with the URL of the sharee's copy.
     let copy = ctx.hrefs().in_home(place.area, &me.slug, &[mount_segment(shared.id)], true);
