@@ -677,8 +677,8 @@ async fn cs_sharing_reports_refusals_per_sharee() {
     let status = |href: &str| doc.response(href).status().unwrap_or_default();
     assert_eq!(status("mailto:bob@example.org"), "HTTP/1.1 200 OK");
     assert_eq!(status("/dav/principals/nobody/"), "HTTP/1.1 404 Not Found");
-    assert_eq!(status("mailto:alice@example.org"), "HTTP/1.1 400 Bad Request");
-    assert_eq!(status("urn:uuid:1234"), "HTTP/1.1 400 Bad Request");
+    assert_eq!(status("mailto:alice@example.org"), "HTTP/1.1 422 Unprocessable Entity");
+    assert_eq!(status("urn:uuid:1234"), "HTTP/1.1 422 Unprocessable Entity");
     let reason =
         doc.response("mailto:alice@example.org").el.child(DAV, "responsedescription").map(|d| d.text());
     assert!(reason.is_some_and(|r| r.contains("yourself")), "{}", r.body);

@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod access_matrix;
+mod account_api;
 mod app_passwords;
 mod bad_input;
 mod caldav_data;
@@ -17,4 +19,5 @@ mod hostile;
 mod methods;
 mod operations;
 mod reliability;
+mod sharing;
 mod sync;

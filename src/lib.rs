@@ -4,6 +4,7 @@
 //! nothing outside `store::sqlite` touches rusqlite.
 
 pub mod acl;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod caldav;

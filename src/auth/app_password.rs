@@ -82,10 +82,53 @@ pub fn issue(
     Ok((id, secret))
 }
 
+/// Most collections one app password can be limited to (a bound on what a request can ask).
+pub const MAX_SCOPE_COLLECTIONS: usize = 100;
+
+/// The scope a read-only flag and a list of `OWNER/NAME` collections describe (an empty list
+/// means every collection). The CLI and the management API both build scopes here.
+pub fn scope_from_names(
+    store: &dyn crate::store::Store,
+    read_only: bool,
+    names: &[String],
+) -> Result<crate::store::AppPasswordScope, IssueError> {
+    if names.len() > MAX_SCOPE_COLLECTIONS {
+        return Err(IssueError::TooManyCollections);
+    }
+    let collections = match names.is_empty() {
+        true => None,
+        false => Some(
+            names
+                .iter()
+                .map(|name| match crate::app::collection_by_spec(store, name) {
+                    Ok(c) => Ok(c.id),
+                    Err(crate::app::AppError::Store(e)) => Err(IssueError::Store(e)),
+                    Err(other) => Err(IssueError::Collection(other.to_string())),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok(crate::store::AppPasswordScope { read_only, collections })
+}
+
+/// The `OWNER/NAME` of a collection, as `scope_from_names` takes it; `None` once deleted.
+pub fn collection_name(
+    store: &dyn crate::store::Store,
+    id: crate::store::Id,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let Some(collection) = store.collection(id)? else { return Ok(None) };
+    let Some(owner) = store.principal_by_id(collection.owner_id)? else { return Ok(None) };
+    Ok(Some(format!("{}/{}", owner.slug, collection.segment)))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
     #[error("a label of 1 to 100 printable characters is required (e.g. \"Phone – DAVx5\")")]
     Label,
+    #[error("{0}")]
+    Collection(String),
+    #[error("an app password can be limited to at most {MAX_SCOPE_COLLECTIONS} collections")]
+    TooManyCollections,
     #[error("{0}")]
     Random(#[from] AuthError),
     #[error("{0}")]

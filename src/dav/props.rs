@@ -380,20 +380,18 @@ fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
 }
 
 fn owner_href(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
-    let (place, owner) = match res {
-        Resource::Principal(p) => return Some(PropValue::Href(ctx.hrefs().principal(&p.slug))),
-        Resource::Collection { coll, place } => (place, coll.owner_id),
-        Resource::Object { parent, place, .. } => (place, parent.owner_id),
-        _ => return None,
-    };
-    // A share seen from the sharee's home belongs to the sharer, not to the home's owner
-    // (caldav-sharing §5.5.5: DAV:owner MUST be the sharer's principal).
-    let slug = if place.is_mounted(owner) {
-        ctx.store().principal_by_id(owner).ok()??.slug
-    } else {
-        place.owner.slug.clone()
-    };
-    Some(PropValue::Href(ctx.hrefs().principal(&slug)))
+    match res {
+        Resource::Principal(p) => Some(PropValue::Href(ctx.hrefs().principal(&p.slug))),
+        Resource::Collection { coll: c, place } | Resource::Object { parent: c, place, .. } => {
+            // A share seen from the sharee's home is still the sharer's (RFC 3744 §5.1).
+            if place.is_mounted(c.owner_id) {
+                let owner = ctx.store().principal_by_id(c.owner_id).ok().flatten()?;
+                return Some(PropValue::Href(ctx.hrefs().principal(&owner.slug)));
+            }
+            Some(PropValue::Href(ctx.hrefs().principal(&place.owner.slug)))
+        }
+        _ => None,
+    }
 }
 
 /// Computes one live property; `None` means it is not defined on this resource (404).

@@ -236,12 +236,12 @@ fn resolve_sharee(ctx: &Ctx<'_>, href: &str) -> DavResult<Sharee> {
         let address = percent_encoding::percent_decode_str(address).decode_utf8_lossy();
         let address = address.trim().to_lowercase();
         if address.is_empty() {
-            return Err(DavError::bad_request(format!("{href}: the mailto: URI has no address")));
+            return Err(unprocessable(format!("{href}: the mailto: URI has no address")));
         }
         return Ok(Sharee::Email(address));
     }
     let not_a_sharee =
-        || DavError::bad_request(format!("{href}: name a sharee by mailto: address or by principal URL"));
+        || unprocessable(format!("{href}: name a sharee by mailto: address or by principal URL"));
     let path = href_path(href).ok_or_else(not_a_sharee)?;
     match paths::parse(&ctx.state.config.base_path, &path).map_err(|_| not_a_sharee())?.0 {
         DavPath::Principal(slug) => match ctx.store().principal_by_slug(&slug)? {
@@ -253,12 +253,20 @@ fn resolve_sharee(ctx: &Ctx<'_>, href: &str) -> DavResult<Sharee> {
     }
 }
 
+/// A sharee the model refuses although the body is well-formed (oneself, another
+/// organization, a room, an href that names no sharee): 422, which RFC 4918 §11.2 defines for
+/// instructions that are understood but cannot be processed, and which the management API
+/// answers for the same refusals. 400 stays for bodies that break the grammar.
+fn unprocessable(message: String) -> DavError {
+    DavError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
 /// An `OrgError` as the answer for one sharee: the model's refusal with its message.
 fn org_error(e: OrgError) -> DavError {
     match e {
         OrgError::NotFound(m) => DavError::new(StatusCode::NOT_FOUND, m),
         OrgError::Forbidden(m) => DavError::forbidden(m),
-        OrgError::Invalid(m) => DavError::bad_request(m),
+        OrgError::Invalid(m) => unprocessable(m),
         OrgError::WrongPassword => DavError::forbidden("this needs the acting user's password"),
         OrgError::Store(e) => e.into(),
     }

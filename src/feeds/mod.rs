@@ -13,9 +13,9 @@ pub mod handler;
 pub mod render;
 pub mod token;
 
-use crate::acl::{Privilege, Subject, Target, effective_privileges};
+use crate::acl::{Privilege, Subject, effective_privileges};
 use crate::config::Config;
-use crate::store::{Collection, CollectionAccess, CollectionKind, FeedSettings, HomeKind, Store, StoreError};
+use crate::store::{Collection, CollectionKind, FeedSettings, HomeKind, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -33,14 +33,10 @@ pub enum FeedError {
 
 /// Whether `subject` may publish, unpublish or re-key the calendar: its owner, whoever holds
 /// *can modify and share* on it, or a manager of an organization calendar (the `share`
-/// privilege). `access` are the collection's access facts for `subject`
-/// (`Store::collection_access`).
-pub fn may_manage(subject: &Subject, collection: &Collection, access: CollectionAccess) -> bool {
-    effective_privileges(
-        subject,
-        Target::Owned { owner: collection.owner_id, collection: collection.id, access },
-    )
-    .contains(Privilege::Share)
+/// privilege). A failed look-up of the access facts denies.
+pub fn may_manage(store: &dyn Store, subject: &Subject, collection: &Collection) -> bool {
+    crate::org::target_for(store, subject, collection)
+        .is_ok_and(|target| effective_privileges(subject, target).contains(Privilege::Share))
 }
 
 /// Publishes the calendar with `settings` under a new token and returns the token. A calendar

@@ -45,6 +45,81 @@ pub fn run_all(store: &dyn Store) {
     query_prefilter(store, &alice);
     app_passwords(store, &alice);
     feeds(store, &alice);
+    two_factor(store, &alice);
+    web_sessions(store, &alice);
+}
+
+fn two_factor(store: &dyn Store, alice: &Principal) {
+    assert!(store.two_factor(alice.id).unwrap().is_none());
+    assert!(!store.accept_totp_step(alice.id, 5).unwrap(), "nothing to accept before enrolment");
+    store.begin_two_factor(alice.id, b"first key").unwrap();
+    store.begin_two_factor(alice.id, b"second key").unwrap();
+    let pending = store.two_factor(alice.id).unwrap().unwrap();
+    assert_eq!(pending, TwoFactor { secret: b"second key".to_vec(), enabled: false, last_step: None });
+    assert!(!store.accept_totp_step(alice.id, 5).unwrap(), "a pending enrolment accepts no login code");
+    let codes: Vec<String> = (0..3).map(|i| format!("code-hash-{i}")).collect();
+    assert!(store.enable_two_factor(alice.id, 100, &codes).unwrap());
+    assert!(!store.enable_two_factor(alice.id, 101, &codes).unwrap(), "already on");
+    assert!(matches!(store.begin_two_factor(alice.id, b"x"), Err(StoreError::AlreadyExists)));
+    assert_eq!(store.two_factor(alice.id).unwrap().unwrap().last_step, Some(100));
+    // Replay protection: only a later step is accepted, and only once.
+    assert!(!store.accept_totp_step(alice.id, 100).unwrap());
+    assert!(!store.accept_totp_step(alice.id, 99).unwrap());
+    assert!(store.accept_totp_step(alice.id, 101).unwrap());
+    assert!(!store.accept_totp_step(alice.id, 101).unwrap());
+    // Recovery codes are single use.
+    assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 3);
+    assert!(store.use_recovery_code(alice.id, "code-hash-1").unwrap());
+    assert!(!store.use_recovery_code(alice.id, "code-hash-1").unwrap());
+    assert!(!store.use_recovery_code(alice.id, "no-such-hash").unwrap());
+    assert!(!store.use_recovery_code(alice.id + 1000, "code-hash-2").unwrap(), "only the owner's");
+    assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 2);
+    // Turning it off removes everything, sessions included.
+    store
+        .create_web_session(&NewWebSession {
+            id_hash: "h-2fa",
+            user_id: alice.id,
+            csrf_token: "c",
+            second_factor_pending: false,
+            created_at: 1,
+            expires_at: i64::MAX,
+        })
+        .unwrap();
+    assert!(store.disable_two_factor(alice.id).unwrap());
+    assert!(!store.disable_two_factor(alice.id).unwrap());
+    assert!(store.two_factor(alice.id).unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 0);
+    assert!(store.web_session("h-2fa").unwrap().is_none());
+}
+
+fn web_sessions(store: &dyn Store, alice: &Principal) {
+    let new = |id_hash, created_at, expires_at| NewWebSession {
+        id_hash,
+        user_id: alice.id,
+        csrf_token: "csrf",
+        second_factor_pending: true,
+        created_at,
+        expires_at,
+    };
+    store.create_web_session(&new("h-old", 10, 20)).unwrap();
+    store.create_web_session(&new("h-1", 100, 1_000)).unwrap();
+    assert!(store.web_session("h-old").unwrap().is_none(), "expired sessions are dropped");
+    assert!(matches!(store.create_web_session(&new("h-1", 100, 1_000)), Err(StoreError::AlreadyExists)));
+    let s = store.web_session("h-1").unwrap().unwrap();
+    assert_eq!((s.user_id, s.csrf_token.as_str(), s.second_factor_pending), (alice.id, "csrf", true));
+    assert_eq!((s.created_at, s.last_seen_at, s.expires_at), (100, 100, 1_000));
+    store.touch_web_session("h-1", 150).unwrap();
+    assert_eq!(store.web_session("h-1").unwrap().unwrap().last_seen_at, 150);
+    store.create_web_session(&new("h-2", 100, 1_000)).unwrap();
+    assert!(store.delete_web_session("h-2").unwrap());
+    assert!(!store.delete_web_session("h-2").unwrap());
+    // A password change ends every session of the user.
+    store.create_web_session(&new("h-3", 100, 1_000)).unwrap();
+    store.set_password(&alice.slug, "new hash").unwrap();
+    assert!(store.web_session("h-1").unwrap().is_none());
+    assert!(store.web_session("h-3").unwrap().is_none());
+    store.create_web_session(&new("h-4", 100, 1_000)).unwrap();
+    assert_eq!(store.delete_web_sessions(alice.id).unwrap(), 1);
 }
 
 fn app_passwords(store: &dyn Store, alice: &Principal) {

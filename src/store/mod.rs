@@ -26,6 +26,7 @@ pub trait Store: Send + Sync + 'static {
     fn users(&self) -> StoreResult<Vec<UserSummary>>;
     fn user_count(&self) -> StoreResult<u64>;
     fn delete_user(&self, slug: &str) -> StoreResult<()>;
+    /// Also ends every web session of the user, in the same transaction.
     fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id>;
     /// Looks a user up by username or e-mail for authentication.
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>>;
@@ -149,6 +150,30 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a member in one transaction: their collections are transferred or deleted,
     /// their shares, grants, team memberships and credentials end. Refuses the last owner.
     fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport>;
+    // ---- two-factor login and web sessions ------------------------------------------------
+    fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>>;
+    /// Starts (or restarts) an enrolment with a new key; `AlreadyExists` when it is already on.
+    fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()>;
+    /// Turns a pending enrolment on, records `step` as the last accepted code and replaces the
+    /// recovery codes. Returns false when no enrolment is pending.
+    fn enable_two_factor(&self, user_id: Id, step: i64, recovery_code_hashes: &[String])
+    -> StoreResult<bool>;
+    /// Turns two-factor login off: key, recovery codes and every web session of the user go.
+    /// Returns false when it was neither on nor pending.
+    fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool>;
+    /// Records `step` as the last accepted time step if it is later than the recorded one.
+    /// False means a replay (or a concurrent request that used the same code first).
+    fn accept_totp_step(&self, user_id: Id, step: i64) -> StoreResult<bool>;
+    /// Marks the unused recovery code with this hash used; false when there is none.
+    fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> StoreResult<bool>;
+    fn recovery_codes_left(&self, user_id: Id) -> StoreResult<u64>;
+    /// Also drops every session whose absolute expiry has passed.
+    fn create_web_session(&self, session: &NewWebSession<'_>) -> StoreResult<()>;
+    fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
+    fn touch_web_session(&self, id_hash: &str, at: i64) -> StoreResult<()>;
+    fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool>;
+    /// Ends every web session of the user; returns how many there were.
+    fn delete_web_sessions(&self, user_id: Id) -> StoreResult<u64>;
 
     // ---- sync --------------------------------------------------------------------------
     /// Forgets deletions recorded before `before` (Unix seconds) and raises each affected

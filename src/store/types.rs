@@ -365,3 +365,46 @@ pub struct ChangeSet {
     pub truncated: bool,
     pub current_rev: i64,
 }
+
+/// A user's TOTP enrolment (RFC 6238). `enabled` is false between enrolment and the first
+/// confirmed code; `last_step` is the time step of the last accepted code (replay protection).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwoFactor {
+    pub secret: Vec<u8>,
+    pub enabled: bool,
+    pub last_step: Option<i64>,
+}
+
+/// The key computes every future code: keep it out of logs.
+impl fmt::Debug for TwoFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("secret", &"<redacted>")
+            .field("enabled", &self.enabled)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
+}
+
+/// A web session to create; `id_hash` is the SHA-256 of the cookie value, never the value.
+#[derive(Debug, Clone)]
+pub struct NewWebSession<'a> {
+    pub id_hash: &'a str,
+    pub user_id: Id,
+    pub csrf_token: &'a str,
+    /// Password checked, TOTP or recovery code still to come: good for nothing else.
+    pub second_factor_pending: bool,
+    pub created_at: i64,
+    /// Absolute end, whatever the activity.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub user_id: Id,
+    pub csrf_token: String,
+    pub second_factor_pending: bool,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}

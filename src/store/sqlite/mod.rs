@@ -8,6 +8,7 @@ mod org;
 mod rows;
 mod tree_read;
 mod tree_write;
+mod two_factor;
 mod users;
 
 use std::path::Path;
@@ -126,6 +127,7 @@ use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
     PrincipalKind, RemovalReport, Share, ShareAccess,
 };
+use crate::store::{NewWebSession, TwoFactor, WebSession};
 
 impl Store for SqliteStore {
     fn create_organization(&self, name: &str) -> StoreResult<Id> {
@@ -150,7 +152,12 @@ impl Store for SqliteStore {
         self.write(|tx| users::delete_user(tx, slug))
     }
     fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id> {
-        self.write(|tx| users::set_password(tx, slug, password_hash))
+        // Whoever knew the old password may hold a session: it ends with the change.
+        self.write(|tx| {
+            let id = users::set_password(tx, slug, password_hash)?;
+            two_factor::delete_web_sessions(tx, id)?;
+            Ok(id)
+        })
     }
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>> {
         self.read(|c| users::login_credentials(c, login))
@@ -337,6 +344,47 @@ impl Store for SqliteStore {
     }
     fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
         self.write(|tx| org::remove_member(tx, removal))
+    }
+    fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>> {
+        self.read(|c| two_factor::two_factor(c, user_id))
+    }
+    fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()> {
+        self.write(|tx| two_factor::begin_two_factor(tx, user_id, secret))
+    }
+    fn enable_two_factor(
+        &self,
+        user_id: Id,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool> {
+        self.write(|tx| two_factor::enable_two_factor(tx, user_id, step, recovery_code_hashes))
+    }
+    fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool> {
+        self.write(|tx| two_factor::disable_two_factor(tx, user_id))
+    }
+    fn accept_totp_step(&self, user_id: Id, step: i64) -> StoreResult<bool> {
+        self.write(|tx| two_factor::accept_totp_step(tx, user_id, step))
+    }
+    fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> StoreResult<bool> {
+        self.write(|tx| two_factor::use_recovery_code(tx, user_id, code_hash))
+    }
+    fn recovery_codes_left(&self, user_id: Id) -> StoreResult<u64> {
+        self.read(|c| two_factor::recovery_codes_left(c, user_id))
+    }
+    fn create_web_session(&self, session: &NewWebSession<'_>) -> StoreResult<()> {
+        self.write(|tx| two_factor::create_web_session(tx, session))
+    }
+    fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>> {
+        self.read(|c| two_factor::web_session(c, id_hash))
+    }
+    fn touch_web_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
+        self.write(|tx| two_factor::touch_web_session(tx, id_hash, at))
+    }
+    fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool> {
+        self.write(|tx| two_factor::delete_web_session(tx, id_hash))
+    }
+    fn delete_web_sessions(&self, user_id: Id) -> StoreResult<u64> {
+        self.write(|tx| two_factor::delete_web_sessions(tx, user_id))
     }
     fn prune_tombstones(&self, before: i64) -> StoreResult<u64> {
         self.write(|tx| tree_write::prune_tombstones(tx, before))
