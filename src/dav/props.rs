@@ -366,7 +366,7 @@ fn calendarserver_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<Prop
 }
 
 fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
-    let set = acl::effective_privileges(&ctx.subject, ctx.target(&res));
+    let set = acl::effective_privileges(&ctx.subject, ctx.target(res));
     let mut xml = String::new();
     if set.has_aggregate_write() {
         xml.push_str("<D:privilege><D:write/></D:privilege>");

@@ -60,7 +60,7 @@ fn locate(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<Target> {
             };
             super::authorize(
                 ctx,
-                ctx.container_target(&parent),
+                ctx.container_target(parent),
                 Privilege::WriteContent,
                 &res.href(ctx.hrefs()),
             )?;
