@@ -352,3 +352,55 @@ async fn offboarding_with_delete_leaves_nothing_of_theirs() {
     max.go("PROPFIND", "/dav/calendars/max/").await.assert_status(401);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn acl_properties_reflect_teams_and_shares() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:carol", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let bob = server.client("bob");
+    let membership = bob.propfind("/dav/principals/bob/", "0", &propfind_body(&["D:group-membership"])).await;
+    membership.assert_status(207).assert_contains("/dav/principals/sales/");
+    let members = bob.propfind("/dav/principals/sales/", "0", &propfind_body(&["D:group-member-set"])).await;
+    members.assert_status(207).assert_contains("/dav/principals/bob/");
+
+    let props = propfind_body(&["D:acl", "D:supported-privilege-set", "D:current-user-privilege-set"]);
+    let owner_view = alice.propfind("/dav/calendars/alice/calendar/", "0", &props).await;
+    owner_view.assert_status(207);
+    let doc = owner_view.xml();
+    let response = doc.response("/dav/calendars/alice/calendar/");
+    let acl = format!("{:?}", response.ok("DAV:", "acl"));
+    for needle in
+        ["/dav/principals/alice/", "/dav/principals/sales/", "/dav/principals/carol/", "write-content"]
+    {
+        assert!(acl.contains(needle), "acl lacks {needle}: {acl}");
+    }
+    let supported = format!("{:?}", response.ok("DAV:", "supported-privilege-set"));
+    assert!(supported.contains("read-free-busy") && supported.contains("share"), "{supported}");
+    // A sharee without *can modify and share* may not read the ACL.
+    let id = collection_id(&server, "alice", "calendar");
+    let sharee_view = bob.propfind(&format!("/dav/calendars/bob/shared-{id}/"), "0", &props).await;
+    sharee_view.assert_status(207);
+    assert!(
+        sharee_view.xml().response(&format!("/dav/calendars/bob/shared-{id}/")).prop("DAV:", "acl").is_none()
+            || sharee_view.body.contains("404")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn names_of_shared_copies_are_reserved_in_homes() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    let r = alice.go("MKCALENDAR", "/dav/calendars/alice/shared-12/").await;
+    r.assert_status(403).assert_contains("reserved");
+    alice.go("MKCALENDAR", "/dav/calendars/alice/shared-notes/").await.assert_status(201);
+    server.stop().await;
+}

@@ -379,6 +379,80 @@ fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
     PropValue::Xml(xml)
 }
 
+/// RFC 3744 §5.3: the privileges davit knows, as a tree (`DAV:all` aggregates everything;
+/// `write-acl` is listed as defined even though the ACL method is not offered).
+const SUPPORTED_PRIVILEGES: &str = "<D:supported-privilege><D:privilege><D:all/></D:privilege><D:abstract/>\
+     <D:description xml:lang=\"en\">Any operation</D:description>\
+     <D:supported-privilege><D:privilege><D:read/></D:privilege>\
+     <D:description xml:lang=\"en\">Read resources and properties</D:description>\
+     <D:supported-privilege><D:privilege><C:read-free-busy/></D:privilege>\
+     <D:description xml:lang=\"en\">Read free/busy time</D:description></D:supported-privilege>\
+     </D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:read-acl/></D:privilege>\
+     <D:description xml:lang=\"en\">Read who has access</D:description></D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>\
+     <D:description xml:lang=\"en\">Read one's own privileges</D:description></D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:write/></D:privilege>\
+     <D:description xml:lang=\"en\">Write resources and properties</D:description>\
+     <D:supported-privilege><D:privilege><D:write-properties/></D:privilege>\
+     <D:description xml:lang=\"en\">Rename, recolour, describe</D:description></D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:write-content/></D:privilege>\
+     <D:description xml:lang=\"en\">Change existing content</D:description></D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:bind/></D:privilege>\
+     <D:description xml:lang=\"en\">Add members</D:description></D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:unbind/></D:privilege>\
+     <D:description xml:lang=\"en\">Remove members</D:description></D:supported-privilege>\
+     </D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:write-acl/></D:privilege>\
+     <D:description xml:lang=\"en\">Change access (not offered: use sharing)</D:description></D:supported-privilege>\
+     <D:supported-privilege><D:privilege><D:share/></D:privilege>\
+     <D:description xml:lang=\"en\">Share with others</D:description></D:supported-privilege>\
+     </D:supported-privilege>";
+
+/// RFC 3744 §5.5, read-only: the owner's ACE, then one per share (users and teams by
+/// principal URL; an organization-wide share as `DAV:authenticated`, which here excludes
+/// external members). Readable by holders of read-acl only; pending invitations name no
+/// principal yet and are left out. All ACEs are protected: sharing changes them, not ACL.
+fn acl_xml(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
+    if !acl::effective_privileges(&ctx.subject, ctx.target(res)).contains(acl::Privilege::ReadAcl) {
+        return None;
+    }
+    let coll = match res {
+        Resource::Collection { coll, .. } => coll,
+        Resource::Object { parent, .. } => parent,
+        _ => return None,
+    };
+    let store = ctx.store();
+    let href_of = |id| store.principal_by_id(id).ok().flatten().map(|p| ctx.hrefs().principal(&p.slug));
+    let ace = |principal: String, privileges: &[&str]| {
+        let privileges: String =
+            privileges.iter().map(|p| format!("<D:privilege><D:{p}/></D:privilege>")).collect();
+        format!(
+            "<D:ace><D:principal>{principal}</D:principal><D:grant>{privileges}</D:grant><D:protected/></D:ace>"
+        )
+    };
+    let mut xml =
+        ace(format!("<D:href>{}</D:href>", crate::dav::xml::escape_text(&href_of(coll.owner_id)?)), &["all"]);
+    if !coll.kind.is_home() {
+        for share in store.shares(coll.id).ok()? {
+            let principal = match share.grantee {
+                crate::store::Grantee::User(id) | crate::store::Grantee::Team(id) => {
+                    format!("<D:href>{}</D:href>", crate::dav::xml::escape_text(&href_of(id)?))
+                }
+                crate::store::Grantee::Organization(_) => "<D:authenticated/>".to_owned(),
+                crate::store::Grantee::Email(_) => continue,
+            };
+            let privileges: &[&str] = match share.access {
+                crate::store::ShareAccess::View => &["read"],
+                crate::store::ShareAccess::Modify => &["read", "write-content", "bind", "unbind"],
+                crate::store::ShareAccess::Share => &["read", "write-content", "bind", "unbind", "share"],
+            };
+            xml.push_str(&ace(principal, privileges));
+        }
+    }
+    Some(PropValue::Xml(xml))
+}
+
 fn owner_href(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
     match res {
         Resource::Principal(p) => Some(PropValue::Href(ctx.hrefs().principal(&p.slug))),
@@ -458,6 +532,22 @@ fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
         "principal-collection-set" if not_object => PropValue::Href(ctx.hrefs().principals()),
         "owner" => owner_href(ctx, res)?,
         "current-user-privilege-set" => privilege_set_xml(ctx, res),
+        "supported-privilege-set" if not_object => PropValue::Xml(SUPPORTED_PRIVILEGES.into()),
+        "acl" => acl_xml(ctx, res)?,
+        "group-membership" => match res {
+            Resource::Principal(p) if p.kind == crate::store::PrincipalKind::User => PropValue::Hrefs(
+                ctx.store().teams_of(p.id).ok()?.iter().map(|t| ctx.hrefs().principal(&t.slug)).collect(),
+            ),
+            Resource::Principal(_) => PropValue::Empty,
+            _ => return None,
+        },
+        "group-member-set" => match res {
+            Resource::Principal(p) if p.kind == crate::store::PrincipalKind::Team => PropValue::Hrefs(
+                ctx.store().team_members(p.id).ok()?.iter().map(|m| ctx.hrefs().principal(&m.slug)).collect(),
+            ),
+            Resource::Principal(_) => PropValue::Empty,
+            _ => return None,
+        },
         "supported-report-set" => PropValue::Xml(capabilities::supported_reports_xml(res)),
         "sync-token" => PropValue::Text(crate::sync::token(res.collection()?)),
         "share-access" => share_access(ctx, res)?,

@@ -47,6 +47,111 @@ pub fn run_all(store: &dyn Store) {
     feeds(store, &alice);
     two_factor(store, &alice);
     web_sessions(store, &alice);
+    organization_model(store, &alice, org);
+}
+
+/// Roles never reach zero owners; shares reach users directly, through teams and through the
+/// organization (not its externals); grants cover future collections; invitations become
+/// shares; removal transfers or deletes in one go.
+fn organization_model(store: &dyn Store, alice: &Principal, org: Id) {
+    let bob = new_user(store, "org-bob", org, Role::Collaborator);
+    let ext = new_user(store, "org-ext", org, Role::External);
+    let other_org = store.create_organization("Other").unwrap();
+    let stranger = new_user(store, "org-stranger", other_org, Role::Owner);
+    assert!(matches!(store.set_role(other_org, stranger.id, Role::Admin), Err(StoreError::Conflict(_))));
+    store.set_role(org, bob.id, Role::Admin).unwrap();
+    store.set_role(org, bob.id, Role::Collaborator).unwrap();
+
+    let cal = calendar_of(store, alice);
+    let access = |user: &Principal| store.collection_access(user.id, cal.id).unwrap().held.content;
+    assert_eq!(access(&bob), ContentAccess::None);
+    store.put_share(cal.id, &Grantee::Organization(org), ShareAccess::View, alice.id).unwrap();
+    assert_eq!(access(&bob), ContentAccess::Read);
+    assert_eq!(access(&ext), ContentAccess::None, "organization-wide shares skip externals");
+    assert_eq!(access(&stranger), ContentAccess::None);
+    let team = store.create_group_principal(org, PrincipalKind::Team, "org-team", "Team", None).unwrap();
+    assert!(store.set_team_member(team.id, ext.id, true).unwrap());
+    assert!(matches!(store.set_team_member(team.id, stranger.id, true), Err(StoreError::Conflict(_))));
+    store.put_share(cal.id, &Grantee::Team(team.id), ShareAccess::Modify, alice.id).unwrap();
+    assert_eq!(access(&ext), ContentAccess::Write);
+    assert_eq!(store.teams_of(ext.id).unwrap()[0].slug, "org-team");
+    // A second share for the same grantee changes the right; revocation ends it.
+    store.put_share(cal.id, &Grantee::Team(team.id), ShareAccess::View, alice.id).unwrap();
+    assert_eq!(store.shares(cal.id).unwrap().len(), 2);
+    assert_eq!(access(&ext), ContentAccess::Read);
+    assert!(store.revoke_share(cal.id, &Grantee::Team(team.id)).unwrap());
+    assert_eq!(access(&ext), ContentAccess::None);
+    let mounted = store.mounted_collections(bob.id, HomeKind::Calendar).unwrap();
+    assert_eq!(mounted.iter().map(|m| m.collection.id).collect::<Vec<_>>(), vec![cal.id]);
+    store
+        .set_sharee_props(bob.id, cal.id, &[(CollectionField::Displayname, Some("Alice's".into()))])
+        .unwrap();
+    let mounted = store.mounted_collections(bob.id, HomeKind::Calendar).unwrap();
+    assert_eq!(mounted[0].sharee_displayname.as_deref(), Some("Alice's"));
+    store.decline_share(bob.id, cal.id).unwrap();
+    assert!(store.mounted_collections(bob.id, HomeKind::Calendar).unwrap().is_empty());
+    assert_eq!(access(&bob), ContentAccess::None, "a declined share gives nothing");
+
+    // Grants on every calendar reach a room calendar created afterwards.
+    store
+        .add_grant(&NewGrant {
+            org_id: org,
+            grantee_id: team.id,
+            collection_id: None,
+            scope: GrantScope::Calendars,
+            use_access: ContentAccess::Read,
+            manage: false,
+        })
+        .unwrap();
+    let room = store.create_group_principal(org, PrincipalKind::Room, "org-room", "Room", None).unwrap();
+    let room_home = store.home(room.id, HomeKind::Calendar).unwrap().unwrap();
+    let room_cal = store.child_collection(room_home.id, "calendar").unwrap().unwrap();
+    let facts = store.collection_access(ext.id, room_cal.id).unwrap();
+    assert_eq!((facts.organization, facts.held.content), (Some(org), ContentAccess::Read));
+    assert_eq!(store.collection_access(stranger.id, room_cal.id).unwrap().held.content, ContentAccess::None);
+
+    // An invitation to an unknown address becomes a share when that address signs up.
+    store
+        .put_share(cal.id, &Grantee::Email("Newcomer@Example.org".into()), ShareAccess::Modify, alice.id)
+        .unwrap();
+    assert!(store.touch_invitation(cal.id, "newcomer@example.org").unwrap());
+    let newcomer = store
+        .create_user(&NewUser {
+            slug: "org-newcomer".into(),
+            display_name: "N".into(),
+            email: Some("newcomer@example.org".into()),
+            password_hash: "x".into(),
+            org_id: org,
+            role: Role::Collaborator,
+        })
+        .unwrap();
+    assert_eq!(store.collection_access(newcomer.id, cal.id).unwrap().held.content, ContentAccess::Write);
+    assert!(store.shares(cal.id).unwrap().iter().all(|s| !matches!(s.grantee, Grantee::Email(_))));
+
+    // Removal: the last owner stays; a transfer keeps the collection and its shares.
+    let last_owner = MemberRemoval {
+        org_id: other_org,
+        member_id: stranger.id,
+        default: Disposition::Delete,
+        per_collection: vec![],
+    };
+    assert!(matches!(store.remove_member(&last_owner), Err(StoreError::Conflict(_))));
+    let bob_cal = calendar_of(store, &bob);
+    store.put_share(bob_cal.id, &Grantee::User(newcomer.id), ShareAccess::View, bob.id).unwrap();
+    let report = store
+        .remove_member(&MemberRemoval {
+            org_id: org,
+            member_id: bob.id,
+            default: Disposition::Delete,
+            per_collection: vec![(bob_cal.id, Disposition::TransferTo(alice.id))],
+        })
+        .unwrap();
+    assert_eq!(report.transferred, vec![(bob_cal.id, "calendar-org-bob".to_owned(), alice.id)]);
+    assert_eq!(report.deleted.len(), 2, "tasks and contacts");
+    let moved = store.collection(bob_cal.id).unwrap().unwrap();
+    assert_eq!(moved.owner_id, alice.id);
+    assert_eq!(store.shares(bob_cal.id).unwrap().len(), 1, "shares are kept");
+    assert!(store.principal_by_id(bob.id).unwrap().is_none());
 }
 
 fn two_factor(store: &dyn Store, alice: &Principal) {

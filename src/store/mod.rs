@@ -121,6 +121,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a team or room with its collections, memberships, grants and shares.
     fn delete_group_principal(&self, id: Id) -> StoreResult<()>;
     fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>>;
+    /// The teams a user belongs to.
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>>;
     fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool>;
     fn add_grant(&self, grant: &NewGrant) -> StoreResult<Id>;
     fn grants(&self, org_id: Id) -> StoreResult<Vec<Grant>>;

@@ -295,6 +295,9 @@ impl Store for SqliteStore {
     fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>> {
         self.read(|c| org::team_members(c, team_id))
     }
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::teams_of(c, user_id))
+    }
     fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool> {
         self.write(|tx| org::set_team_member(tx, team_id, user_id, member))
     }

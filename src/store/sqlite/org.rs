@@ -185,6 +185,16 @@ pub fn team_members(conn: &Connection, team_id: Id) -> StoreResult<Vec<Principal
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
+pub fn teams_of(conn: &Connection, user_id: Id) -> StoreResult<Vec<Principal>> {
+    let sql = format!(
+        "SELECT {} FROM team_members t JOIN principals p ON p.id = t.team_id WHERE t.user_id = ?1 ORDER BY p.slug",
+        prefixed_principal_columns("p")
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt.query_map([user_id], rows::principal).map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
 /// The organization of a team or room (`kind`), or NotFound.
 fn group_org(conn: &Connection, id: Id, kind: PrincipalKind) -> StoreResult<Id> {
     conn.query_row(
