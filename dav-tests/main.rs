@@ -21,3 +21,4 @@ mod operations;
 mod reliability;
 mod sharing;
 mod sync;
+mod two_factor;

@@ -404,3 +404,93 @@ async fn names_of_shared_copies_are_reserved_in_homes() {
     alice.go("MKCALENDAR", "/dav/calendars/alice/shared-notes/").await.assert_status(201);
     server.stop().await;
 }
+
+/// Apple Calendar syncs the calendar home itself (RFC 6578 on the home): a share arriving,
+/// and leaving, is a change there.
+#[tokio::test]
+async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    let sync = |token: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
+             <D:sync-level>1</D:sync-level><D:prop><D:getetag/><D:displayname/></D:prop></D:sync-collection>"
+        )
+    };
+    let token_of = |r: &Reply| {
+        let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
+        r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
+    };
+    let first = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    first.assert_status(207);
+    let token = token_of(&first);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "view"}"#)
+        .await
+        .assert_status(404);
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    // Not in the team yet: nothing changed for bob.
+    let unchanged = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    unchanged.assert_status(207).assert_lacks("shared-");
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    let id = collection_id(&server, "alice", "calendar");
+    let arrived = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    arrived.assert_status(207).assert_contains(&format!("/dav/calendars/bob/shared-{id}/"));
+    let removed = format!("/dav/calendars/bob/shared-{id}/</D:href><D:status>HTTP/1.1 404");
+    arrived.assert_lacks(&removed);
+    let token = token_of(&arrived);
+    api(&alice, "DELETE", "collections/alice/calendar/shares/team:sales", "").await.assert_status(204);
+    let left = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    left.assert_status(207)
+        .assert_contains(&format!("/dav/calendars/bob/shared-{id}/"))
+        .assert_contains("404");
+    server.stop().await;
+}
+
+/// Revoking while the sharee writes: every write is either done (before the revocation) or
+/// refused with 403; nothing fails otherwise, and nothing gets in afterwards.
+#[tokio::test]
+async fn revocation_racing_writes_gives_clean_answers() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    let writer = tokio::spawn({
+        let bob = server.client("bob");
+        async move {
+            let mut statuses = Vec::new();
+            for i in 0..40 {
+                let uid = format!("race-{i}");
+                let r = bob
+                    .put(&format!("/dav/calendars/bob/shared-{id}/{uid}.ics"), "text/calendar", &event(&uid))
+                    .await;
+                statuses.push(r.status.as_u16());
+            }
+            statuses
+        }
+    });
+    // Revoke once the writes are under way.
+    while alice.go("GET", "/dav/calendars/alice/calendar/race-0.ics").await.status.as_u16() != 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    api(&alice, "DELETE", "collections/alice/calendar/shares/user:bob", "").await.assert_status(204);
+    let statuses = writer.await.unwrap();
+    // 409: the share is gone from bob's home, so the target's parent no longer exists there
+    // (RFC 4918 §9.7.1).
+    assert!(statuses.iter().all(|s| matches!(s, 201 | 403 | 409)), "{statuses:?}");
+    let first_refusal = statuses.iter().position(|s| *s != 201).expect("the revocation stops the writes");
+    assert!(
+        statuses[first_refusal..].iter().all(|s| *s != 201),
+        "a write after the revocation: {statuses:?}"
+    );
+    let bob = server.client("bob");
+    bob.put("/dav/calendars/alice/calendar/late.ics", "text/calendar", &event("late"))
+        .await
+        .assert_status(403);
+    alice.go("GET", "/dav/calendars/alice/calendar/late.ics").await.assert_status(404);
+    server.stop().await;
+}

@@ -20,3 +20,4 @@ pub mod state;
 pub mod store;
 pub mod sync;
 pub mod vcard;
+pub mod web;

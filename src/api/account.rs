@@ -6,8 +6,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiContext, ApiError, ApiRequest, ApiResponse, json_body, timestamp};
-use crate::acl::{Privilege, effective_privileges};
+use super::{ApiContext, ApiError, ApiRequest, ApiResponse, json_body, server_url, timestamp};
 use crate::auth::app_password::{self, IssueError};
 use crate::auth::two_factor;
 use crate::store::{AppPasswordInfo, AppPasswordScope};
@@ -23,11 +22,6 @@ pub fn route(ctx: &ApiContext<'_>, req: &ApiRequest, rest: &[&str]) -> Result<Ap
         (_, ["app-passwords", _]) => Err(ApiError::method_not_allowed("DELETE")),
         _ => Err(ApiError::not_found("no such API endpoint (see docs/api.md)")),
     }
-}
-
-/// The URL to give a CalDAV/CardDAV client: clients discover everything below it.
-pub fn server_url(config: &crate::config::Config) -> String {
-    format!("{}{}/", config.public_base(), config.base_path)
 }
 
 fn me(ctx: &ApiContext<'_>) -> Result<ApiResponse, ApiError> {
@@ -87,20 +81,8 @@ fn create(ctx: &ApiContext<'_>, req: &ApiRequest) -> Result<ApiResponse, ApiErro
     ctx.require_full_login()?;
     let body: CreateRequest = json_body(req)?;
     let store = ctx.store();
-    let scope =
-        app_password::scope_from_names(store, body.read_only, &body.collections).map_err(issue_error)?;
-    // Limiting a password to a collection the user cannot read would be harmless (a scope only
-    // narrows), but it would confirm that the collection exists: refuse it like a missing one.
-    for id in scope.collections.iter().flatten() {
-        let readable = match store.collection(*id)? {
-            Some(c) => crate::org::target_for(store, &ctx.subject, &c)
-                .is_ok_and(|t| effective_privileges(&ctx.subject, t).contains(Privilege::Read)),
-            None => false,
-        };
-        if !readable {
-            return Err(ApiError::invalid("unknown_collection", "one of the collections does not exist"));
-        }
-    }
+    let scope = app_password::scope_for_subject(store, &ctx.subject, body.read_only, &body.collections)
+        .map_err(issue_error)?;
     let user = &ctx.subject.principal;
     let (id, secret) = app_password::issue(store, user.id, &body.label, &scope).map_err(issue_error)?;
     let location = format!("{}/api/v1/me/app-passwords/{id}", ctx.state.config.base_path);

@@ -183,6 +183,11 @@ pub fn json_body<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// The URL to give a CalDAV/CardDAV client: clients discover everything below it.
+pub fn server_url(config: &crate::config::Config) -> String {
+    format!("{}{}/", config.public_base(), config.base_path)
+}
+
 /// Unix seconds as RFC 3339 UTC (`2026-01-31T09:30:00Z`), the API's one time format.
 pub fn timestamp(unix: i64) -> Option<String> {
     chrono::DateTime::from_timestamp(unix, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -277,30 +282,29 @@ async fn authenticate_call(
         let store = state.store.as_ref();
         let live = session::resume(store, &cookie, session::unix_now())?
             .filter(|s| !s.second_factor_pending)
+            // No Basic challenge: a browser must not pop up a password dialog for a cookie.
             .ok_or_else(|| {
-                let mut e = ApiError::unauthorized("session_expired", "the session has ended; log in again");
-                e.challenge = false; // a browser must not pop up a password dialog for this
-                e
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "session_expired",
+                    "the session has ended; log in again",
+                )
             })?;
         if needs_csrf && !session::csrf_matches(&live.csrf_token, presented.as_deref()) {
-            return Err(ApiError::forbidden(format!(
-                "a missing or wrong {CSRF_HEADER} header: state-changing calls with a session cookie \
-                 need the session's CSRF token"
-            ))
-            .with_code("csrf_token_invalid"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_token_invalid",
+                format!(
+                    "a missing or wrong {CSRF_HEADER} header: state-changing calls with a session cookie \
+                     need the session's CSRF token"
+                ),
+            ));
         }
         subject_of(store, live.user_id, None).map_err(|refusal| refusal_error(&state, refusal))
     })
     .await
     .unwrap_or_else(|e| Err(ApiError::internal(e)))?;
     Ok((found, Credential::Session))
-}
-
-impl ApiError {
-    fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
 }
 
 fn refusal_error(state: &AppState, refusal: Refusal) -> ApiError {

@@ -111,6 +111,30 @@ pub fn scope_from_names(
     Ok(crate::store::AppPasswordScope { read_only, collections })
 }
 
+/// Like [`scope_from_names`], for a password `subject` makes for themselves: a collection they
+/// cannot read is refused like a missing one. (Such a scope would be harmless, since a scope
+/// only narrows, but accepting it would confirm that the collection exists.)
+pub fn scope_for_subject(
+    store: &dyn crate::store::Store,
+    subject: &crate::acl::Subject,
+    read_only: bool,
+    names: &[String],
+) -> Result<crate::store::AppPasswordScope, IssueError> {
+    use crate::acl::{Privilege, effective_privileges};
+    let scope = scope_from_names(store, read_only, names)?;
+    for id in scope.collections.iter().flatten() {
+        // Shared and organization collections count too: the ACL decides, with their facts.
+        let readable = store.collection(*id)?.is_some_and(|c| {
+            crate::org::target_for(store, subject, &c)
+                .is_ok_and(|target| effective_privileges(subject, target).contains(Privilege::Read))
+        });
+        if !readable {
+            return Err(IssueError::Collection("one of the collections does not exist".into()));
+        }
+    }
+    Ok(scope)
+}
+
 /// The `OWNER/NAME` of a collection, as `scope_from_names` takes it; `None` once deleted.
 pub fn collection_name(
     store: &dyn crate::store::Store,

@@ -102,9 +102,18 @@ pub fn enroll(
         StoreError::AlreadyExists => TwoFactorError::AlreadyOn,
         other => other.into(),
     })?;
+    Ok(enrollment_of(user, &secret))
+}
+
+/// The enrolment waiting for its first code, to show again (to the signed-in user only).
+pub fn pending_enrollment(store: &dyn Store, user: &Principal) -> Result<Option<Enrollment>, StoreError> {
+    Ok(store.two_factor(user.id)?.filter(|t| !t.enabled).map(|t| enrollment_of(user, &t.secret)))
+}
+
+fn enrollment_of(user: &Principal, secret: &[u8]) -> Enrollment {
     let account = user.email.as_deref().unwrap_or(&user.slug);
-    let otpauth_uri = totp::otpauth_uri(account, &secret);
-    Ok(Enrollment { secret_base32: totp::secret_base32(&secret), qr_svg: qr_svg(&otpauth_uri), otpauth_uri })
+    let otpauth_uri = totp::otpauth_uri(account, secret);
+    Enrollment { secret_base32: totp::secret_base32(secret), qr_svg: qr_svg(&otpauth_uri), otpauth_uri }
 }
 
 /// Turns two-factor login on with the first code from the app, which proves the key was

@@ -164,25 +164,9 @@ fn home_set(ctx: &Ctx<'_>, res: &Resource, kind: HomeKind) -> PropValue {
     PropValue::Href(ctx.hrefs().home(kind, slug))
 }
 
+/// `creationdate` is RFC 3339 (RFC 4918 §15.1), always in UTC.
 fn timestamp_rfc3339(unix: i64) -> String {
-    // creationdate uses RFC 3339 (RFC 4918 §15.1); derive it from the HTTP date parts.
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    chrono::DateTime::from_timestamp(unix, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn resourcetype(ctx: &Ctx<'_>, res: &Resource) -> PropValue {

@@ -20,9 +20,7 @@ pub struct Place {
 /// in homes (`is_mount_segment`).
 pub const MOUNT_PREFIX: &str = "shared-";
 
-pub fn mount_segment(collection: crate::store::Id) -> String {
-    format!("{MOUNT_PREFIX}{collection}")
-}
+pub use crate::store::mount_segment;
 
 pub fn is_mount_segment(segment: &str) -> bool {
     mount_id(segment).is_some()

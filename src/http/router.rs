@@ -24,6 +24,8 @@ enum Route {
     Feed(String),
     /// `{base}/api/v1/…`: the JSON management API; holds what follows `/api/v1/`.
     Api(String),
+    /// `{base}/web` and below: the server-rendered pages; holds what follows `/web`.
+    Web(String),
     NotFound,
 }
 
@@ -46,6 +48,7 @@ fn route_of(base: &str, path: &str) -> Route {
             Some(rest) => Route::Api(rest.to_owned()),
             None => Route::NotFound,
         },
+        Some(r) if r == "/web" || r.starts_with("/web/") => Route::Web(r["/web".len()..].to_owned()),
         Some(r) if r.is_empty() || r.starts_with('/') => Route::Dav,
         _ => Route::NotFound,
     }
@@ -100,6 +103,15 @@ async fn respond(
         Route::Health => (whole(plain(StatusCode::OK, "ok\n")), None),
         Route::NotFound => (whole(plain(StatusCode::NOT_FOUND, "not found\n")), None),
         Route::Feed(rest) => (serve_feed(state, rest, req).await, None),
+        Route::Web(rest) => match read_small_body(req, crate::web::MAX_FORM_BYTES).await {
+            Ok((parts, body)) => {
+                let request =
+                    crate::web::WebRequest { method: parts.method, path: rest, headers: parts.headers, body };
+                let (response, user) = crate::web::handle(state, peer.ip(), request).await;
+                (whole(response), user)
+            }
+            Err(refusal) => (whole(refusal), None),
+        },
         Route::Api(rest) => match read_small_body(req, crate::api::MAX_BODY_BYTES).await {
             Ok((parts, body)) => {
                 let request =
@@ -315,5 +327,8 @@ mod tests {
         assert!(matches!(route_of("", "/api/v1/"), Route::Api(r) if r.is_empty()));
         assert!(matches!(route_of("", "/api/v2/me"), Route::NotFound));
         assert!(matches!(route_of("", "/api"), Route::NotFound));
+        assert!(matches!(route_of("/cal", "/cal/web/login"), Route::Web(r) if r == "/login"));
+        assert!(matches!(route_of("", "/web"), Route::Web(r) if r.is_empty()));
+        assert!(matches!(route_of("", "/website"), Route::Dav));
     }
 }

@@ -2,6 +2,14 @@
 
 use super::types::{Collection, Id, Principal, Role};
 
+/// The segment under which a collection shared with a user appears in their home:
+/// `shared-{collection id}` (stable across renames and transfers). The DAV layer resolves it;
+/// the store writes it into the sharee's home change log so sync-collection on a home sees
+/// shares come and go.
+pub fn mount_segment(collection: Id) -> String {
+    format!("shared-{collection}")
+}
+
 /// A share's right, as users see it: *can view*, *can modify*, *can modify and share*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ShareAccess {

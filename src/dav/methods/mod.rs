@@ -134,14 +134,22 @@ pub fn describe_member(
     segment: &str,
     props: &super::body::Propfind,
 ) -> DavResult<Option<super::multistatus::Response>> {
-    let Resource::Collection { coll, .. } = collection else {
+    let Resource::Collection { coll, place } = collection else {
         return Ok(None);
     };
     let member = match segment.strip_suffix('/') {
         Some(name) => ctx.store().child_collection(coll.id, name)?.map(crate::store::Member::Collection),
         None => ctx.store().object(coll.id, segment)?.map(crate::store::Member::Object),
     };
-    let Some(member) = member.and_then(|m| collection.member(m)) else {
+    let member = match member {
+        Some(m) => collection.member(m),
+        // A share in a home (its change log records them too).
+        None if coll.kind.is_home() => super::resource::mounted_members(ctx.store(), place)?
+            .into_iter()
+            .find(|m| matches!(m, Resource::Collection { place, .. } if place.segments.last().map(|s| s.as_str()) == segment.strip_suffix('/'))),
+        None => None,
+    };
+    let Some(member) = member else {
         return Ok(None);
     };
     propfind::describe(ctx, &member, props, Some(&Content::default())).map(Some)

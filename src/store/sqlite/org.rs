@@ -214,6 +214,7 @@ pub fn set_team_member(tx: &Transaction<'_>, team_id: Id, user_id: Id, member: b
         let n = tx
             .execute("DELETE FROM team_members WHERE team_id = ?1 AND user_id = ?2", [team_id, user_id])
             .map_err(map_err)?;
+        refresh_team_shares(tx, team_id, user_id)?;
         return Ok(n > 0);
     }
     if role_in(tx, org, user_id)?.is_none() {
@@ -222,7 +223,25 @@ pub fn set_team_member(tx: &Transaction<'_>, team_id: Id, user_id: Id, member: b
     let n = tx
         .execute("INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?1, ?2)", [team_id, user_id])
         .map_err(map_err)?;
+    refresh_team_shares(tx, team_id, user_id)?;
     Ok(n > 0)
+}
+
+/// A user joining or leaving a team gains or loses the team's shares in their home.
+fn refresh_team_shares(tx: &Transaction<'_>, team_id: Id, user_id: Id) -> StoreResult<()> {
+    let shared: Vec<Id> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT collection_id FROM shares WHERE grantee_kind = 'team' AND grantee_id = ?1",
+            )
+            .map_err(map_err)?;
+        let rows = stmt.query_map([team_id], |r| r.get(0)).map_err(map_err)?;
+        rows.collect::<Result<_, _>>().map_err(map_err)?
+    };
+    for collection in shared {
+        refresh_mounts(tx, collection, &[user_id])?;
+    }
+    Ok(())
 }
 
 /// The organization whose collection this is (owner is a team or room), if any.
@@ -390,6 +409,7 @@ pub fn put_share(
         )
         .map_err(map_err)?;
     }
+    refresh_mounts(tx, collection_id, &users_reached(tx, &grantee)?)?;
     Ok(id)
 }
 
@@ -438,10 +458,54 @@ pub fn revoke_share(tx: &Transaction<'_>, collection_id: Id, grantee: &Grantee) 
     match existing_share(tx, collection_id, grantee)? {
         Some(id) => {
             tx.execute("DELETE FROM shares WHERE id = ?1", [id]).map_err(map_err)?;
+            refresh_mounts(tx, collection_id, &users_reached(tx, grantee)?)?;
             Ok(true)
         }
         None => Ok(false),
     }
+}
+
+/// The users a share with `grantee` reaches (externals included for an organization: whether
+/// it shows in their home is decided by `refresh_mounts`).
+fn users_reached(conn: &Connection, grantee: &Grantee) -> StoreResult<Vec<Id>> {
+    let (sql, id) = match grantee {
+        Grantee::User(id) => return Ok(vec![*id]),
+        Grantee::Team(id) => ("SELECT user_id FROM team_members WHERE team_id = ?1", *id),
+        Grantee::Organization(id) => ("SELECT user_id FROM memberships WHERE org_id = ?1", *id),
+        Grantee::Email(_) => return Ok(vec![]),
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let rows = stmt.query_map([id], |r| r.get(0)).map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+/// Records in each user's home whether the collection is now shared into it, so a
+/// sync-collection or ctag poll on the home sees a share arrive or leave (RFC 6578 §3.5).
+fn refresh_mounts(tx: &Transaction<'_>, collection_id: Id, users: &[Id]) -> StoreResult<()> {
+    let (owner, kind): (Id, String) = tx
+        .query_row("SELECT owner_id, kind FROM collections WHERE id = ?1", [collection_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(map_err)?;
+    let (home_kind, area) = match CollectionKind::parse(&kind) {
+        Some(CollectionKind::Addressbook) => ("addressbook-home", HomeKind::Addressbook),
+        _ => ("calendar-home", HomeKind::Calendar),
+    };
+    let segment = format!("{}/", crate::store::mount_segment(collection_id));
+    for &user in users.iter().filter(|u| **u != owner) {
+        let home: Option<Id> = tx
+            .query_row(
+                "SELECT id FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL",
+                params![user, home_kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        let Some(home) = home else { continue };
+        let mounted = mounted_collections(tx, user, area)?.iter().any(|m| m.collection.id == collection_id);
+        tree_write::record_change(tx, home, &segment, true, !mounted)?;
+    }
+    Ok(())
 }
 
 pub fn touch_invitation(tx: &Transaction<'_>, collection_id: Id, email: &str) -> StoreResult<bool> {
@@ -614,7 +678,7 @@ pub fn decline_share(tx: &Transaction<'_>, user_id: Id, collection_id: Id) -> St
         [collection_id, user_id],
     )
     .map_err(map_err)?;
-    Ok(())
+    refresh_mounts(tx, collection_id, &[user_id])
 }
 
 pub fn remove_member(tx: &Transaction<'_>, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
