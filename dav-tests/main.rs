@@ -12,6 +12,7 @@ mod caldav_query;
 mod carddav;
 mod clients;
 mod crash;
+mod cs_sharing;
 mod discovery;
 mod feeds;
 mod hostile;

@@ -4,15 +4,17 @@
 use super::resource::{Located, Resource};
 use crate::store::CollectionKind;
 
-/// Class 1 and 3 (RFC 4918 §18), extended MKCOL (RFC 5689), CalDAV and CardDAV. No class 2:
-/// davit has no LOCK.
-pub const DAV_HEADER: &str = "1, 3, extended-mkcol, calendar-access, addressbook";
+/// Class 1 and 3 (RFC 4918 §18), extended MKCOL (RFC 5689), CalDAV, CardDAV and the
+/// calendarserver.org sharing extension (caldav-sharing §5.1: Apple offers sharing only when
+/// this token is present). No class 2: davit has no LOCK.
+pub const DAV_HEADER: &str = "1, 3, extended-mkcol, calendar-access, addressbook, calendarserver-sharing";
 
 /// Every method davit implements somewhere, for an OPTIONS about the server as a whole.
 pub const ALLOW_ANY: &str =
-    "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT";
+    "OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT";
 
-/// `Allow` per resource (MKCOL, MKCALENDAR and PUT of a new member apply to unmapped URLs).
+/// `Allow` per resource (MKCOL, MKCALENDAR and PUT of a new member apply to unmapped URLs; POST
+/// only carries the sharing extension's documents, see `sharing::post`).
 pub fn allow(located: &Located) -> &'static str {
     match located {
         Located::Missing { .. } => "OPTIONS, PUT, MKCOL, MKCALENDAR",
@@ -20,7 +22,10 @@ pub fn allow(located: &Located) -> &'static str {
             "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE"
         }
         Located::Found(Resource::Collection { coll, .. }) if coll.kind.is_home() => {
-            "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, REPORT"
+            "OPTIONS, GET, HEAD, POST, PROPFIND, PROPPATCH, REPORT"
+        }
+        Located::Found(Resource::Collection { coll, .. }) if super::sharing::is_shareable(coll.kind) => {
+            "OPTIONS, GET, HEAD, POST, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, REPORT"
         }
         Located::Found(Resource::Collection { .. }) => {
             "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, REPORT"

@@ -14,6 +14,7 @@ pub mod paths;
 pub mod props;
 pub mod report;
 pub mod resource;
+pub mod sharing;
 pub mod xml;
 
 use bytes::Bytes;

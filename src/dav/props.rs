@@ -5,10 +5,12 @@ use super::Ctx;
 use super::capabilities;
 use super::names::{APPLE_ICAL, CALDAV, CALENDARSERVER, CARDDAV, DAV, QName};
 use super::resource::Resource;
+use super::sharing::{self, CsAccess};
 use super::xml::escape_text;
-use crate::acl;
+use crate::acl::{self, Privilege};
 use crate::caldav::validate_put as limits;
-use crate::store::{CollectionKind, HomeKind, PrincipalKind};
+use crate::org::{self, Actor};
+use crate::store::{Collection, CollectionKind, Grantee, HomeKind, Principal, PrincipalKind};
 
 /// A property value, written inside the property element.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +137,7 @@ pub fn is_protected(q: &QName) -> bool {
         "group-member-set",
         "quota-used-bytes",
         "quota-available-bytes",
+        "share-access",
     ];
     let caldav = [
         "calendar-home-set",
@@ -154,7 +157,10 @@ pub fn is_protected(q: &QName) -> bool {
         CARDDAV => {
             ["addressbook-home-set", "supported-address-data", "max-resource-size"].contains(&q.name.as_str())
         }
-        CALENDARSERVER => q.name == "getctag" || q.name == "email-address-set",
+        CALENDARSERVER => {
+            ["getctag", "invite", "allowed-sharing-modes", "shared-url", "share-access", "email-address-set"]
+                .contains(&q.name.as_str())
+        }
         _ => false,
     }
 }
@@ -182,7 +188,7 @@ fn timestamp_rfc3339(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn resourcetype(res: &Resource) -> PropValue {
+fn resourcetype(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
     let xml = match res {
         Resource::Object { .. } => return PropValue::Empty,
         Resource::Principal(_) => "<D:collection/><D:principal/>",
@@ -194,7 +200,179 @@ fn resourcetype(res: &Resource) -> PropValue {
         },
         _ => "<D:collection/>",
     };
-    PropValue::Xml(xml.into())
+    // caldav-sharing §5.2.1: CS:shared on the sharee's copy, CS:shared-owner on a collection
+    // its owner shares.
+    let shared = match res {
+        Resource::Collection { coll, place } if sharing::is_mount(place, coll) => "<CS:shared/>",
+        _ if share_view(ctx, res) == Some(ShareView::SharedOwner) => "<CS:shared-owner/>",
+        _ => "",
+    };
+    PropValue::Xml(format!("{xml}{shared}"))
+}
+
+/// A shareable collection as the subject sees it: the values of `DAV:share-access`
+/// (draft-pot-webdav-resource-sharing §4.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShareView {
+    NotShared,
+    SharedOwner,
+    Read,
+    ReadWrite,
+}
+
+fn share_view(ctx: &Ctx<'_>, res: &Resource) -> Option<ShareView> {
+    let Resource::Collection { coll, place } = res else { return None };
+    if !sharing::is_shareable(coll.kind) {
+        return None;
+    }
+    let privileges = acl::effective_privileges(&ctx.subject, ctx.target(res));
+    // The sharee's copy, or the original reached by someone who may not manage its sharing:
+    // a shared instance, as writable as their rights make it.
+    let owner = coll.owner_id == ctx.subject.principal.id;
+    if sharing::is_mount(place, coll) || (!owner && !privileges.contains(Privilege::Share)) {
+        let write = privileges.contains(Privilege::WriteContent);
+        return Some(if write { ShareView::ReadWrite } else { ShareView::Read });
+    }
+    match ctx.store().shares(coll.id) {
+        Ok(shares) if shares.is_empty() => Some(ShareView::NotShared),
+        Ok(_) => Some(ShareView::SharedOwner),
+        Err(e) => {
+            tracing::warn!(error = %e, collection = coll.id, "shares unavailable");
+            None
+        }
+    }
+}
+
+/// `DAV:share-access`, and the same value as `CS:share-access` (issue #7 names it so; the
+/// value elements stay in `DAV:`, where the draft defines them).
+fn share_access(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
+    let xml = match share_view(ctx, res)? {
+        ShareView::NotShared => "<D:not-shared/>",
+        ShareView::SharedOwner => "<D:shared-owner/>",
+        ShareView::Read => "<D:read/>",
+        ShareView::ReadWrite => "<D:read-write/>",
+    };
+    Some(PropValue::Xml(xml.into()))
+}
+
+/// `<D:href>…</D:href><CS:common-name>…</CS:common-name>` for a principal, as `CS:organizer`
+/// and `CS:user` hold them (caldav-sharing §6.5, §6.18).
+fn address_and_name(ctx: &Ctx<'_>, p: &Principal) -> String {
+    format!(
+        "<D:href>{}</D:href><CS:common-name>{}</CS:common-name>",
+        escape_text(&sharing::principal_address(ctx.hrefs(), p)),
+        escape_text(&p.display_name)
+    )
+}
+
+/// `CS:invite` (caldav-sharing §5.2.2): the owner as `CS:organizer`, then one `CS:user` per
+/// share. Absent on a collection nobody shares. Pending invitations are
+/// `invite-noresponse`, users who removed the share from their home `invite-declined`, every
+/// other share `invite-accepted` (shares need no acceptance here). Who may not read the access
+/// list (read-acl: view and modify sharees) sees only the organizer and themselves, as
+/// §5.2.2 allows a privacy policy to do.
+fn invite(ctx: &Ctx<'_>, res: &Resource) -> Option<PropValue> {
+    let Resource::Collection { coll, place } = res else { return None };
+    if !sharing::is_shareable(coll.kind) {
+        return None;
+    }
+    let store = ctx.store();
+    let owner = store.principal_by_id(coll.owner_id).ok()??;
+    let mut xml = format!("<CS:organizer>{}</CS:organizer>", address_and_name(ctx, &owner));
+    let privileges = acl::effective_privileges(&ctx.subject, ctx.target(res));
+    let user = |who: String, status: &str, access: CsAccess| {
+        format!("<CS:user>{who}<CS:{status}/><CS:access>{}</CS:access></CS:user>", access.xml())
+    };
+    if !privileges.contains(Privilege::ReadAcl) {
+        let access =
+            if privileges.contains(Privilege::WriteContent) { CsAccess::ReadWrite } else { CsAccess::Read };
+        xml.push_str(&user(address_and_name(ctx, &ctx.subject.principal), "invite-accepted", access));
+        return Some(PropValue::Xml(xml));
+    }
+    let shares = org::shares(store, Actor::User(&ctx.subject), coll).ok()?;
+    if shares.is_empty() && !sharing::is_mount(place, coll) {
+        return None;
+    }
+    for share in &shares {
+        let access = CsAccess::of(share.access);
+        let entry = match &share.grantee {
+            Grantee::User(id) => {
+                let p = store.principal_by_id(*id).ok()??;
+                let mounted = store.mounted_collections(*id, coll.kind.home_kind()).ok()?;
+                let kept = mounted.iter().any(|m| m.collection.id == coll.id);
+                user(
+                    address_and_name(ctx, &p),
+                    if kept { "invite-accepted" } else { "invite-declined" },
+                    access,
+                )
+            }
+            Grantee::Team(id) => {
+                let team = store.principal_by_id(*id).ok()??;
+                user(address_and_name(ctx, &team), "invite-accepted", access)
+            }
+            Grantee::Organization(_) => {
+                let who = format!(
+                    "<D:href>{}</D:href><CS:common-name>{}</CS:common-name>",
+                    escape_text(&sharing::organization_address(ctx.hrefs())),
+                    escape_text(&share.grantee_name)
+                );
+                user(who, "invite-accepted", access)
+            }
+            Grantee::Email(address) => {
+                let address = escape_text(address);
+                let who =
+                    format!("<D:href>mailto:{address}</D:href><CS:common-name>{address}</CS:common-name>");
+                user(who, "invite-noresponse", access)
+            }
+        };
+        xml.push_str(&entry);
+    }
+    Some(PropValue::Xml(xml))
+}
+
+/// The href of a collection at its owner's home (what a sharee's copy stands for).
+fn original_href(ctx: &Ctx<'_>, coll: &Collection) -> Option<String> {
+    let mut segments = Vec::new();
+    let mut current = coll.clone();
+    while let Some(parent) = current.parent_id {
+        segments.push(current.segment.clone());
+        if segments.len() > super::paths::MAX_SEGMENTS {
+            return None;
+        }
+        current = ctx.store().collection(parent).ok()??;
+    }
+    segments.reverse();
+    let owner = ctx.store().principal_by_id(current.owner_id).ok()??;
+    Some(ctx.hrefs().in_home(current.kind.home_kind(), &owner.slug, &segments, true))
+}
+
+fn calendarserver_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
+    match name {
+        "getctag" => res.collection().map(|c| PropValue::Text(crate::sync::token(c))),
+        "invite" => invite(ctx, res),
+        // caldav-sharing §5.2.3: can-be-shared where the subject may share.
+        "allowed-sharing-modes" => {
+            res.collection().filter(|c| sharing::is_shareable(c.kind))?;
+            let may = acl::effective_privileges(&ctx.subject, ctx.target(res)).contains(Privilege::Share);
+            Some(if may { PropValue::Xml("<CS:can-be-shared/>".into()) } else { PropValue::Empty })
+        }
+        // §5.2.4: on the sharee's copy, the owner's collection.
+        "shared-url" => match res {
+            Resource::Collection { coll, place } if sharing::is_mount(place, coll) => {
+                original_href(ctx, coll).map(PropValue::Href)
+            }
+            _ => None,
+        },
+        "share-access" => share_access(ctx, res),
+        // Apple asks for it on principals and searches it (calendarserver.org extension).
+        "email-address-set" => match res {
+            Resource::Principal(p) => p.email.as_deref().map(|email| {
+                PropValue::Xml(format!("<CS:email-address>{}</CS:email-address>", escape_text(email)))
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn privilege_set_xml(ctx: &Ctx<'_>, res: &Resource) -> PropValue {
@@ -306,16 +484,7 @@ pub fn live(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
         DAV => dav_prop(ctx, res, &q.name),
         CALDAV => caldav_prop(ctx, res, &q.name),
         CARDDAV => carddav_prop(ctx, res, &q.name),
-        CALENDARSERVER if q.name == "getctag" => {
-            res.collection().map(|c| PropValue::Text(crate::sync::token(c)))
-        }
-        // Apple asks for it on principals and searches it (calendarserver.org extension).
-        CALENDARSERVER if q.name == "email-address-set" => match res {
-            Resource::Principal(p) => p.email.as_deref().map(|email| {
-                PropValue::Xml(format!("<CS:email-address>{}</CS:email-address>", escape_text(email)))
-            }),
-            _ => None,
-        },
+        CALENDARSERVER => calendarserver_prop(ctx, res, &q.name),
         APPLE_ICAL => {
             let coll = res.collection().filter(|c| c.kind == CollectionKind::Calendar)?;
             let value = match q.name.as_str() {
@@ -332,7 +501,7 @@ pub fn live(ctx: &Ctx<'_>, res: &Resource, q: &QName) -> Option<PropValue> {
 fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
     let not_object = !matches!(res, Resource::Object { .. });
     Some(match name {
-        "resourcetype" => resourcetype(res),
+        "resourcetype" => resourcetype(ctx, res),
         "displayname" => match res {
             Resource::Collection { coll, .. } => PropValue::Text(coll.props.displayname.clone()?),
             Resource::Principal(p) => PropValue::Text(p.display_name.clone()),
@@ -391,6 +560,7 @@ fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
         },
         "supported-report-set" => PropValue::Xml(capabilities::supported_reports_xml(res)),
         "sync-token" => PropValue::Text(crate::sync::token(res.collection()?)),
+        "share-access" => share_access(ctx, res)?,
         _ => return None,
     })
 }

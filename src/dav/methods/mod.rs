@@ -6,6 +6,7 @@ mod delete;
 mod get;
 mod mkcol;
 mod options;
+mod post;
 mod propfind;
 mod proppatch;
 pub(crate) mod put;
@@ -37,7 +38,8 @@ pub fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &DavPath, body: &[u8]) -> 
         "COPY" => copy_move::copy_move(ctx, path, false),
         "MOVE" => copy_move::copy_move(ctx, path, true),
         "REPORT" => report::report(ctx, path, body),
-        "LOCK" | "UNLOCK" | "ACL" | "POST" => {
+        "POST" => post::post(ctx, path, body),
+        "LOCK" | "UNLOCK" | "ACL" => {
             Err(DavError::method_not_allowed(format!("{method} is not supported on this resource")))
         }
         _ => Err(DavError::new(StatusCode::NOT_IMPLEMENTED, format!("{method} is not implemented"))),
