@@ -1,5 +1,5 @@
-//! The embedded SQLite store: one writer connection (writes are serialised, each one a
-//! transaction) and a small pool of reader connections, all in WAL mode.
+//! The embedded SQLite store: one writer connection (writes are serialised and committed in
+//! groups, see `writer`) and a small pool of reader connections, all in WAL mode.
 
 mod backup;
 mod credentials;
@@ -8,13 +8,14 @@ mod rows;
 mod tree_read;
 mod tree_write;
 mod users;
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags};
 
 use super::{StoreError, StoreResult};
 
@@ -26,7 +27,7 @@ const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: writer::GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -40,16 +41,18 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_connection(path, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore {
+            writer: writer::GroupWriter::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
-    /// Runs `f` in one immediate transaction on the writer connection; commits on `Ok`.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(map_err)?;
-        Ok(value)
+    /// Runs `f` on the writer connection inside a transaction, atomically: on `Err` none of
+    /// its changes stay. Returns once they are durable (committed with concurrent writes as one
+    /// group, see `writer`). `f` may nest its own SAVEPOINTs but must not end the transaction.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.writer.write(f)
     }
 
     /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
@@ -70,8 +73,8 @@ impl SqliteStore {
 
     /// Checkpoints the WAL so the database file is complete on its own (clean shutdown).
     pub fn checkpoint(&self) -> StoreResult<()> {
-        let conn = lock(&self.writer);
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
+        let w = self.writer.idle()?;
+        w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
     }
 }
 
