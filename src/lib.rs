@@ -14,6 +14,7 @@ pub mod dav;
 pub mod feeds;
 pub mod http;
 pub mod ical;
+pub mod memory;
 pub mod state;
 pub mod store;
 pub mod sync;
