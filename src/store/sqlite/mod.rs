@@ -10,6 +10,7 @@ mod tree_write;
 mod users;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -121,8 +122,9 @@ pub(crate) fn now() -> i64 {
 
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
-    FeedSettings, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta, Organization,
-    Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UserSummary,
+    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
+    Organization, Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer,
+    UserSummary,
 };
 
 impl Store for SqliteStore {
@@ -182,6 +184,12 @@ impl Store for SqliteStore {
     }
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
         self.read(|c| tree_read::dead_props(c, target))
+    }
+    fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>> {
+        self.read(|c| tree_read::member_dead_props(c, collection_id))
+    }
+    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>> {
+        self.read(|c| tree_read::loaded_objects(c, collection_id, segments))
     }
     fn query_candidates(
         &self,
