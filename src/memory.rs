@@ -59,7 +59,8 @@ pub fn trim() {
     }
 }
 
-/// The process's resident set size (Linux), from /proc/self/statm.
+/// The process's resident set size (Linux), from /proc/self/statm (counted in 4 KiB pages,
+/// the x86-64 and usual aarch64 page size; only compared with a rough threshold).
 pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
