@@ -494,3 +494,42 @@ async fn revocation_racing_writes_gives_clean_answers() {
     alice.go("GET", "/dav/calendars/alice/calendar/late.ics").await.assert_status(404);
     server.stop().await;
 }
+
+/// DAVx5 and Thunderbird fetch a share's events by calendar-multiget at the sharee's URLs.
+#[tokio::test]
+async fn a_sharee_multigets_and_lists_the_shared_calendar() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    alice.put("/dav/calendars/alice/calendar/m1.ics", "text/calendar", &event("m1")).await.assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    let mount = format!("/dav/calendars/bob/shared-{id}/");
+    let multiget = format!(
+        "<?xml version=\"1.0\"?><C:calendar-multiget xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">\
+         <D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{mount}m1.ics</D:href></C:calendar-multiget>"
+    );
+    let r = bob.send(bob.request("REPORT", &mount).header("Depth", "1").body(multiget)).await;
+    r.assert_status(207).assert_contains("UID:m1").assert_contains(&format!("{mount}m1.ics"));
+    bob.propfind(&mount, "1", &propfind_body(&["D:getetag"]))
+        .await
+        .assert_status(207)
+        .assert_contains("m1.ics");
+    // carol, not a sharee, gets nothing through bob's URL or alice's.
+    let carol = server.client("carol");
+    let multiget_alice = "<?xml version=\"1.0\"?><C:calendar-multiget xmlns:D=\"DAV:\" \
+         xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:prop><D:getetag/></D:prop>\
+         <D:href>/dav/calendars/alice/calendar/m1.ics</D:href></C:calendar-multiget>";
+    let r = carol
+        .send(
+            carol
+                .request("REPORT", "/dav/calendars/alice/calendar/")
+                .header("Depth", "1")
+                .body(multiget_alice),
+        )
+        .await;
+    r.assert_lacks("UID:m1");
+    assert_ne!(r.status.as_u16(), 207, "{}", r.body);
+    server.stop().await;
+}

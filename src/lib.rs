@@ -15,6 +15,7 @@ pub mod dav;
 pub mod feeds;
 pub mod http;
 pub mod ical;
+pub mod memory;
 pub mod org;
 pub mod principal_search;
 pub mod state;

@@ -176,11 +176,12 @@ pub fn empty(status: StatusCode) -> DavResponse {
 }
 
 pub fn multistatus_response(ctx: &Ctx<'_>, ms: &multistatus::Multistatus) -> DavResponse {
-    let mut r = respond(
-        StatusCode::MULTI_STATUS,
-        "application/xml; charset=utf-8",
-        ms.to_xml(ctx.headers.minimal).into_bytes(),
-    );
+    multistatus_xml_response(ctx, ms.to_xml(ctx.headers.minimal))
+}
+
+/// A 207 with a body written by a `MultistatusWriter` created with `ctx.headers.minimal`.
+pub fn multistatus_xml_response(ctx: &Ctx<'_>, xml: String) -> DavResponse {
+    let mut r = respond(StatusCode::MULTI_STATUS, "application/xml; charset=utf-8", xml.into_bytes());
     if ctx.headers.minimal {
         r.headers_mut().insert("preference-applied", HeaderValue::from_static("return=minimal"));
     }

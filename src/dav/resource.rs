@@ -120,6 +120,8 @@ impl Resource {
         }
     }
 
+    /// The target as its owner sees it, without the facts of shares and grants: handlers ask
+    /// `Ctx::target`, which adds them for the subject.
     pub fn acl_target(&self) -> Target {
         match self {
             Resource::Root | Resource::DavRoot | Resource::Principals | Resource::Homes(_) => {

@@ -9,6 +9,7 @@
 //! [`render`] holds the privacy rules and the assembly of the VCALENDAR, [`handler`] the HTTP
 //! side (conditional requests, gzip, streaming).
 
+pub mod cache;
 pub mod handler;
 pub mod render;
 pub mod token;

@@ -211,6 +211,7 @@ async fn serve_feed(
     let mut response = match response {
         Ok(r) => r.map(|b| match b {
             FeedBody::Bytes(bytes) => body::full(bytes),
+            FeedBody::Rendered(bytes) => body::full(bytes),
             FeedBody::Stream(mut stream) => body::streamed(move || stream.next_chunk()),
         }),
         Err(e) => {

@@ -463,7 +463,7 @@ fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
             ],
         )
         .unwrap();
-    assert_eq!(store.dead_props(target).unwrap(), vec![prop]);
+    assert_eq!(store.dead_props(target).unwrap(), vec![prop.clone()]);
     assert_eq!(store.collection(cal.id).unwrap().unwrap().props.displayname.as_deref(), Some("Work"));
     // An operation that fails after one that succeeded leaves nothing behind.
     put(store, cal.id, "props.txt", b"p", Expect::Anything).unwrap();
@@ -481,6 +481,16 @@ fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
         store.dead_props(PropTarget::Object(meta.id)).unwrap().is_empty(),
         "a failed patch changes nothing"
     );
+    // The members' properties of a collection in one read, each list as dead_props has it.
+    let first = DeadProp { ns: "urn:x".into(), name: "a".into(), xml: "<a xmlns=\"urn:x\"/>".into() };
+    let ops = [PropPatchOp::SetDead(prop.clone()), PropPatchOp::SetDead(first.clone())];
+    store.patch_props(PropTarget::Object(meta.id), &ops).unwrap();
+    let members = store.member_dead_props(cal.id).unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[&PropTarget::Object(meta.id)], vec![first, prop.clone()]);
+    assert_eq!(members[&PropTarget::Object(meta.id)], store.dead_props(PropTarget::Object(meta.id)).unwrap());
+    let home = cal.parent_id.expect("a calendar has a home");
+    assert_eq!(store.member_dead_props(home).unwrap().get(&target), Some(&vec![prop]));
 }
 
 #[test]

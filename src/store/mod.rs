@@ -11,6 +11,8 @@ mod types;
 mod contract_tests;
 
 pub use org_types::*;
+use std::collections::HashMap;
+
 pub use types::*;
 
 /// Everything the server persists. Implementations are synchronous and thread-safe; the HTTP
@@ -44,6 +46,12 @@ pub trait Store: Send + Sync + 'static {
     fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>>;
     fn members(&self, collection_id: Id) -> StoreResult<Vec<Member>>;
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>>;
+    /// The dead properties of every member (object or sub-collection) of a collection, in
+    /// one read: listing a collection must not cost a query per member.
+    fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>>;
+    /// The objects of a collection named by `segments`, each with its body and dead
+    /// properties, from one snapshot (multiget); names that are not objects there are left out.
+    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>>;
     /// Members that may match a query, with their bodies, chosen from the index alone: of
     /// component type `comp` (if given) and whose occurrence span may overlap `range`.
     /// Objects without indexed dates (e.g. a VTODO without DTSTART/DUE) are always returned.

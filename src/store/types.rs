@@ -215,13 +215,21 @@ pub struct ObjectMeta {
     pub modified_at: i64,
 }
 
+/// An object read whole: what a multiget answers from.
+#[derive(Debug, Clone)]
+pub struct LoadedObject {
+    pub meta: ObjectMeta,
+    pub body: Vec<u8>,
+    pub dead_props: Vec<DeadProp>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Member {
     Collection(Collection),
     Object(ObjectMeta),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PropTarget {
     Collection(Id),
     Object(Id),

@@ -1,5 +1,5 @@
-//! The embedded SQLite store: one writer connection (writes are serialised, each one a
-//! transaction) and a small pool of reader connections, all in WAL mode.
+//! The embedded SQLite store: one writer connection (writes are serialised and committed in
+//! groups, see `writer`) and a small pool of reader connections, all in WAL mode.
 
 mod backup;
 mod credentials;
@@ -11,13 +11,15 @@ mod tree_read;
 mod tree_write;
 mod two_factor;
 mod users;
+mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags};
 
 use super::{StoreError, StoreResult};
 
@@ -31,7 +33,7 @@ const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: writer::GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -45,16 +47,18 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_connection(path, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore {
+            writer: writer::GroupWriter::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
-    /// Runs `f` in one immediate transaction on the writer connection; commits on `Ok`.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(map_err)?;
-        Ok(value)
+    /// Runs `f` on the writer connection inside a transaction, atomically: on `Err` none of
+    /// its changes stay. Returns once they are durable (committed with concurrent writes as one
+    /// group, see `writer`). `f` may nest its own SAVEPOINTs but must not end the transaction.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.writer.write(f)
     }
 
     /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
@@ -75,8 +79,8 @@ impl SqliteStore {
 
     /// Checkpoints the WAL so the database file is complete on its own (clean shutdown).
     pub fn checkpoint(&self) -> StoreResult<()> {
-        let conn = lock(&self.writer);
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
+        let w = self.writer.idle()?;
+        w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
     }
 }
 
@@ -124,9 +128,9 @@ pub(crate) fn now() -> i64 {
 
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
-    FeedSettings, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta, Organization,
-    Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan,
-    Transfer, UserSummary,
+    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
+    Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
+    TimeSpan, Transfer, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -199,6 +203,12 @@ impl Store for SqliteStore {
     }
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
         self.read(|c| tree_read::dead_props(c, target))
+    }
+    fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>> {
+        self.read(|c| tree_read::member_dead_props(c, collection_id))
+    }
+    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>> {
+        self.read(|c| tree_read::loaded_objects(c, collection_id, segments))
     }
     fn query_candidates(
         &self,

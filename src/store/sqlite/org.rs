@@ -3,7 +3,7 @@
 //! `crate::org`; this module keeps the data consistent (same organization, no dangling rows,
 //! never zero owners).
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, now, rows, tree_write};
 use crate::store::{
@@ -66,7 +66,7 @@ fn owner_count(conn: &Connection, org_id: Id) -> StoreResult<i64> {
     .map_err(map_err)
 }
 
-pub fn set_role(tx: &Transaction<'_>, org_id: Id, user_id: Id, role: Role) -> StoreResult<()> {
+pub fn set_role(tx: &Connection, org_id: Id, user_id: Id, role: Role) -> StoreResult<()> {
     let current = role_in(tx, org_id, user_id)?.ok_or(StoreError::NotFound)?;
     if current == Role::Owner && role != Role::Owner && owner_count(tx, org_id)? <= 1 {
         return Err(conflict(
@@ -97,7 +97,7 @@ pub fn organization_of(conn: &Connection, principal_id: Id) -> StoreResult<Optio
 }
 
 pub fn create_group_principal(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     org_id: Id,
     kind: PrincipalKind,
     slug: &str,
@@ -165,7 +165,7 @@ pub fn group_principals(conn: &Connection, org_id: Id, kind: PrincipalKind) -> S
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
-pub fn delete_group_principal(tx: &Transaction<'_>, id: Id) -> StoreResult<()> {
+pub fn delete_group_principal(tx: &Connection, id: Id) -> StoreResult<()> {
     let n = tx
         .execute("DELETE FROM principals WHERE id = ?1 AND kind IN ('team', 'room')", [id])
         .map_err(map_err)?;
@@ -208,7 +208,7 @@ fn group_org(conn: &Connection, id: Id, kind: PrincipalKind) -> StoreResult<Id> 
     .ok_or(StoreError::NotFound)
 }
 
-pub fn set_team_member(tx: &Transaction<'_>, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool> {
+pub fn set_team_member(tx: &Connection, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool> {
     let org = group_org(tx, team_id, PrincipalKind::Team)?;
     if !member {
         let n = tx
@@ -228,7 +228,7 @@ pub fn set_team_member(tx: &Transaction<'_>, team_id: Id, user_id: Id, member: b
 }
 
 /// A user joining or leaving a team gains or loses the team's shares in their home.
-fn refresh_team_shares(tx: &Transaction<'_>, team_id: Id, user_id: Id) -> StoreResult<()> {
+fn refresh_team_shares(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult<()> {
     let shared: Vec<Id> = {
         let mut stmt = tx
             .prepare_cached(
@@ -263,7 +263,7 @@ fn collection_org(conn: &Connection, collection_id: Id) -> StoreResult<Option<(I
     })
 }
 
-pub fn add_grant(tx: &Transaction<'_>, g: &NewGrant) -> StoreResult<Id> {
+pub fn add_grant(tx: &Connection, g: &NewGrant) -> StoreResult<Id> {
     let grantee_ok = role_in(tx, g.org_id, g.grantee_id)?.is_some()
         || group_org(tx, g.grantee_id, PrincipalKind::Team).ok() == Some(g.org_id);
     if !grantee_ok {
@@ -324,7 +324,7 @@ pub fn grants(conn: &Connection, org_id: Id) -> StoreResult<Vec<Grant>> {
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
-pub fn revoke_grant(tx: &Transaction<'_>, org_id: Id, id: Id) -> StoreResult<bool> {
+pub fn revoke_grant(tx: &Connection, org_id: Id, id: Id) -> StoreResult<bool> {
     let n = tx.execute("DELETE FROM grants WHERE org_id = ?1 AND id = ?2", [org_id, id]).map_err(map_err)?;
     Ok(n > 0)
 }
@@ -356,7 +356,7 @@ fn existing_share(tx: &Connection, collection_id: Id, g: &Grantee) -> StoreResul
 }
 
 pub fn put_share(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     collection_id: Id,
     grantee: &Grantee,
     access: ShareAccess,
@@ -454,7 +454,7 @@ pub fn shares(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Share>> {
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
-pub fn revoke_share(tx: &Transaction<'_>, collection_id: Id, grantee: &Grantee) -> StoreResult<bool> {
+pub fn revoke_share(tx: &Connection, collection_id: Id, grantee: &Grantee) -> StoreResult<bool> {
     match existing_share(tx, collection_id, grantee)? {
         Some(id) => {
             tx.execute("DELETE FROM shares WHERE id = ?1", [id]).map_err(map_err)?;
@@ -481,7 +481,7 @@ fn users_reached(conn: &Connection, grantee: &Grantee) -> StoreResult<Vec<Id>> {
 
 /// Records in each user's home whether the collection is now shared into it, so a
 /// sync-collection or ctag poll on the home sees a share arrive or leave (RFC 6578 §3.5).
-fn refresh_mounts(tx: &Transaction<'_>, collection_id: Id, users: &[Id]) -> StoreResult<()> {
+fn refresh_mounts(tx: &Connection, collection_id: Id, users: &[Id]) -> StoreResult<()> {
     let (owner, kind): (Id, String) = tx
         .query_row("SELECT owner_id, kind FROM collections WHERE id = ?1", [collection_id], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -508,7 +508,7 @@ fn refresh_mounts(tx: &Transaction<'_>, collection_id: Id, users: &[Id]) -> Stor
     Ok(())
 }
 
-pub fn touch_invitation(tx: &Transaction<'_>, collection_id: Id, email: &str) -> StoreResult<bool> {
+pub fn touch_invitation(tx: &Connection, collection_id: Id, email: &str) -> StoreResult<bool> {
     let n = tx
         .execute(
             "UPDATE shares SET invited_at = ?3 WHERE collection_id = ?1 AND grantee_kind = 'email' AND email = ?2",
@@ -519,7 +519,7 @@ pub fn touch_invitation(tx: &Transaction<'_>, collection_id: Id, email: &str) ->
 }
 
 /// Turns pending invitations to `email` into shares with the new user (in `create_user`).
-pub fn accept_invitations(tx: &Transaction<'_>, user_id: Id, email: &str) -> StoreResult<()> {
+pub fn accept_invitations(tx: &Connection, user_id: Id, email: &str) -> StoreResult<()> {
     let pending: Vec<(Id, Id, String)> = {
         let mut stmt = tx
             .prepare(
@@ -641,7 +641,7 @@ pub fn mounted_collections(
 }
 
 pub fn set_sharee_props(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user_id: Id,
     collection_id: Id,
     fields: &[(CollectionField, Option<String>)],
@@ -671,7 +671,7 @@ pub fn set_sharee_props(
     Ok(())
 }
 
-pub fn decline_share(tx: &Transaction<'_>, user_id: Id, collection_id: Id) -> StoreResult<()> {
+pub fn decline_share(tx: &Connection, user_id: Id, collection_id: Id) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO sharee_settings (collection_id, user_id, declined) VALUES (?1, ?2, 1)
          ON CONFLICT (collection_id, user_id) DO UPDATE SET declined = 1",
@@ -681,7 +681,7 @@ pub fn decline_share(tx: &Transaction<'_>, user_id: Id, collection_id: Id) -> St
     refresh_mounts(tx, collection_id, &[user_id])
 }
 
-pub fn remove_member(tx: &Transaction<'_>, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
+pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
     let member = removal.member_id;
     let role = role_in(tx, removal.org_id, member)?.ok_or(StoreError::NotFound)?;
     if role == Role::Owner && owner_count(tx, removal.org_id)? <= 1 {
@@ -764,7 +764,7 @@ pub fn remove_member(tx: &Transaction<'_>, removal: &MemberRemoval) -> StoreResu
 }
 
 /// `segment` if free in `home`, else `segment-{from}`, then `segment-{from}-2`, …
-fn free_segment(tx: &Transaction<'_>, home: Id, segment: &str, from: &str) -> StoreResult<String> {
+fn free_segment(tx: &Connection, home: Id, segment: &str, from: &str) -> StoreResult<String> {
     let taken = |s: &str| -> StoreResult<bool> {
         tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?2)

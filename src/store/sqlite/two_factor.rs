@@ -1,6 +1,6 @@
 //! Two-factor login (TOTP key, last accepted step, recovery codes) and web sessions.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, now};
 use crate::store::{Id, NewWebSession, StoreError, StoreResult, TwoFactor, WebSession};
@@ -16,7 +16,7 @@ pub fn two_factor(conn: &Connection, user_id: Id) -> StoreResult<Option<TwoFacto
         .map_err(map_err)
 }
 
-pub fn begin_two_factor(tx: &Transaction<'_>, user_id: Id, secret: &[u8]) -> StoreResult<()> {
+pub fn begin_two_factor(tx: &Connection, user_id: Id, secret: &[u8]) -> StoreResult<()> {
     if two_factor(tx, user_id)?.is_some_and(|t| t.enabled) {
         return Err(StoreError::AlreadyExists);
     }
@@ -31,7 +31,7 @@ pub fn begin_two_factor(tx: &Transaction<'_>, user_id: Id, secret: &[u8]) -> Sto
 }
 
 pub fn enable_two_factor(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user_id: Id,
     step: i64,
     recovery_code_hashes: &[String],
@@ -55,7 +55,7 @@ pub fn enable_two_factor(
     Ok(true)
 }
 
-pub fn disable_two_factor(tx: &Transaction<'_>, user_id: Id) -> StoreResult<bool> {
+pub fn disable_two_factor(tx: &Connection, user_id: Id) -> StoreResult<bool> {
     let n = tx.execute("DELETE FROM two_factor WHERE user_id = ?1", [user_id]).map_err(map_err)?;
     tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
     delete_web_sessions(tx, user_id)?;
@@ -63,7 +63,7 @@ pub fn disable_two_factor(tx: &Transaction<'_>, user_id: Id) -> StoreResult<bool
 }
 
 /// One conditional UPDATE, so two requests racing with the same code cannot both succeed.
-pub fn accept_totp_step(tx: &Transaction<'_>, user_id: Id, step: i64) -> StoreResult<bool> {
+pub fn accept_totp_step(tx: &Connection, user_id: Id, step: i64) -> StoreResult<bool> {
     let n = tx
         .execute(
             "UPDATE two_factor SET last_step = ?2
@@ -74,7 +74,7 @@ pub fn accept_totp_step(tx: &Transaction<'_>, user_id: Id, step: i64) -> StoreRe
     Ok(n == 1)
 }
 
-pub fn use_recovery_code(tx: &Transaction<'_>, user_id: Id, code_hash: &str) -> StoreResult<bool> {
+pub fn use_recovery_code(tx: &Connection, user_id: Id, code_hash: &str) -> StoreResult<bool> {
     let n = tx
         .execute(
             "UPDATE recovery_codes SET used_at = ?3
@@ -96,7 +96,7 @@ pub fn recovery_codes_left(conn: &Connection, user_id: Id) -> StoreResult<u64> {
     .map_err(map_err)
 }
 
-pub fn create_web_session(tx: &Transaction<'_>, s: &NewWebSession<'_>) -> StoreResult<()> {
+pub fn create_web_session(tx: &Connection, s: &NewWebSession<'_>) -> StoreResult<()> {
     tx.execute("DELETE FROM web_sessions WHERE expires_at <= ?1", [s.created_at]).map_err(map_err)?;
     tx.execute(
         "INSERT INTO web_sessions
@@ -132,17 +132,17 @@ pub fn web_session(conn: &Connection, id_hash: &str) -> StoreResult<Option<WebSe
     .map_err(map_err)
 }
 
-pub fn touch_web_session(tx: &Transaction<'_>, id_hash: &str, at: i64) -> StoreResult<()> {
+pub fn touch_web_session(tx: &Connection, id_hash: &str, at: i64) -> StoreResult<()> {
     tx.execute("UPDATE web_sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, at])
         .map_err(map_err)?;
     Ok(())
 }
 
-pub fn delete_web_session(tx: &Transaction<'_>, id_hash: &str) -> StoreResult<bool> {
+pub fn delete_web_session(tx: &Connection, id_hash: &str) -> StoreResult<bool> {
     Ok(tx.execute("DELETE FROM web_sessions WHERE id_hash = ?1", [id_hash]).map_err(map_err)? == 1)
 }
 
-pub fn delete_web_sessions(tx: &Transaction<'_>, user_id: Id) -> StoreResult<u64> {
+pub fn delete_web_sessions(tx: &Connection, user_id: Id) -> StoreResult<u64> {
     let n = tx.execute("DELETE FROM web_sessions WHERE user_id = ?1", [user_id]).map_err(map_err)?;
     Ok(n as u64)
 }
