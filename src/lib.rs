@@ -13,6 +13,8 @@ pub mod cli;
 pub mod config;
 pub mod dav;
 pub mod feeds;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ical;
 pub mod memory;

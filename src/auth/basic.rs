@@ -200,4 +200,42 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redacted"), "{shown}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever a client encodes (a login without colon, any password, no NUL), in any
+            /// spelling of the scheme, padded or not, parses back to exactly the same pair.
+            #[test]
+            fn encoded_credentials_parse_back(
+                login in "[^:\u{0}]{1,40}",
+                password in "[^\u{0}]{0,80}",
+                scheme in prop::sample::select(vec!["Basic", "basic", "BASIC", "bAsIc"]),
+                padded in any::<bool>(),
+                spaces in 1usize..4,
+            ) {
+                let mut token = base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"));
+                if !padded {
+                    token = token.trim_end_matches('=').to_owned();
+                }
+                let header = format!("{scheme}{}{token}", " ".repeat(spaces));
+                let creds = parse_basic(header.as_bytes());
+                prop_assert_eq!(creds, Some(BasicCredentials { login, password }));
+            }
+
+            /// Arbitrary bytes never panic, and what is accepted obeys the documented rules.
+            #[test]
+            fn any_header_is_accepted_only_when_well_formed(header in prop::collection::vec(any::<u8>(), 0..200)) {
+                if let Some(creds) = parse_basic(&header) {
+                    prop_assert!(!creds.login.is_empty() && !creds.login.contains(':'));
+                    prop_assert!(!creds.login.contains('\0') && !creds.password.contains('\0'));
+                }
+            }
+        }
+    }
 }

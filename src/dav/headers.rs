@@ -178,7 +178,8 @@ fn parse_if_conditions(mut s: &str) -> Option<Vec<(bool, IfCondition)>> {
         if s.is_empty() {
             break;
         }
-        let negated = s.len() >= 3 && s[..3].eq_ignore_ascii_case("not");
+        // `get`, not `[..3]`: the third byte may fall inside a character.
+        let negated = s.get(..3).is_some_and(|word| word.eq_ignore_ascii_case("not"));
         if negated {
             s = s[3..].trim_start();
         }
@@ -247,6 +248,17 @@ mod tests {
         assert!(parse_if("garbage").is_err());
         assert!(parse_if("(").is_err());
         assert!(parse_if("()").is_err());
+    }
+
+    /// Found by the `auth_header` fuzz target (`fuzz/regressions/auth_header/`): a condition
+    /// starting with multi-byte characters panicked on `s[..3]` while looking for `Not`. Over
+    /// HTTP the header must be ASCII, but `parse_if` takes any `&str`.
+    #[test]
+    fn if_header_with_multibyte_characters_is_malformed_not_a_panic() {
+        for v in ["(ݞݞ)", "(€)", "(Nö <urn:x>)", "<a> (😀 [\"e\"])"] {
+            assert!(parse_if(v).is_err(), "{v}");
+        }
+        assert!(parse_if("(nOt <urn:x>)").unwrap()[0].conditions[0].0, "Not is case-insensitive");
     }
 
     #[test]

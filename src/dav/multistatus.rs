@@ -237,3 +237,127 @@ pub fn error_body(e: &DavError) -> String {
     let _ = DAVIT;
     w.into_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use quick_xml::events::Event;
+    use quick_xml::reader::Reader;
+
+    use super::*;
+    use crate::dav::names::DAV;
+    use crate::dav::xml;
+
+    /// Text XML 1.0 can carry (§2.2 Char), which is any text a property or href may hold.
+    fn xml_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                prop::sample::select(vec!['&', '<', '>', '"', '\'', '\r', '\n', '\t', ' ', ']', ';']),
+                prop::char::range(' ', '\u{D7FF}'),
+                prop::char::range('\u{E000}', '\u{FFFD}'),
+                prop::char::range('\u{10000}', '\u{10FFFF}'),
+            ],
+            0..40,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// The text of every element named `local`, in document order, read with quick-xml alone.
+    fn texts_of(doc: &str, local: &str) -> Vec<String> {
+        let mut reader = Reader::from_str(doc);
+        let (mut open, mut found, mut current) = (Vec::new(), Vec::new(), String::new());
+        loop {
+            match reader.read_event().expect("well-formed") {
+                Event::Start(s) => {
+                    open.push(s.local_name().as_ref().to_owned());
+                    current.clear();
+                }
+                Event::End(_) => {
+                    let closed = open.pop();
+                    if closed.as_deref() == Some(local) {
+                        found.push(std::mem::take(&mut current));
+                    }
+                }
+                Event::Text(t) => current.push_str(&t.xml10_content()),
+                Event::GeneralRef(r) => match r.resolve_char_ref().expect("valid reference") {
+                    Some(c) => current.push(c),
+                    None => current.push_str(match &*r {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        other => panic!("unexpected entity {other}"),
+                    }),
+                },
+                Event::Eof => return found,
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any href, property text, dead-property namespace and sync token written into a
+        /// multistatus reads back as exactly the same text, with quick-xml and with davit's
+        /// own reader.
+        #[test]
+        fn multistatus_text_reads_back_unchanged(
+            href in xml_text(),
+            name in xml_text(),
+            other in xml_text(),
+            ns in xml_text(),
+            owner in xml_text(),
+            token in xml_text(),
+            message in xml_text(),
+        ) {
+            let ms = Multistatus {
+                responses: vec![
+                    Response {
+                        href: href.clone(),
+                        body: ResponseBody::Propstats(vec![Propstat {
+                            status: StatusCode::OK,
+                            props: vec![
+                                (QName::new(DAV, "displayname"), PropValue::Text(name.clone())),
+                                (QName::new(&ns, "note"), PropValue::Text(other.clone())),
+                                (QName::new(DAV, "owner"), PropValue::Href(owner.clone())),
+                            ],
+                            condition: None,
+                        }]),
+                    },
+                    Response {
+                        href: owner.clone(),
+                        body: ResponseBody::Status(
+                            StatusCode::CONFLICT,
+                            Some(Condition::NoUidConflict { carddav: false, href: href.clone() }),
+                        ),
+                    },
+                ],
+                sync_token: Some(token.clone()),
+            };
+            let doc = ms.to_xml(false);
+            prop_assert_eq!(texts_of(&doc, "displayname"), vec![name.clone()]);
+            prop_assert_eq!(texts_of(&doc, "note"), vec![other.clone()]);
+            prop_assert_eq!(texts_of(&doc, "sync-token"), vec![token.clone()]);
+            prop_assert_eq!(texts_of(&doc, "href"), vec![href.clone(), owner.clone(), owner.clone(), href.clone()]);
+
+            let root = xml::parse(doc.as_bytes()).expect("davit reads its own multistatus");
+            let prop = root.child(DAV, "response").and_then(|r| r.child(DAV, "propstat")).and_then(|p| p.child(DAV, "prop")).unwrap();
+            prop_assert_eq!(prop.child(DAV, "displayname").unwrap().text(), name);
+            prop_assert_eq!(prop.child(&ns, "note").unwrap().text(), other);
+
+            let error = error_body(&DavError::bad_request(message.clone()));
+            prop_assert_eq!(texts_of(&error, "message"), vec![message]);
+        }
+
+        /// Attribute values the writer escapes read back unchanged (no whitespace folding).
+        #[test]
+        fn attribute_values_read_back_unchanged(value in xml_text()) {
+            let mut w = xml::XmlWriter::new();
+            w.empty("x:y", &[("xmlns:x", "urn:x"), ("v", &value)]);
+            let root = xml::parse(w.into_string().as_bytes()).expect("well-formed");
+            prop_assert_eq!(root.attr("v"), Some(value.as_str()));
+        }
+    }
+}

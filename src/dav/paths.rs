@@ -247,4 +247,81 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A name davit accepts for a segment: any Unicode but `/` and control characters.
+        fn segment() -> impl Strategy<Value = String> {
+            "[^/\\p{Cc}]{1,24}".prop_filter("not a dot segment", |s| s != "." && s != "..")
+        }
+
+        fn kind() -> impl Strategy<Value = HomeKind> {
+            prop::sample::select(vec![HomeKind::Calendar, HomeKind::Addressbook])
+        }
+
+        fn base() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec!["", "/base", "/dav", "/a/b"])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Encoding then decoding gives the segment back exactly when davit accepts the
+            /// name at all; anything else is refused after decoding, never altered.
+            #[test]
+            fn any_segment_round_trips_or_is_refused(segment in any::<String>()) {
+                let acceptable = !segment.is_empty()
+                    && segment != "."
+                    && segment != ".."
+                    && !segment.contains('/')
+                    && !segment.chars().any(char::is_control)
+                    && segment.len() <= MAX_SEGMENT_BYTES;
+                let decoded = decode_segment(&encode_segment(&segment));
+                if acceptable {
+                    prop_assert_eq!(decoded, Ok(segment));
+                } else {
+                    prop_assert!(decoded.is_err(), "{:?} accepted as {:?}", segment, decoded);
+                }
+            }
+
+            /// Every href davit builds parses back to the resource it was built for.
+            #[test]
+            fn hrefs_parse_back_to_their_resource(
+                base in base(),
+                kind in kind(),
+                owner in segment(),
+                rest in prop::collection::vec(segment(), 0..6),
+                collection in any::<bool>(),
+            ) {
+                let hrefs = Hrefs::new(base);
+                let href = hrefs.in_home(kind, &owner, &rest, collection);
+                let trailing = collection || rest.is_empty();
+                prop_assert_eq!(
+                    parse(base, &href),
+                    Ok((DavPath::InHome { kind, owner: owner.clone(), rest: rest.clone() }, trailing))
+                );
+                let path = DavPath::InHome { kind, owner, rest };
+                prop_assert_eq!(parse(base, &href_for(&hrefs, &path, collection)).map(|(p, _)| p), Ok(path));
+            }
+
+            #[test]
+            fn principal_hrefs_parse_back(base in base(), slug in segment()) {
+                let href = Hrefs::new(base).principal(&slug);
+                prop_assert_eq!(parse(base, &href), Ok((DavPath::Principal(slug), true)));
+            }
+
+            /// A parsed path, built again and parsed again, is the same path.
+            #[test]
+            fn parse_build_parse_is_stable(base in base(), raw in "(/[a-z%2EFC0-9\\.]{0,6}){0,7}/?") {
+                let raw = format!("{base}{raw}");
+                if let Ok((path, trailing)) = parse(base, &raw) {
+                    let href = href_for(&Hrefs::new(base), &path, trailing);
+                    prop_assert_eq!(parse(base, &href).map(|(p, _)| p), Ok(path));
+                }
+            }
+        }
+    }
 }

@@ -146,4 +146,45 @@ mod tests {
         assert_eq!(parse_token("garbage", &c), None);
         assert_eq!(parse_token("urn:x-davit:sync:7:", &c), None, "truncated");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A token names its collection and revision: it parses back to that revision
+            /// exactly while the revision is answerable, and never for another collection.
+            #[test]
+            fn tokens_parse_back_within_the_answerable_window(
+                id in 2i64..i64::MAX,
+                floor in 0i64..1_000_000,
+                span in 0i64..1_000_000,
+                at in 0i64..3_000_000,
+            ) {
+                let c = coll(id, floor + span, floor);
+                let t = token_at(&c, at);
+                let answerable = (floor..=floor + span).contains(&at);
+                prop_assert_eq!(parse_token(&t, &c), answerable.then_some(at));
+                prop_assert_eq!(parse_token(&token(&c), &c), Some(c.rev));
+                let other = coll(id - 1, c.rev, floor);
+                prop_assert_eq!(parse_token(&t, &other), None);
+            }
+
+            /// Anything a client sends as a token parses to a revision only when it has the
+            /// token's exact shape.
+            #[test]
+            fn garbage_tokens_are_refused(text in any::<String>(), rev in 0i64..100) {
+                let c = coll(7, 100, 0);
+                let parsed = parse_token(&text, &c);
+                if let Some(r) = parsed {
+                    prop_assert!(text.starts_with(TOKEN_PREFIX) && (0..=100).contains(&r));
+                }
+                let garbled = format!("{}x{text}", token_at(&c, rev));
+                prop_assert_eq!(parse_token(&garbled, &c), None);
+            }
+        }
+    }
 }

@@ -318,6 +318,11 @@ fn check_required(vcard: &VCard, version: Version, legacy_21: bool) -> Result<St
     if uids.next().is_some() {
         return Err(VcardError::Invalid("more than one UID".into()));
     }
+    // An escape such as `\r` decodes to a control character that no writer puts back the same
+    // way (`\r` comes out as `\n`), so the card would change its identity when converted.
+    if uid.chars().any(char::is_control) {
+        return Err(VcardError::Invalid("the UID contains a control character".into()));
+    }
     Ok(uid.to_string())
 }
 

@@ -220,6 +220,19 @@ fn bad_fixtures_are_refused() {
     assert!(matches!(&junk, VcardError::Syntax(m) if m.contains("line 5")), "{junk}");
 }
 
+/// Found by the `vcard` fuzz target (`fuzz/regressions/vcard/uid-escaped-carriage-return.vcf`):
+/// `\r` in a UID decoded to a carriage return, which conversion wrote back as `\n`, so the card
+/// served to a client of the other version had another UID than the one stored and indexed.
+#[test]
+fn uid_with_an_escaped_control_character_is_refused() {
+    for uid in ["c1a2b\\r3d4", "a\\nb"] {
+        let body = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nUID:{uid}\r\nEND:VCARD\r\n");
+        let e = error_of(body.as_bytes());
+        assert!(matches!(&e, VcardError::Invalid(m) if m.contains("UID")), "{uid}: {e}");
+    }
+    assert_eq!(card_from(&["BEGIN:VCARD", "VERSION:3.0", "FN:X", "UID:a\\,b", "END:VCARD"]).uid(), "a,b");
+}
+
 #[test]
 fn missing_version_is_refused() {
     let body = b"BEGIN:VCARD\r\nFN:a\r\nUID:1\r\nEND:VCARD\r\n";
@@ -659,6 +672,171 @@ fn mutated_fixtures_never_panic_and_conversions_reparse() {
                 if let Err(e) = parse(out.as_bytes()) {
                     panic!("{e}\n--- input\n{}\n--- output\n{out}", String::from_utf8_lossy(&b));
                 }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ properties (proptest)
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::carddav::address_data;
+    use crate::carddav::request::AddressData;
+
+    /// TEXT with what vCard escapes (`\`, `,`, `;`, newline), quotes, colons, Unicode, and
+    /// lengths that need folding.
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::char::range('a', 'z'),
+                2 => prop::sample::select(vec![' ', ',', ';', '\\', ':', '"', '\n', '=', '\'']),
+                1 => prop::sample::select(vec!['é', 'ß', '日', '€', '😀', '𝄞', 'Ω', 'ø']),
+                1 => prop::char::range('\u{A1}', '\u{2FFF}'),
+            ],
+            1..max,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>())
+        .prop_filter("no surrounding white space", |s| s.trim() == s)
+    }
+
+    /// A name component or list item: no separators, so it is unambiguous once joined.
+    fn word() -> impl Strategy<Value = String> {
+        "[A-Za-zÀ-ÿ日本 -]{1,12}".prop_filter("no surrounding white space", |s| s.trim() == s)
+    }
+
+    fn escape(text: &str) -> String {
+        text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n")
+    }
+
+    /// Folds every `width` octets, never inside a character (RFC 6350 §3.2).
+    fn folded(line: &str, width: usize) -> String {
+        let mut out = String::new();
+        let mut used = 0;
+        for ch in line.chars() {
+            if used + ch.len_utf8() > width {
+                out.push_str("\r\n ");
+                used = 1;
+            }
+            out.push(ch);
+            used += ch.len_utf8();
+        }
+        out.push_str("\r\n");
+        out
+    }
+
+    #[derive(Debug, Clone)]
+    struct Contact {
+        v4: bool,
+        full_name: String,
+        name: [String; 3],
+        emails: Vec<String>,
+        note: String,
+        categories: Vec<String>,
+        org: String,
+        uid: String,
+        group: bool,
+        width: usize,
+    }
+
+    fn contact() -> impl Strategy<Value = Contact> {
+        (
+            (any::<bool>(), text(40), [word(), word(), word()]),
+            (prop::collection::vec("[a-z0-9._+-]{1,10}@[a-z]{1,8}\\.(org|com)", 0..3), text(200)),
+            (
+                prop::collection::vec(word(), 0..4),
+                text(30),
+                "[A-Za-z0-9:.-]{1,36}",
+                any::<bool>(),
+                20usize..76,
+            ),
+        )
+            .prop_map(
+                |((v4, full_name, name), (emails, note), (categories, org, uid, group, width))| Contact {
+                    v4,
+                    full_name,
+                    name,
+                    emails,
+                    note,
+                    categories,
+                    org,
+                    uid,
+                    group,
+                    width,
+                },
+            )
+    }
+
+    impl Contact {
+        fn body(&self) -> Vec<u8> {
+            let mut lines = vec![
+                "BEGIN:VCARD".to_owned(),
+                format!("VERSION:{}", if self.v4 { "4.0" } else { "3.0" }),
+                format!("FN:{}", escape(&self.full_name)),
+                format!("N:{};{};{};;", self.name[0], self.name[1], self.name[2]),
+            ];
+            for (i, email) in self.emails.iter().enumerate() {
+                let group = if self.group { format!("item{i}.") } else { String::new() };
+                let kind = if self.v4 { "TYPE=work;PREF=1" } else { "TYPE=INTERNET,WORK" };
+                lines.push(format!("{group}EMAIL;{kind}:{email}"));
+            }
+            lines.push(format!("NOTE:{}", escape(&self.note)));
+            if !self.categories.is_empty() {
+                lines.push(format!("CATEGORIES:{}", self.categories.join(",")));
+            }
+            lines.push(format!("ORG:{};Dept", escape(&self.org)));
+            lines.push(format!("UID:{}", self.uid));
+            lines.push("END:VCARD".to_owned());
+            lines.iter().map(|l| folded(l, self.width)).collect::<String>().into_bytes()
+        }
+    }
+
+    fn values(index: &CardIndex, field: Field) -> Vec<String> {
+        index.values(field).map(str::to_owned).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// parse → convert → parse keeps what clients search and show, and converting again
+        /// changes nothing; address-data serves exactly the conversion.
+        #[test]
+        fn parse_convert_parse_is_stable(contact in contact()) {
+            let body = contact.body();
+            let original = parse(&body).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            let version = if contact.v4 { Version::V4 } else { Version::V3 };
+            prop_assert_eq!(original.version(), version);
+            prop_assert_eq!(original.uid(), contact.uid.as_str());
+            let props = properties(&original);
+            let note = props.iter().find(|p| p.name == "NOTE").map(|p| p.value.as_str());
+            prop_assert_eq!(note, Some(contact.note.as_str()));
+            let index = index(&original);
+            prop_assert!(values(&index, Field::Fn).contains(&contact.full_name), "{:?}", index);
+            for email in &contact.emails {
+                prop_assert!(values(&index, Field::Email).contains(email), "{:?}", index);
+            }
+            for category in &contact.categories {
+                prop_assert!(values(&index, Field::Categories).contains(category), "{:?}", index);
+            }
+
+            for to in [Version::V3, Version::V4] {
+                let once = convert(&original, to);
+                prop_assert!(once.split("\r\n").all(|line| line.len() <= 75), "unfolded line:\n{}", once);
+                let again = parse(once.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}\n{once}")))?;
+                prop_assert_eq!(again.version(), to);
+                let twice = convert(&again, to);
+                prop_assert_eq!(canonical(&twice), canonical(&once), "converting to {:?} is not stable", to);
+                let converted = super::index(&again);
+                for field in [Field::Fn, Field::Email, Field::Categories, Field::Uid] {
+                    prop_assert_eq!(values(&converted, field), values(&index, field), "{:?} → {:?}", field, to);
+                }
+                let spec = AddressData { version: Some(to), props: vec![] };
+                let served = address_data::render(&body, &spec).expect("renders");
+                let expected =
+                    if original.needs_conversion(to) { once.clone() } else { String::from_utf8(body.clone()).unwrap() };
+                prop_assert_eq!(served, expected);
             }
         }
     }
