@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod access_matrix;
+mod account_api;
 mod app_passwords;
 mod bad_input;
 mod caldav_data;
@@ -10,10 +12,14 @@ mod caldav_query;
 mod carddav;
 mod clients;
 mod crash;
+mod cs_sharing;
 mod discovery;
 mod feeds;
 mod hostile;
 mod methods;
 mod operations;
+mod principal_search;
 mod reliability;
+mod sharing;
 mod sync;
+mod two_factor;

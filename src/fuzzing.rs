@@ -132,6 +132,12 @@ pub fn xml_request(data: &[u8]) {
         Ok(Report::SyncCollection { token, .. }) => {
             let _ = crate::sync::parse_token(&token, &calendar(None));
         }
+        // Principal searches are parsed into typed values; evaluating them needs a store.
+        Ok(
+            Report::PrincipalPropertySearch(_)
+            | Report::PrincipalSearchPropertySet
+            | Report::PrincipalMatch(_),
+        ) => {}
         Err(_) => {}
     }
 }

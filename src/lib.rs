@@ -4,6 +4,7 @@
 //! nothing outside `store::sqlite` touches rusqlite.
 
 pub mod acl;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod caldav;
@@ -17,7 +18,11 @@ pub mod feeds;
 pub mod fuzzing;
 pub mod http;
 pub mod ical;
+pub mod memory;
+pub mod org;
+pub mod principal_search;
 pub mod state;
 pub mod store;
 pub mod sync;
 pub mod vcard;
+pub mod web;

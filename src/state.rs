@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::auth::{Authenticator, BackoffPolicy};
 use crate::config::Config;
 use crate::dav::paths::Hrefs;
+use crate::feeds::cache::RenderedFeeds;
 use crate::store::Store;
 
 pub struct AppState {
@@ -13,6 +14,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub hrefs: Hrefs,
+    /// Rendered public feeds, served again while their entity tag holds.
+    pub feeds: Arc<RenderedFeeds>,
 }
 
 impl AppState {
@@ -20,6 +23,6 @@ impl AppState {
         let auth =
             Authenticator::new(Duration::from_secs(config.auth_cache_seconds), BackoffPolicy::default());
         let hrefs = Hrefs::new(&config.base_path);
-        AppState { config, store, auth, hrefs }
+        AppState { config, store, auth, hrefs, feeds: Arc::default() }
     }
 }

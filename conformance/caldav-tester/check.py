@@ -83,16 +83,6 @@ NOT_ADVERTISED = {
         "RFC 6638 scheduling: no calendar-auto-schedule in davit's DAV header",
         lambda adv: "calendar-auto-schedule" in adv["dav"],
     ),
-    # DAV:principal-property-search REPORT (RFC 3744 §9.4) on the principal
-    # collection: davit implements no WebDAV ACL reports; its DAV header has no
-    # access-control and no resource lists the report in supported-report-set;
-    # davit answers such a REPORT with 403 DAV:supported-report (RFC 3253 §3.6).
-    "principal-search": (
-        "RFC 3744 §9.4 principal-property-search: no access-control in the DAV header, "
-        "REPORT not in any supported-report-set",
-        lambda adv: "access-control" in adv["dav"]
-        or "principal-property-search" in adv["principal_reports"] | adv["root_reports"],
-    ),
     # CALDAV:free-busy-query REPORT (RFC 4791 §7.10) on a calendar collection.
     # RFC 4791 §2 makes it part of calendar-access, but davit lists in a
     # calendar's supported-report-set only the REPORTs it implements, and
@@ -123,6 +113,11 @@ REQUIRED = {
     "search.recurrences.includes-implicit.todo": "time-range on recurring tasks (RFC 4791 §9.9)",
     "sync-token": "sync-collection REPORT (RFC 6578)",
     "sync-token.delete": "sync-collection reports deletions (RFC 6578 §3.5.2)",
+    # The checker sends principal-property-search to the DAV root, by the user's display
+    # name and (list-all) with no property-search at all; both must find the user.
+    "principal-search": "principal-property-search REPORT (RFC 3744 §9.4)",
+    "principal-search.by-name.self": "principal-property-search on DAV:displayname",
+    "principal-search.list-all": "principal-property-search without criteria: the organization",
     "well-known": "/.well-known/caldav (RFC 6764 §5)",
 }
 
@@ -431,6 +426,7 @@ def main():
     print(f"--> DAV header: {', '.join(sorted(adv['dav']))}")
     print(f"--> calendar supported-report-set: {', '.join(sorted(adv['calendar_reports']))}")
     print(f"--> principal supported-report-set: {', '.join(sorted(adv['principal_reports'])) or '(none)'}")
+    print(f"--> DAV root supported-report-set: {', '.join(sorted(adv['root_reports'])) or '(none)'}")
 
     try:
         warning = probe_401_close(args.url)

@@ -146,8 +146,8 @@ async fn apple_calendar_account_setup() {
     r.assert_status(200);
     assert!(r.header("dav").unwrap().contains("calendar-access"));
 
-    // 6. REPORT principal-search-property-set on the principal collection: Apple carries on
-    // whether or not it is supported, but it must be an orderly DAV answer, not a 5xx or 401.
+    // 6. REPORT principal-search-property-set on the principal collection (RFC 3744 §9.5):
+    // a 200 naming what attendee look-up can search.
     let r = setup
         .send(
             "REPORT",
@@ -156,7 +156,16 @@ async fn apple_calendar_account_setup() {
             Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<A:principal-search-property-set xmlns:A=\"DAV:\"/>\n"),
         )
         .await;
-    assert!(matches!(r.status.as_u16(), 200 | 207 | 403 | 501), "{}: {}", r.status, r.body);
+    r.assert_status(200);
+    let set = Doc::parse(&r.body);
+    let searchable: Vec<String> = set
+        .root
+        .elements()
+        .filter_map(|p| p.child(DAV, "prop")?.elements().next().map(|e| e.name.clone()))
+        .collect();
+    for name in ["displayname", "email-address-set", "calendar-user-type"] {
+        assert!(searchable.iter().any(|s| s == name), "{name} not searchable: {searchable:?}");
+    }
 
     // 7. PROPFIND Depth 1 on the home, Brief: t: getctag picks the calendars to sync.
     let cal_agent = Agent::new(&server, CAL_UA);

@@ -3,7 +3,9 @@
 //! `Subject` and `Target`, so the access matrix is a table-driven unit test.
 
 use crate::dav::error::{Condition, DavError};
-use crate::store::{AppPasswordScope, Id, Organization, Principal, Role};
+use crate::store::{
+    AppPasswordScope, CollectionAccess, ContentAccess, Held, Id, Organization, Principal, Role,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
@@ -17,10 +19,13 @@ pub enum Privilege {
     WriteAcl,
     /// CalDAV `read-free-busy` (RFC 4791 §6.1.1), aggregated under read.
     ReadFreeBusy,
+    /// `DAV:share` (as in draft-pot-webdav-resource-sharing and sabre/dav): may share the
+    /// collection with others (*can modify and share*, a manage grant, the owner).
+    Share,
 }
 
 impl Privilege {
-    const ALL: [Privilege; 9] = [
+    const ALL: [Privilege; 10] = [
         Privilege::Read,
         Privilege::WriteProperties,
         Privilege::WriteContent,
@@ -30,6 +35,7 @@ impl Privilege {
         Privilege::ReadCurrentUserPrivilegeSet,
         Privilege::WriteAcl,
         Privilege::ReadFreeBusy,
+        Privilege::Share,
     ];
 
     fn bit(self) -> u16 {
@@ -49,6 +55,7 @@ impl Privilege {
             Privilege::ReadCurrentUserPrivilegeSet => (DAV, "read-current-user-privilege-set"),
             Privilege::WriteAcl => (DAV, "write-acl"),
             Privilege::ReadFreeBusy => (CALDAV, "read-free-busy"),
+            Privilege::Share => (DAV, "share"),
         }
     }
 }
@@ -64,6 +71,9 @@ impl PrivilegeSet {
     }
     pub fn intersect(self, other: PrivilegeSet) -> PrivilegeSet {
         PrivilegeSet(self.0 & other.0)
+    }
+    pub fn union(self, other: PrivilegeSet) -> PrivilegeSet {
+        PrivilegeSet(self.0 | other.0)
     }
     pub fn contains(self, p: Privilege) -> bool {
         self.0 & p.bit() != 0
@@ -94,12 +104,25 @@ pub struct Subject {
 pub enum Target {
     /// The root, the DAV root, the principal collection and the lists of homes.
     Directory,
-    /// A principal resource.
-    Principal(Id),
+    /// A principal resource and the organization it belongs to: visible to itself and to
+    /// members of that organization only (issue #7: principal search, share dialogs).
+    Principal { id: Id, organization: Option<Id> },
     /// A home: its owner may add and remove members but not delete or rewrite the home.
-    Home { owner: Id },
-    /// A collection, or an object in `collection`, below a home.
-    Owned { owner: Id, collection: Id },
+    /// `access` says whose organization it belongs to when a team or room owns it.
+    Home { owner: Id, access: CollectionAccess },
+    /// A collection, or an object in `collection`, below a home, with what shares and grants
+    /// give the subject on it (`CollectionAccess::default()` when the subject is the owner).
+    Owned { owner: Id, collection: Id, access: CollectionAccess },
+}
+
+impl Target {
+    /// A collection as its owner sees it (no shares or grants needed).
+    pub fn owned(owner: Id, collection: Id) -> Target {
+        Target::Owned { owner, collection, access: CollectionAccess::default() }
+    }
+    pub fn home(owner: Id) -> Target {
+        Target::Home { owner, access: CollectionAccess::default() }
+    }
 }
 
 const READ_ONLY: &[Privilege] = &[Privilege::Read, Privilege::ReadCurrentUserPrivilegeSet];
@@ -124,19 +147,76 @@ const OWNER: &[Privilege] = &[
     Privilege::WriteContent,
     Privilege::Bind,
     Privilege::Unbind,
+    Privilege::Share,
+];
+
+/// *can view*, or a grant to read.
+const VIEW: &[Privilege] =
+    &[Privilege::Read, Privilege::ReadFreeBusy, Privilege::ReadCurrentUserPrivilegeSet];
+/// *can modify*, or a grant to read and write: the content, never the collection itself.
+const MODIFY: &[Privilege] = &[Privilege::WriteContent, Privilege::Bind, Privilege::Unbind];
+/// *can modify and share*: may also see and change who else has access.
+const SHARE: &[Privilege] = &[Privilege::Share, Privilege::ReadAcl];
+/// A manage grant: rename, recolour, share and delete (deleting is checked on the collection
+/// itself, see `may_delete_collection`), seeing the collection but not its content's writes.
+const MANAGE: &[Privilege] = &[
+    Privilege::Read,
+    Privilege::ReadCurrentUserPrivilegeSet,
+    Privilege::WriteProperties,
+    Privilege::Share,
+    Privilege::ReadAcl,
 ];
 
 /// Privileges that only read: what a read-only credential keeps.
 const READS: &[Privilege] =
     &[Privilege::Read, Privilege::ReadFreeBusy, Privilege::ReadAcl, Privilege::ReadCurrentUserPrivilegeSet];
 
+/// Whether the subject is an owner or administrator of `organization`: they manage every
+/// collection of its teams and rooms (never members' personal collections).
+fn manages_organization(subject: &Subject, organization: Option<Id>) -> bool {
+    let role_manages = matches!(subject.role, Some(Role::Owner | Role::Admin));
+    role_manages && organization.is_some() && subject.organization.as_ref().map(|o| o.id) == organization
+}
+
+/// The privileges that shares and grants (`held`) give.
+fn held_privileges(held: Held) -> PrivilegeSet {
+    let mut set = PrivilegeSet::EMPTY;
+    if held.content >= ContentAccess::Read {
+        set = set.union(PrivilegeSet::of(VIEW));
+    }
+    if held.content == ContentAccess::Write {
+        set = set.union(PrivilegeSet::of(MODIFY));
+    }
+    if held.share {
+        set = set.union(PrivilegeSet::of(SHARE));
+    }
+    if held.manage {
+        set = set.union(PrivilegeSet::of(MANAGE));
+    }
+    set
+}
+
 pub fn effective_privileges(subject: &Subject, target: Target) -> PrivilegeSet {
     let me = subject.principal.id;
+    let my_org = subject.organization.as_ref().map(|o| o.id);
     let granted = match target {
-        Target::Directory | Target::Principal(_) => PrivilegeSet::of(READ_ONLY),
-        Target::Home { owner } if owner == me => PrivilegeSet::of(OWNER_OF_HOME),
+        Target::Directory => PrivilegeSet::of(READ_ONLY),
+        Target::Principal { id, organization }
+            if id == me || (organization.is_some() && organization == my_org) =>
+        {
+            PrivilegeSet::of(READ_ONLY)
+        }
+        Target::Principal { .. } => PrivilegeSet::EMPTY,
+        Target::Home { owner, .. } if owner == me => PrivilegeSet::of(OWNER_OF_HOME),
         Target::Owned { owner, .. } if owner == me => PrivilegeSet::of(OWNER),
-        Target::Home { .. } | Target::Owned { .. } => PrivilegeSet::EMPTY,
+        Target::Home { access, .. } if manages_organization(subject, access.organization) => {
+            PrivilegeSet::of(OWNER_OF_HOME)
+        }
+        Target::Owned { access, .. } if manages_organization(subject, access.organization) => {
+            PrivilegeSet::of(OWNER)
+        }
+        Target::Home { .. } => PrivilegeSet::EMPTY,
+        Target::Owned { access, .. } => held_privileges(access.held),
     };
     match &subject.scope {
         Some(scope) => granted.intersect(scope_limit(scope, target)),
@@ -157,6 +237,18 @@ fn scope_limit(scope: &AppPasswordScope, target: Target) -> PrivilegeSet {
         (true, true) => PrivilegeSet::of(READS),
         (true, false) => PrivilegeSet(u16::MAX),
     }
+}
+
+/// Whether the subject may delete the collection `target` itself. Deleting needs unbind on
+/// the home holding it (RFC 3744 §3.10); a manage grant on an organization collection also
+/// allows it, without giving unbind on the team's or room's whole home.
+pub fn may_delete_collection(subject: &Subject, home: Target, target: Target) -> bool {
+    if effective_privileges(subject, home).contains(Privilege::Unbind) {
+        return true;
+    }
+    let managed = matches!(target, Target::Owned { access, .. }
+        if access.organization.is_some() && access.held.manage);
+    managed && effective_privileges(subject, target).contains(Privilege::WriteProperties)
 }
 
 /// The one access check. `href` names the resource in the `need-privileges` answer.
@@ -203,15 +295,15 @@ mod tests {
         let cases = [
             (Target::Directory, Read, true),
             (Target::Directory, Bind, false),
-            (Target::Principal(2), Read, true),
-            (Target::Principal(2), WriteProperties, false),
-            (Target::Home { owner: 1 }, Bind, true),
-            (Target::Home { owner: 1 }, WriteContent, false),
-            (Target::Home { owner: 2 }, Read, false),
-            (Target::Owned { owner: 1, collection: 10 }, WriteContent, true),
-            (Target::Owned { owner: 1, collection: 10 }, WriteAcl, false),
-            (Target::Owned { owner: 2, collection: 10 }, Read, false),
-            (Target::Owned { owner: 2, collection: 10 }, ReadCurrentUserPrivilegeSet, false),
+            (Target::Principal { id: 1, organization: None }, Read, true),
+            (Target::Principal { id: 1, organization: None }, WriteProperties, false),
+            (Target::home(1), Bind, true),
+            (Target::home(1), WriteContent, false),
+            (Target::home(2), Read, false),
+            (Target::owned(1, 10), WriteContent, true),
+            (Target::owned(1, 10), WriteAcl, false),
+            (Target::owned(2, 10), Read, false),
+            (Target::owned(2, 10), ReadCurrentUserPrivilegeSet, false),
         ];
         let me = subject(1);
         for (target, privilege, allowed) in cases {
@@ -221,13 +313,9 @@ mod tests {
 
     #[test]
     fn refusal_names_resource_and_privilege() {
-        let err = authorize(
-            &subject(1),
-            Target::Owned { owner: 2, collection: 10 },
-            Privilege::WriteContent,
-            "/dav/calendars/u2/c/",
-        )
-        .unwrap_err();
+        let err =
+            authorize(&subject(1), Target::owned(2, 10), Privilege::WriteContent, "/dav/calendars/u2/c/")
+                .unwrap_err();
         assert_eq!(err.status, http::StatusCode::FORBIDDEN);
         assert_eq!(
             err.condition,
@@ -242,9 +330,9 @@ mod tests {
             scope: Some(AppPasswordScope { read_only, collections }),
             ..subject(1)
         };
-        let cal = Target::Owned { owner: 1, collection: 10 };
-        let other = Target::Owned { owner: 1, collection: 11 };
-        let home = Target::Home { owner: 1 };
+        let cal = Target::owned(1, 10);
+        let other = Target::owned(1, 11);
+        let home = Target::home(1);
         let read_only = scoped(true, None);
         assert!(authorize(&read_only, cal, Read, "/c").is_ok());
         assert!(authorize(&read_only, cal, WriteContent, "/c").is_err());
@@ -259,11 +347,26 @@ mod tests {
     }
 
     #[test]
+    fn principals_are_visible_to_themselves_and_their_organization_only() {
+        let member =
+            Subject { organization: Some(Organization { id: 100, name: "Acme".into() }), ..subject(1) };
+        let colleague = Target::Principal { id: 2, organization: Some(100) };
+        let stranger = Target::Principal { id: 3, organization: Some(200) };
+        assert!(authorize(&member, colleague, Privilege::Read, "/p/2/").is_ok());
+        assert!(authorize(&member, colleague, Privilege::WriteProperties, "/p/2/").is_err());
+        assert!(authorize(&member, stranger, Privilege::Read, "/p/3/").is_err());
+        // Without an organization a user sees only themselves, never other org-less principals.
+        let alone = subject(1);
+        let myself = Target::Principal { id: 1, organization: None };
+        assert!(authorize(&alone, myself, Privilege::Read, "/p/1/").is_ok());
+        let other = Target::Principal { id: 4, organization: None };
+        assert!(authorize(&alone, other, Privilege::Read, "/p/4/").is_err());
+        assert!(authorize(&alone, colleague, Privilege::Read, "/p/2/").is_err());
+    }
+
+    #[test]
     fn aggregate_write() {
-        assert!(
-            effective_privileges(&subject(1), Target::Owned { owner: 1, collection: 10 })
-                .has_aggregate_write()
-        );
-        assert!(!effective_privileges(&subject(1), Target::Home { owner: 1 }).has_aggregate_write());
+        assert!(effective_privileges(&subject(1), Target::owned(1, 10)).has_aggregate_write());
+        assert!(!effective_privileges(&subject(1), Target::home(1)).has_aggregate_write());
     }
 }

@@ -82,10 +82,77 @@ pub fn issue(
     Ok((id, secret))
 }
 
+/// Most collections one app password can be limited to (a bound on what a request can ask).
+pub const MAX_SCOPE_COLLECTIONS: usize = 100;
+
+/// The scope a read-only flag and a list of `OWNER/NAME` collections describe (an empty list
+/// means every collection). The CLI and the management API both build scopes here.
+pub fn scope_from_names(
+    store: &dyn crate::store::Store,
+    read_only: bool,
+    names: &[String],
+) -> Result<crate::store::AppPasswordScope, IssueError> {
+    if names.len() > MAX_SCOPE_COLLECTIONS {
+        return Err(IssueError::TooManyCollections);
+    }
+    let collections = match names.is_empty() {
+        true => None,
+        false => Some(
+            names
+                .iter()
+                .map(|name| match crate::app::collection_by_spec(store, name) {
+                    Ok(c) => Ok(c.id),
+                    Err(crate::app::AppError::Store(e)) => Err(IssueError::Store(e)),
+                    Err(other) => Err(IssueError::Collection(other.to_string())),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok(crate::store::AppPasswordScope { read_only, collections })
+}
+
+/// Like [`scope_from_names`], for a password `subject` makes for themselves: a collection they
+/// cannot read is refused like a missing one. (Such a scope would be harmless, since a scope
+/// only narrows, but accepting it would confirm that the collection exists.)
+pub fn scope_for_subject(
+    store: &dyn crate::store::Store,
+    subject: &crate::acl::Subject,
+    read_only: bool,
+    names: &[String],
+) -> Result<crate::store::AppPasswordScope, IssueError> {
+    use crate::acl::{Privilege, effective_privileges};
+    let scope = scope_from_names(store, read_only, names)?;
+    for id in scope.collections.iter().flatten() {
+        // Shared and organization collections count too: the ACL decides, with their facts.
+        let readable = store.collection(*id)?.is_some_and(|c| {
+            crate::org::target_for(store, subject, &c)
+                .is_ok_and(|target| effective_privileges(subject, target).contains(Privilege::Read))
+        });
+        if !readable {
+            return Err(IssueError::Collection("one of the collections does not exist".into()));
+        }
+    }
+    Ok(scope)
+}
+
+/// The `OWNER/NAME` of a collection, as `scope_from_names` takes it; `None` once deleted.
+pub fn collection_name(
+    store: &dyn crate::store::Store,
+    id: crate::store::Id,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let Some(collection) = store.collection(id)? else { return Ok(None) };
+    let Some(owner) = store.principal_by_id(collection.owner_id)? else { return Ok(None) };
+    Ok(Some(format!("{}/{}", owner.slug, collection.segment)))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
     #[error("a label of 1 to 100 printable characters is required (e.g. \"Phone – DAVx5\")")]
     Label,
+    #[error("{0}")]
+    Collection(String),
+    #[error("an app password can be limited to at most {MAX_SCOPE_COLLECTIONS} collections")]
+    TooManyCollections,
     #[error("{0}")]
     Random(#[from] AuthError),
     #[error("{0}")]

@@ -1,10 +1,14 @@
-//! Authentication: HTTP Basic → verified user, argon2id, verified-credential cache, back-off.
+//! Authentication: HTTP Basic → verified user, argon2id, verified-credential cache, back-off;
+//! the second factor (TOTP, recovery codes) and web sessions.
 
 pub mod app_password;
 pub mod backoff;
 pub mod basic;
 pub mod cache;
 pub mod password;
+pub mod session;
+pub mod totp;
+pub mod two_factor;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -36,6 +40,9 @@ pub struct StoredCredentials {
     pub password_hash: String,
     /// The user's active app passwords: (id, SHA-256 of the secret).
     pub app_passwords: Vec<(i64, String)>,
+    /// False when the main password alone proves too little here: two-factor login is on and
+    /// this entry point (DAV, the API by Basic auth) cannot ask for the second factor.
+    pub main_password_allowed: bool,
 }
 
 /// Which secret proved the identity.
@@ -67,6 +74,19 @@ pub enum AuthOutcome {
     Throttled {
         retry_after: Duration,
     },
+    /// The main password was right but is not enough (see `main_password_allowed`). Neither a
+    /// success nor a failure for the back-off, and never cached as a success.
+    SecondFactorRequired {
+        user_id: i64,
+    },
+}
+
+/// The result of checking a TOTP or recovery code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorOutcome {
+    Accepted,
+    Rejected,
+    Throttled { retry_after: Duration },
 }
 
 /// The id of the app password `password` is, if it is one of the user's active ones. SHA-256
@@ -85,6 +105,8 @@ pub struct Authenticator {
     hasher: PasswordHasher,
     cache: CredentialCache,
     backoff: Backoff,
+    /// Failed second factors, keyed per user (6 digits are guessable without it).
+    second_factor: Backoff,
     /// When each app password's use was last written down, so a sync burst costs one write.
     recorded_use: std::sync::Mutex<std::collections::HashMap<i64, Instant>>,
 }
@@ -95,7 +117,8 @@ impl Authenticator {
         Self {
             hasher: PasswordHasher::new(),
             cache: CredentialCache::new(cache_ttl, CACHE_MAX_ENTRIES),
-            backoff: Backoff::new(policy),
+            backoff: Backoff::new(policy.clone()),
+            second_factor: Backoff::new(policy),
             recorded_use: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -129,6 +152,10 @@ impl Authenticator {
         if let Some(s) = &stored
             && self.cache.is_verified(s.user_id, &s.password_hash, &creds.password, now)
         {
+            // The cache says the password is right, not that it is enough: ask every time.
+            if !s.main_password_allowed {
+                return AuthOutcome::SecondFactorRequired { user_id: s.user_id };
+            }
             // Still a success: clear any failures that accumulated since it was cached.
             self.backoff.record_success(&creds.login, ip, now);
             return AuthOutcome::Authenticated { user_id: s.user_id, credential: Credential::Password };
@@ -137,12 +164,39 @@ impl Authenticator {
         let phc = stored.as_ref().map(|s| s.password_hash.as_str());
         let verified = self.hasher.verify_or_dummy(phc, &creds.password);
         match stored {
+            Some(s) if verified && !s.main_password_allowed => {
+                AuthOutcome::SecondFactorRequired { user_id: s.user_id }
+            }
             Some(s) if verified => {
                 self.cache.remember(s.user_id, &s.password_hash, &creds.password, now);
                 self.backoff.record_success(&creds.login, ip, now);
                 AuthOutcome::Authenticated { user_id: s.user_id, credential: Credential::Password }
             }
             _ => self.reject(creds, ip, now),
+        }
+    }
+
+    /// Runs `verify` (a TOTP or recovery-code check for `user_id`) under the second-factor
+    /// back-off: four free failures per user, then a lock that doubles with each further one,
+    /// as for passwords. `verify` is not called while locked.
+    pub fn verify_second_factor<E>(
+        &self,
+        user_id: i64,
+        ip: IpAddr,
+        now: Instant,
+        verify: impl FnOnce() -> Result<bool, E>,
+    ) -> Result<SecondFactorOutcome, E> {
+        let key = format!("user-{user_id}");
+        if let Err(retry_after) = self.second_factor.check(&key, ip, now) {
+            return Ok(SecondFactorOutcome::Throttled { retry_after });
+        }
+        if verify()? {
+            self.second_factor.record_success(&key, ip, now);
+            Ok(SecondFactorOutcome::Accepted)
+        } else {
+            self.second_factor.record_failure(&key, ip, now);
+            tracing::info!(user_id, %ip, "failed second factor");
+            Ok(SecondFactorOutcome::Rejected)
         }
     }
 
@@ -196,6 +250,7 @@ mod tests {
                 user_id: 42,
                 password_hash: phc.to_owned(),
                 app_passwords: vec![],
+                main_password_allowed: true,
             })
         }
     }
@@ -312,6 +367,7 @@ mod tests {
             user_id: 42,
             password_hash: phc,
             app_passwords: vec![(7, app_password::hash(&secret))],
+            main_password_allowed: true,
         };
         let now = Instant::now();
         let ok = auth.authenticate(&creds("alice", &secret), IP, |_| Some(stored.clone()), now);
@@ -329,11 +385,82 @@ mod tests {
     }
 
     #[test]
+    fn with_two_factor_on_the_main_password_is_refused_even_from_the_cache() {
+        let (auth, phc) = setup();
+        let secret = app_password::generate().expect("secret");
+        let stored = |allowed| StoredCredentials {
+            user_id: 42,
+            password_hash: phc.clone(),
+            app_passwords: vec![(7, app_password::hash(&secret))],
+            main_password_allowed: allowed,
+        };
+        let now = Instant::now();
+        // Verified and cached while two-factor login was still off…
+        let before = auth.authenticate(&creds("alice", "right"), IP, |_| Some(stored(true)), now);
+        assert_eq!(before, AuthOutcome::Authenticated { user_id: 42, credential: Credential::Password });
+        // …then it is turned on: the cached verification does not let the password through.
+        let after = auth.authenticate(&creds("alice", "right"), IP, |_| Some(stored(false)), now);
+        assert_eq!(after, AuthOutcome::SecondFactorRequired { user_id: 42 });
+        auth.forget_user(42);
+        let uncached = auth.authenticate(&creds("alice", "right"), IP, |_| Some(stored(false)), now);
+        assert_eq!(uncached, AuthOutcome::SecondFactorRequired { user_id: 42 });
+        assert!(!auth.cache.is_verified(42, &phc, "right", now), "not remembered as a success");
+        // App passwords keep working, and a wrong password is still a plain rejection.
+        let app = auth.authenticate(&creds("alice", &secret), IP, |_| Some(stored(false)), now);
+        assert_eq!(app, AuthOutcome::Authenticated { user_id: 42, credential: Credential::AppPassword(7) });
+        let wrong = auth.authenticate(&creds("alice", "wrong"), IP, |_| Some(stored(false)), now);
+        assert_eq!(wrong, AuthOutcome::Rejected);
+    }
+
+    #[test]
+    fn the_refused_main_password_counts_neither_as_success_nor_failure() {
+        let (auth, phc) = setup();
+        let stored = StoredCredentials {
+            user_id: 42,
+            password_hash: phc,
+            app_passwords: vec![],
+            main_password_allowed: false,
+        };
+        let now = Instant::now();
+        for _ in 0..4 {
+            auth.authenticate(&creds("alice", "bad"), IP, |_| Some(stored.clone()), now);
+        }
+        // Right password, refused: the four failures stay (no success cleared them)…
+        for _ in 0..10 {
+            let outcome = auth.authenticate(&creds("alice", "right"), IP, |_| Some(stored.clone()), now);
+            assert_eq!(outcome, AuthOutcome::SecondFactorRequired { user_id: 42 });
+        }
+        // …and ten refusals did not lock the account either: the fifth failure is what does.
+        auth.authenticate(&creds("alice", "bad"), IP, |_| Some(stored.clone()), now);
+        let locked = auth.authenticate(&creds("alice", "right"), IP, |_| Some(stored.clone()), now);
+        assert_eq!(locked, AuthOutcome::Throttled { retry_after: Duration::from_secs(1) });
+    }
+
+    #[test]
+    fn second_factor_failures_back_off_per_user() {
+        let auth = Authenticator::new(TTL, BackoffPolicy::default());
+        let now = Instant::now();
+        let check = |user, ok| auth.verify_second_factor(user, IP, now, || Ok::<_, ()>(ok)).unwrap();
+        for _ in 0..5 {
+            assert_eq!(check(42, false), SecondFactorOutcome::Rejected);
+        }
+        let refused = auth.verify_second_factor(42, IP, now, || -> Result<bool, ()> {
+            panic!("no verification while locked")
+        });
+        assert_eq!(refused, Ok(SecondFactorOutcome::Throttled { retry_after: Duration::from_secs(1) }));
+        assert_eq!(check(43, true), SecondFactorOutcome::Accepted, "another user is not locked");
+        let later = now + Duration::from_secs(1);
+        let ok = auth.verify_second_factor(42, IP, later, || Ok::<_, ()>(true)).unwrap();
+        assert_eq!(ok, SecondFactorOutcome::Accepted);
+    }
+
+    #[test]
     fn stored_credentials_debug_hides_hash() {
         let s = StoredCredentials {
             user_id: 1,
             password_hash: "$argon2id$secret".to_owned(),
             app_passwords: vec![],
+            main_password_allowed: true,
         };
         let shown = format!("{s:?}");
         assert!(!shown.contains("argon2id"), "{shown}");

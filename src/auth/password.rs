@@ -1,11 +1,14 @@
 //! argon2id password hashing, verification, and generation of initial passwords.
 
+use std::collections::HashMap;
 use std::hint::black_box;
 #[cfg(test)]
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use sha2::{Digest, Sha256};
 
 use super::AuthError;
 
@@ -45,6 +48,11 @@ const DUMMY_SALT: &[u8] = b"davit-dummy-salt";
 const DUMMY_FALLBACK: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$ZGF2aXQtZHVtbXktc2FsdA$4TuKq1tA9tLLbdHEPz6euDCNFHUm8tPBJZPqvyWI7f4";
 
+/// argon2 verifications running at once, at most. Each one holds ~19 MiB (m=19456 KiB) for
+/// ~50 ms: eight clients connecting together used to take 150 MiB and both cores; beyond
+/// this many, logins queue, and requests already authenticated keep a core.
+const MAX_CONCURRENT_VERIFICATIONS: usize = 2;
+
 /// Verifies passwords so that "no such user" and "wrong password" cost the same time.
 ///
 /// Holds one argon2id hash of a dummy password, computed at construction with the same
@@ -52,9 +60,27 @@ const DUMMY_FALLBACK: &str =
 /// does not reveal whether the login exists.
 pub struct PasswordHasher {
     dummy: String,
+    /// Verifications in progress, by digest of (stored hash, presented password). A client
+    /// opens several connections at once with the same credentials, before the first success
+    /// is cached: those wait for the one verification running rather than each running argon2.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+    slots: Slots,
     /// How many argon2 verifications ran; lets tests prove cache hits skip argon2.
     #[cfg(test)]
     verifications: AtomicUsize,
+}
+
+/// One verification in progress and the callers waiting for its result.
+#[derive(Default)]
+struct Flight {
+    result: Mutex<Option<bool>>,
+    done: Condvar,
+}
+
+/// A counting semaphore for blocking threads (verification runs on the blocking pool).
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
 }
 
 impl PasswordHasher {
@@ -70,16 +96,46 @@ impl PasswordHasher {
             .unwrap_or_else(|_| DUMMY_FALLBACK.to_owned());
         Self {
             dummy,
+            in_flight: Mutex::new(HashMap::new()),
+            slots: Slots { free: Mutex::new(MAX_CONCURRENT_VERIFICATIONS), freed: Condvar::new() },
             #[cfg(test)]
             verifications: AtomicUsize::new(0),
         }
     }
 
-    /// Verifies `pw` against `phc`, running exactly one argon2 verification in every case.
+    /// Verifies `pw` against `phc`, running exactly one argon2 verification in every case (or
+    /// waiting for the identical one already running, which costs the same time).
     ///
     /// `None` (unknown user) and an unparsable stored hash both verify against the dummy hash
     /// and return `false`, so they take as long as a wrong password for a real user.
     pub fn verify_or_dummy(&self, phc: Option<&str>, pw: &str) -> bool {
+        let key = flight_key(phc.unwrap_or(&self.dummy), pw);
+        let (flight, leader) = {
+            let mut in_flight = lock(&self.in_flight);
+            match in_flight.get(&key) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    in_flight.insert(key, f.clone());
+                    (f, true)
+                }
+            }
+        };
+        if !leader {
+            let mut result = lock(&flight.result);
+            while result.is_none() {
+                result = flight.done.wait(result).unwrap_or_else(PoisonError::into_inner);
+            }
+            return result.unwrap_or(false);
+        }
+        // Publishes the result and retires the flight even if argon2 panics (then as false).
+        let mut publish = Publish { hasher: self, key, flight: &flight, verified: false };
+        let _slot = self.slots.acquire();
+        publish.verified = self.verify_now(phc, pw);
+        publish.verified
+    }
+
+    fn verify_now(&self, phc: Option<&str>, pw: &str) -> bool {
         #[cfg(test)]
         self.verifications.fetch_add(1, Ordering::Relaxed);
         match phc.and_then(|h| PasswordHash::new(h).ok()) {
@@ -96,6 +152,60 @@ impl PasswordHasher {
     pub(crate) fn verification_count(&self) -> usize {
         self.verifications.load(Ordering::Relaxed)
     }
+}
+
+struct Publish<'a> {
+    hasher: &'a PasswordHasher,
+    key: [u8; 32],
+    flight: &'a Flight,
+    verified: bool,
+}
+
+impl Drop for Publish<'_> {
+    fn drop(&mut self) {
+        // Retire the flight first: a caller arriving from now on verifies afresh (by then a
+        // success is in the credential cache anyway).
+        lock(&self.hasher.in_flight).remove(&self.key);
+        *lock(&self.flight.result) = Some(self.verified);
+        self.flight.done.notify_all();
+    }
+}
+
+impl Slots {
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = lock(&self.free);
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.free) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The state behind these mutexes is updated in single steps, so a panic elsewhere cannot
+/// leave it inconsistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Identifies a (stored hash, presented password) pair without keeping the password.
+fn flight_key(phc: &str, pw: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"davit argon2 flight v1");
+    for field in [phc.as_bytes(), pw.as_bytes()] {
+        h.update((field.len() as u64).to_le_bytes());
+        h.update(field);
+    }
+    h.finalize().into()
 }
 
 impl Default for PasswordHasher {
@@ -180,6 +290,57 @@ mod tests {
         assert!(!hasher.verify_or_dummy(None, "s3cret"));
         assert!(!hasher.verify_or_dummy(Some("garbage"), "s3cret"));
         assert_eq!(hasher.verification_count(), 4);
+    }
+
+    /// Holds every argon2 slot, so that verifications queue until it is dropped.
+    fn hold_slots(hasher: &PasswordHasher) -> Vec<SlotGuard<'_>> {
+        (0..MAX_CONCURRENT_VERIFICATIONS).map(|_| hasher.slots.acquire()).collect()
+    }
+
+    #[test]
+    fn identical_concurrent_verifications_run_argon2_once() {
+        let hasher = PasswordHasher::new();
+        let phc = hash_password("s3cret").expect("hash");
+        std::thread::scope(|s| {
+            let slots = hold_slots(&hasher);
+            let right: Vec<_> =
+                (0..5).map(|_| s.spawn(|| hasher.verify_or_dummy(Some(&phc), "s3cret"))).collect();
+            // The map's Arc, the leader's and one per waiter: all five are in.
+            let key = flight_key(&phc, "s3cret");
+            while lock(&hasher.in_flight).get(&key).map_or(0, Arc::strong_count) < 6 {
+                std::thread::yield_now();
+            }
+            drop(slots);
+            assert!(right.into_iter().all(|t| t.join().expect("thread")));
+        });
+        assert_eq!(hasher.verification_count(), 1);
+        assert!(lock(&hasher.in_flight).is_empty());
+        // A different password is a different verification, and still fails.
+        assert!(!hasher.verify_or_dummy(Some(&phc), "wrong"));
+        assert_eq!(hasher.verification_count(), 2);
+    }
+
+    #[test]
+    fn at_most_two_verifications_run_at_once() {
+        let hasher = PasswordHasher::new();
+        let phc = hash_password("s3cret").expect("hash");
+        std::thread::scope(|s| {
+            let slots = hold_slots(&hasher);
+            let wrong: Vec<_> = (0..4)
+                .map(|i| {
+                    let (hasher, phc) = (&hasher, &phc);
+                    s.spawn(move || hasher.verify_or_dummy(Some(phc), &format!("wrong {i}")))
+                })
+                .collect();
+            while lock(&hasher.in_flight).len() < 4 {
+                std::thread::yield_now();
+            }
+            assert_eq!(hasher.verification_count(), 0, "all four wait for a slot");
+            drop(slots);
+            assert!(wrong.into_iter().all(|t| !t.join().expect("thread")));
+        });
+        assert_eq!(hasher.verification_count(), 4);
+        assert_eq!(*lock(&hasher.slots.free), MAX_CONCURRENT_VERIFICATIONS);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub fn parse_free_busy_query(root: &Element) -> DavResult<FreeBusyQuery> {
 /// Runs the report on `res`. The Depth header is not consulted: on a calendar collection the
 /// report always covers its calendar objects, as clients mean it.
 pub fn free_busy_query(ctx: &Ctx<'_>, res: &Resource, query: FreeBusyQuery) -> DavResult<DavResponse> {
-    let target = res.acl_target();
+    let target = ctx.target(res);
     // read-free-busy is aggregated under read (RFC 4791 §6.1.1); either one suffices.
     if !acl::effective_privileges(&ctx.subject, target).contains(Privilege::Read) {
         acl::authorize(&ctx.subject, target, Privilege::ReadFreeBusy, &res.href(ctx.hrefs()))?;

@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use crate::app::{self, collection_by_spec};
+use crate::app;
 use crate::auth::app_password;
 use crate::config::Config;
 use crate::store::{AppPasswordScope, Store};
@@ -39,18 +39,7 @@ pub fn run(config: Config, cmd: AppPasswordCommand) -> anyhow::Result<()> {
     match cmd {
         AppPasswordCommand::Create { user, label, read_only, collections } => {
             let uid = user_id(store, &user)?;
-            let scope = AppPasswordScope {
-                read_only,
-                collections: match collections.is_empty() {
-                    true => None,
-                    false => Some(
-                        collections
-                            .iter()
-                            .map(|c| collection_by_spec(store, c).map(|c| c.id))
-                            .collect::<Result<_, _>>()?,
-                    ),
-                },
-            };
+            let scope = app_password::scope_from_names(store, read_only, &collections)?;
             let (id, secret) = app_password::issue(store, uid, &label, &scope)?;
             println!("created app password {id} for {user} ({})", describe(&scope));
             println!("It is shown only now. Use it with the username {user:?}:");

@@ -1,10 +1,11 @@
 //! The operator interface. Scripts depend on these names: `davit serve`, `davit user add|list|
-//! passwd|delete`, `davit backup`, `--listen`, `--data-dir`, `--config` and their `DAVIT_*`
-//! variables.
+//! passwd|delete`, `davit backup`, `davit org|team|room|grant|share|member …`, `--listen`,
+//! `--data-dir`, `--config` and their `DAVIT_*` variables.
 
 mod app_password;
 mod backup;
 mod feed;
+mod org;
 mod serve;
 mod user;
 
@@ -46,6 +47,24 @@ pub enum Command {
     /// Publish a calendar read-only at a secret URL, or stop publishing it.
     #[command(subcommand)]
     Feed(feed::FeedCommand),
+    /// Organizations: list them, their members, and members' roles.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
+    /// Teams: named groups of members with grants and collections of their own.
+    #[command(subcommand)]
+    Team(org::TeamCommand),
+    /// Meeting rooms: ROOM principals with a calendar.
+    #[command(subcommand)]
+    Room(org::RoomCommand),
+    /// Rights on organization collections (team and room calendars, shared address books).
+    #[command(subcommand)]
+    Grant(org::GrantCommand),
+    /// Share a calendar, task list or address book; list, revoke, resend invitations.
+    #[command(subcommand)]
+    Share(org::ShareCommand),
+    /// Remove a member of the organization (their collections are transferred or deleted).
+    #[command(subcommand)]
+    Member(org::MemberCommand),
     /// Write a consistent copy of the database to a new file (safe while the server runs).
     Backup {
         /// Where to write the copy; an existing file is never overwritten.
@@ -73,5 +92,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::AppPassword(cmd)) => app_password::run(config, cmd),
         Some(Command::Backup { output }) => backup::run(config, &output),
         Some(Command::Feed(cmd)) => feed::run(config, cmd),
+        Some(Command::Org(cmd)) => org::run_org(config, cmd),
+        Some(Command::Team(cmd)) => org::run_team(config, cmd),
+        Some(Command::Room(cmd)) => org::run_room(config, cmd),
+        Some(Command::Grant(cmd)) => org::run_grant(config, cmd),
+        Some(Command::Share(cmd)) => org::run_share(config, cmd),
+        Some(Command::Member(cmd)) => org::run_member(config, cmd),
     }
 }

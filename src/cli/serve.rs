@@ -20,6 +20,7 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     init_tracing(&config.log);
+    crate::memory::tune_allocator();
     // Blocking work is SQLite (one writer, a few readers) and argon2: a pool far above the
     // core count only adds threads and memory under load (512 by default).
     let runtime =
@@ -40,6 +41,7 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let base = &state.config.base_path;
         tracing::info!(address = %listener.local_addr()?, "davit listening; DAV root at {base}/dav/");
         tokio::spawn(prune_sync_logs(state.clone()));
+        tokio::spawn(crate::memory::trim_periodically());
         crate::http::run(state.clone(), listener, shutdown_signal()).await?;
         store.checkpoint()?;
         tracing::info!("stopped cleanly");

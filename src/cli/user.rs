@@ -86,7 +86,7 @@ pub fn run(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             store
                 .set_password(&name, &auth::hash_password(&password)?)
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            println!("password of {name} changed");
+            println!("password of {name} changed; their web sessions have ended");
         }
         UserCommand::Delete { name } => {
             store.delete_user(&name).map_err(|e| anyhow::anyhow!("cannot delete {name}: {e}"))?;

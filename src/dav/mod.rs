@@ -14,14 +14,15 @@ pub mod paths;
 pub mod props;
 pub mod report;
 pub mod resource;
+pub mod sharing;
 pub mod xml;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
-use crate::acl::Subject;
+use crate::acl::{Subject, Target};
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Collection, CollectionAccess, Id, Store};
 use error::{DavError, DavResult};
 use headers::RequestHeaders;
 use paths::{DavPath, Hrefs};
@@ -42,11 +43,70 @@ pub struct Ctx<'a> {
     pub state: &'a AppState,
     pub subject: Subject,
     pub headers: RequestHeaders,
+    /// Access facts of collections others own, looked up once per request.
+    access: std::cell::RefCell<std::collections::HashMap<Id, CollectionAccess>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(state: &'a AppState, subject: Subject, headers: RequestHeaders) -> Self {
+        Ctx { state, subject, headers, access: Default::default() }
+    }
     pub fn store(&self) -> &dyn Store {
         self.state.store.as_ref()
+    }
+
+    /// The ACL target of `res` with what shares, grants and the owner's organization mean for
+    /// this subject. A failed look-up yields no access (fails closed).
+    pub fn target(&self, res: &resource::Resource) -> Target {
+        match res.acl_target() {
+            Target::Principal { id, .. } => Target::Principal { id, organization: self.organization_of(id) },
+            Target::Home { owner, .. } => {
+                Target::Home { owner, access: self.access_of(owner, res.collection_id()) }
+            }
+            Target::Owned { owner, collection, .. } => {
+                Target::Owned { owner, collection, access: self.access_of(owner, Some(collection)) }
+            }
+            other => other,
+        }
+    }
+
+    /// The ACL target of a collection about to gain or lose a member.
+    pub fn container_target(&self, coll: &Collection) -> Target {
+        let access = self.access_of(coll.owner_id, Some(coll.id));
+        if coll.kind.is_home() {
+            Target::Home { owner: coll.owner_id, access }
+        } else {
+            Target::Owned { owner: coll.owner_id, collection: coll.id, access }
+        }
+    }
+
+    /// The organization of a principal other than the subject (whose own needs no look-up).
+    fn organization_of(&self, principal: Id) -> Option<Id> {
+        if principal == self.subject.principal.id {
+            return self.subject.organization.as_ref().map(|o| o.id);
+        }
+        self.store().organization_of(principal).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, principal, "organization unavailable; denying");
+            None
+        })
+    }
+
+    fn access_of(&self, owner: Id, collection: Option<Id>) -> CollectionAccess {
+        let (Some(collection), false) = (collection, owner == self.subject.principal.id) else {
+            return CollectionAccess::default();
+        };
+        if let Some(found) = self.access.borrow().get(&collection) {
+            return *found;
+        }
+        let found = match self.store().collection_access(self.subject.principal.id, collection) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, collection, "access facts unavailable; denying");
+                CollectionAccess::default()
+            }
+        };
+        self.access.borrow_mut().insert(collection, found);
+        found
     }
     pub fn hrefs(&self) -> &Hrefs {
         &self.state.hrefs
@@ -78,7 +138,7 @@ fn run(state: &AppState, subject: Subject, req: &DavRequest) -> DavResult<DavRes
     let headers = RequestHeaders::parse(&req.headers)?;
     let (path, _) = paths::parse(&state.config.base_path, &req.path)
         .map_err(|e| DavError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let ctx = Ctx { state, subject, headers };
+    let ctx = Ctx::new(state, subject, headers);
     methods::dispatch(&ctx, &req.method, &path, &req.body)
 }
 
@@ -116,11 +176,12 @@ pub fn empty(status: StatusCode) -> DavResponse {
 }
 
 pub fn multistatus_response(ctx: &Ctx<'_>, ms: &multistatus::Multistatus) -> DavResponse {
-    let mut r = respond(
-        StatusCode::MULTI_STATUS,
-        "application/xml; charset=utf-8",
-        ms.to_xml(ctx.headers.minimal).into_bytes(),
-    );
+    multistatus_xml_response(ctx, ms.to_xml(ctx.headers.minimal))
+}
+
+/// A 207 with a body written by a `MultistatusWriter` created with `ctx.headers.minimal`.
+pub fn multistatus_xml_response(ctx: &Ctx<'_>, xml: String) -> DavResponse {
+    let mut r = respond(StatusCode::MULTI_STATUS, "application/xml; charset=utf-8", xml.into_bytes());
     if ctx.headers.minimal {
         r.headers_mut().insert("preference-applied", HeaderValue::from_static("return=minimal"));
     }

@@ -35,7 +35,23 @@ pub struct Propstat {
 
 /// `HTTP/1.1 200 OK`: clients such as Thunderbird match these lines literally.
 pub fn status_line(status: StatusCode) -> String {
-    format!("HTTP/1.1 {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    let mut line = String::new();
+    push_status_line(&mut line, status);
+    line
+}
+
+fn push_status_line(out: &mut String, status: StatusCode) {
+    out.push_str("HTTP/1.1 ");
+    out.push_str(status.as_str());
+    out.push(' ');
+    out.push_str(status.canonical_reason().unwrap_or(""));
+}
+
+fn push_status_element(w: &mut XmlWriter, status: StatusCode) {
+    let out = w.buffer();
+    out.push_str("<D:status>");
+    push_status_line(out, status);
+    out.push_str("</D:status>");
 }
 
 fn open_root(w: &mut XmlWriter, tag: &str) {
@@ -44,12 +60,33 @@ fn open_root(w: &mut XmlWriter, tag: &str) {
     w.open(tag, &attrs);
 }
 
-/// Writes `<prefix:name>` for known namespaces, `<name xmlns="ns">` for others.
-fn prop_open(q: &QName) -> (String, String) {
-    match names::prefix_of(&q.ns) {
-        Some(p) => (format!("<{p}:{}", q.name), format!("</{p}:{}>", q.name)),
-        None => (format!("<{} xmlns=\"{}\"", q.name, escape_attr(&q.ns)), format!("</{}>", q.name)),
+/// Writes `<prefix:name` for known namespaces, `<name xmlns="ns"` for others (left open for
+/// the caller to end), straight into `out`: this runs for every property of every response.
+fn push_prop_open(out: &mut String, q: &QName, prefix: Option<&str>) {
+    out.push('<');
+    match prefix {
+        Some(p) => {
+            out.push_str(p);
+            out.push(':');
+            out.push_str(&q.name);
+        }
+        None => {
+            out.push_str(&q.name);
+            out.push_str(" xmlns=\"");
+            out.push_str(&escape_attr(&q.ns));
+            out.push('"');
+        }
     }
+}
+
+fn push_prop_close(out: &mut String, q: &QName, prefix: Option<&str>) {
+    out.push_str("</");
+    if let Some(p) = prefix {
+        out.push_str(p);
+        out.push(':');
+    }
+    out.push_str(&q.name);
+    out.push('>');
 }
 
 pub fn write_prop(out: &mut String, q: &QName, value: &PropValue) {
@@ -57,8 +94,8 @@ pub fn write_prop(out: &mut String, q: &QName, value: &PropValue) {
         out.push_str(xml);
         return;
     }
-    let (open, close) = prop_open(q);
-    out.push_str(&open);
+    let prefix = names::prefix_of(&q.ns);
+    push_prop_open(out, q, prefix);
     match value {
         PropValue::Empty => {
             out.push_str("/>");
@@ -87,7 +124,7 @@ pub fn write_prop(out: &mut String, q: &QName, value: &PropValue) {
         }
         PropValue::Dead(_) => unreachable!("handled above"),
     }
-    out.push_str(&close);
+    push_prop_close(out, q, prefix);
 }
 
 fn condition_xml(c: &Condition) -> String {
@@ -116,27 +153,52 @@ fn condition_xml(c: &Condition) -> String {
 impl Multistatus {
     /// With `minimal` (RFC 8144 §2.1), 404 propstats are left out.
     pub fn to_xml(&self, minimal: bool) -> String {
-        let mut w = XmlWriter::new();
-        open_root(&mut w, "D:multistatus");
+        let mut w = MultistatusWriter::new(minimal, 0);
         for r in &self.responses {
-            w.open("D:response", &[]);
-            w.text_element("D:href", &r.href);
-            match &r.body {
-                ResponseBody::Status(status, condition) => {
-                    w.text_element("D:status", &status_line(*status));
-                    if let Some(c) = condition {
-                        w.raw(&format!("<D:error>{}</D:error>", condition_xml(c)));
-                    }
+            w.push(r);
+        }
+        w.finish(self.sync_token.as_deref())
+    }
+}
+
+/// Serialises a multistatus one response at a time, so that a long listing is written as it
+/// is described instead of being held whole as values and then again as XML.
+pub struct MultistatusWriter {
+    w: XmlWriter,
+    minimal: bool,
+}
+
+impl MultistatusWriter {
+    /// With `minimal` (RFC 8144 §2.1), 404 propstats are left out. `capacity` pre-sizes the
+    /// buffer (bytes).
+    pub fn new(minimal: bool, capacity: usize) -> Self {
+        let mut w = XmlWriter::with_capacity(capacity);
+        open_root(&mut w, "D:multistatus");
+        MultistatusWriter { w, minimal }
+    }
+
+    pub fn push(&mut self, r: &Response) {
+        let w = &mut self.w;
+        w.open("D:response", &[]);
+        w.text_element("D:href", &r.href);
+        match &r.body {
+            ResponseBody::Status(status, condition) => {
+                push_status_element(w, *status);
+                if let Some(c) = condition {
+                    w.raw(&format!("<D:error>{}</D:error>", condition_xml(c)));
                 }
-                ResponseBody::Propstats(stats) => write_propstats(&mut w, stats, minimal),
             }
-            w.close("D:response");
+            ResponseBody::Propstats(stats) => write_propstats(w, stats, self.minimal),
         }
-        if let Some(token) = &self.sync_token {
-            w.text_element("D:sync-token", token);
+        w.close("D:response");
+    }
+
+    pub fn finish(mut self, sync_token: Option<&str>) -> String {
+        if let Some(token) = sync_token {
+            self.w.text_element("D:sync-token", token);
         }
-        w.close("D:multistatus");
-        w.into_string()
+        self.w.close("D:multistatus");
+        self.w.into_string()
     }
 }
 
@@ -149,13 +211,13 @@ fn write_propstats(w: &mut XmlWriter, stats: &[Propstat], minimal: bool) {
             continue;
         }
         w.open("D:propstat", &[]);
-        let mut prop = String::from("<D:prop>");
+        let out = w.buffer();
+        out.push_str("<D:prop>");
         for (q, v) in &s.props {
-            write_prop(&mut prop, q, v);
+            write_prop(out, q, v);
         }
-        prop.push_str("</D:prop>");
-        w.raw(&prop);
-        w.text_element("D:status", &status_line(s.status));
+        out.push_str("</D:prop>");
+        push_status_element(w, s.status);
         if let Some(c) = &s.condition {
             w.raw(&format!("<D:error>{}</D:error>", condition_xml(c)));
         }

@@ -36,7 +36,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
 pub const MAX_SEGMENTS: usize = 32;
 pub const MAX_SEGMENT_BYTES: usize = 255;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DavPath {
     Root,
     DavRoot,

@@ -9,6 +9,9 @@ use super::xml::Element;
 use crate::caldav::freebusy::{FreeBusyQuery, parse_free_busy_query};
 use crate::caldav::request::{CalendarData, CalendarQuery, parse_calendar_data, parse_calendar_query};
 use crate::carddav::request::{AddressData, AddressbookQuery, parse_address_data, parse_addressbook_query};
+use crate::principal_search::request::{
+    PrincipalMatch, PropertySearch, parse_principal_match, parse_property_search,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncLevel {
@@ -34,6 +37,12 @@ pub enum Report {
     CalendarQuery(CalendarQuery),
     /// RFC 4791 §7.10.
     FreeBusyQuery(FreeBusyQuery),
+    /// RFC 3744 §9.4.
+    PrincipalPropertySearch(PropertySearch),
+    /// RFC 3744 §9.5.
+    PrincipalSearchPropertySet,
+    /// RFC 3744 §9.3.
+    PrincipalMatch(PrincipalMatch),
 }
 
 fn props_of(root: &Element) -> Propfind {
@@ -81,6 +90,11 @@ pub fn parse_report(body: &[u8]) -> DavResult<Report> {
         (CALDAV, "calendar-query") => Ok(Report::CalendarQuery(parse_calendar_query(&root)?)),
         (CALDAV, "free-busy-query") => Ok(Report::FreeBusyQuery(parse_free_busy_query(&root)?)),
         (CARDDAV, "addressbook-query") => Ok(Report::AddressbookQuery(parse_addressbook_query(&root)?)),
+        (DAV, "principal-property-search") => {
+            Ok(Report::PrincipalPropertySearch(parse_property_search(&root)?))
+        }
+        (DAV, "principal-search-property-set") => Ok(Report::PrincipalSearchPropertySet),
+        (DAV, "principal-match") => Ok(Report::PrincipalMatch(parse_principal_match(&root)?)),
         (ns, name) => Err(DavError::with(
             StatusCode::FORBIDDEN,
             Condition::SupportedReport,

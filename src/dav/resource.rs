@@ -14,7 +14,62 @@ pub struct Place {
     pub segments: Vec<String>,
 }
 
+/// Collections others share with a user appear in the user's home as `shared-{collection id}`:
+/// the id never changes (not when the owner renames it, nor when it is transferred to
+/// another owner), so the sharee's clients keep their copy. Names of this form are reserved
+/// in homes (`is_mount_segment`).
+pub const MOUNT_PREFIX: &str = "shared-";
+
+pub use crate::store::mount_segment;
+
+pub fn is_mount_segment(segment: &str) -> bool {
+    mount_id(segment).is_some()
+}
+
+fn mount_id(segment: &str) -> Option<crate::store::Id> {
+    let digits = segment.strip_prefix(MOUNT_PREFIX)?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// A shared collection as its sharee sees it: their own name, colour and order win.
+pub fn sharee_view(m: crate::store::MountedCollection) -> Collection {
+    let mut coll = m.collection;
+    if m.sharee_displayname.is_some() {
+        coll.props.displayname = m.sharee_displayname;
+    }
+    if m.sharee_color.is_some() {
+        coll.props.color = m.sharee_color;
+    }
+    if m.sharee_sort_order.is_some() {
+        coll.props.sort_order = m.sharee_sort_order;
+    }
+    coll
+}
+
+/// The collections shared into `owner`'s home of kind `area`, as members of that home.
+pub fn mounted_members(store: &dyn Store, home: &Place) -> DavResult<Vec<Resource>> {
+    if home.owner.kind != crate::store::PrincipalKind::User || !home.segments.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(store
+        .mounted_collections(home.owner.id, home.area)?
+        .into_iter()
+        .map(|m| {
+            let segment = mount_segment(m.collection.id);
+            Resource::Collection { coll: sharee_view(m), place: home.child(&segment) }
+        })
+        .collect())
+}
+
 impl Place {
+    /// Whether this place is a share seen from the sharee's home (or something inside one):
+    /// the path's owner is not the collection's owner.
+    pub fn is_mounted(&self, coll_owner: crate::store::Id) -> bool {
+        self.owner.id != coll_owner
+    }
+
     pub fn child(&self, segment: &str) -> Place {
         let mut segments = self.segments.clone();
         segments.push(segment.to_owned());
@@ -65,17 +120,27 @@ impl Resource {
         }
     }
 
+    /// The target as its owner sees it, without the facts of shares and grants: handlers ask
+    /// `Ctx::target`, which adds them for the subject.
     pub fn acl_target(&self) -> Target {
         match self {
             Resource::Root | Resource::DavRoot | Resource::Principals | Resource::Homes(_) => {
                 Target::Directory
             }
-            Resource::Principal(p) => Target::Principal(p.id),
-            Resource::Collection { coll, .. } if coll.kind.is_home() => Target::Home { owner: coll.owner_id },
-            Resource::Collection { coll, .. } => Target::Owned { owner: coll.owner_id, collection: coll.id },
-            Resource::Object { parent, .. } => {
-                Target::Owned { owner: parent.owner_id, collection: parent.id }
-            }
+            // The principal's organization is a store fact: `Ctx::target` adds it.
+            Resource::Principal(p) => Target::Principal { id: p.id, organization: None },
+            Resource::Collection { coll, .. } if coll.kind.is_home() => Target::home(coll.owner_id),
+            Resource::Collection { coll, .. } => Target::owned(coll.owner_id, coll.id),
+            Resource::Object { parent, .. } => Target::owned(parent.owner_id, parent.id),
+        }
+    }
+
+    /// The collection this resource is or lives in.
+    pub fn collection_id(&self) -> Option<crate::store::Id> {
+        match self {
+            Resource::Collection { coll, .. } => Some(coll.id),
+            Resource::Object { parent, .. } => Some(parent.id),
+            _ => None,
         }
     }
 
@@ -127,8 +192,13 @@ fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[Strin
     let Some((last, parents)) = rest.split_last() else {
         return Ok(Located::Found(Resource::Collection { coll, place }));
     };
-    for segment in parents {
-        match store.child_collection(coll.id, segment)? {
+    for (depth, segment) in parents.iter().enumerate() {
+        let child = match store.child_collection(coll.id, segment)? {
+            Some(child) => Some(child),
+            None if depth == 0 => mounted(store, &place, segment)?,
+            None => None,
+        };
+        match child {
             Some(child) => {
                 coll = child;
                 place = place.child(segment);
@@ -139,10 +209,29 @@ fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[Strin
     if let Some(child) = store.child_collection(coll.id, last)? {
         return Ok(Located::Found(Resource::Collection { coll: child, place: place.child(last) }));
     }
+    if parents.is_empty()
+        && let Some(child) = mounted(store, &place, last)?
+    {
+        return Ok(Located::Found(Resource::Collection { coll: child, place: place.child(last) }));
+    }
     if let Some(meta) = store.object(coll.id, last)? {
         return Ok(Located::Found(Resource::Object { meta, parent: coll, place: place.child(last) }));
     }
     Ok(Located::Missing { parent: Some((coll, place)), segment: Some(last.clone()) })
+}
+
+/// The shared collection `segment` names in the home at `home`, if it is shared with the
+/// home's owner.
+fn mounted(store: &dyn Store, home: &Place, segment: &str) -> DavResult<Option<Collection>> {
+    let Some(id) = mount_id(segment) else { return Ok(None) };
+    if home.owner.kind != crate::store::PrincipalKind::User {
+        return Ok(None);
+    }
+    Ok(store
+        .mounted_collections(home.owner.id, home.area)?
+        .into_iter()
+        .find(|m| m.collection.id == id)
+        .map(sharee_view))
 }
 
 /// Resolves a path that must exist.

@@ -578,7 +578,15 @@ impl Default for XmlWriter {
 
 impl XmlWriter {
     pub fn new() -> Self {
-        XmlWriter { out: String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n") }
+        Self::with_capacity(0)
+    }
+
+    /// A writer whose buffer holds `capacity` bytes before it grows (long listings).
+    pub fn with_capacity(capacity: usize) -> Self {
+        const DECL: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+        let mut out = String::with_capacity(capacity.max(DECL.len()));
+        out.push_str(DECL);
+        XmlWriter { out }
     }
 
     pub fn open(&mut self, tag: &str, attrs: &[(&str, &str)]) {
@@ -610,6 +618,11 @@ impl XmlWriter {
     /// Appends a fragment verbatim; it must already be well-formed.
     pub fn raw(&mut self, xml: &str) {
         self.out.push_str(xml);
+    }
+
+    /// The buffer itself, for writers of well-formed fragments that append in place.
+    pub fn buffer(&mut self) -> &mut String {
+        &mut self.out
     }
 
     pub fn into_string(self) -> String {

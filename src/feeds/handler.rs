@@ -29,6 +29,7 @@ use flate2::write::GzEncoder;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use sha2::{Digest, Sha256};
 
+use super::cache::{FeedKey, RenderedFeeds};
 use super::render::{self, Renderer};
 use super::token::token_hash;
 use crate::state::AppState;
@@ -53,6 +54,8 @@ pub struct FeedRequest {
 
 pub enum FeedBody {
     Bytes(Vec<u8>),
+    /// The feed as rendered before for the same entity tag (see `cache`).
+    Rendered(Bytes),
     /// The feed itself; the HTTP layer drives [`FeedStream::next_chunk`] on the blocking pool.
     Stream(Box<FeedStream>),
 }
@@ -106,7 +109,14 @@ pub fn respond(state: &AppState, req: &FeedRequest) -> Response<FeedBody> {
     } else if req.method == Method::HEAD {
         (StatusCode::OK, FeedBody::Bytes(Vec::new()))
     } else {
-        (StatusCode::OK, FeedBody::Stream(Box::new(FeedStream::new(state.store.clone(), feed, gzip))))
+        let key = FeedKey { collection: feed.collection.id, gzip, tag };
+        let body = match state.feeds.get(&key) {
+            Some(body) => FeedBody::Rendered(body),
+            None => FeedBody::Stream(Box::new(
+                FeedStream::new(state.store.clone(), feed, gzip).recording(state.feeds.clone(), key),
+            )),
+        };
+        (StatusCode::OK, body)
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -235,6 +245,8 @@ pub struct FeedStream {
     phase: Phase,
     gzip: Option<GzEncoder<Vec<u8>>>,
     skipped: usize,
+    /// The body so far, to be kept for its tag once complete.
+    recording: Option<(Arc<RenderedFeeds>, FeedKey, Vec<u8>)>,
 }
 
 impl FeedStream {
@@ -247,7 +259,15 @@ impl FeedStream {
             phase: Phase::Header,
             gzip: gzip.then(|| GzEncoder::new(Vec::new(), Compression::default())),
             skipped: 0,
+            recording: None,
         }
+    }
+
+    /// Keeps the complete body in `feeds` under `key` (unless it grows too big to keep or
+    /// objects were skipped), so the next request for the same tag need not render it.
+    pub fn recording(mut self, feeds: Arc<RenderedFeeds>, key: FeedKey) -> FeedStream {
+        self.recording = Some((feeds, key, Vec::new()));
+        self
     }
 
     /// The next piece of the body; `Ok(None)` after the last. A store error ends the feed
@@ -264,12 +284,31 @@ impl FeedStream {
                     self.phase = Phase::Done;
                     render::FOOTER.to_owned()
                 }
-                Phase::Done => return Ok(None),
+                Phase::Done => {
+                    self.keep_recording();
+                    return Ok(None);
+                }
             };
             let chunk = self.encode(text)?;
+            if let Some((_, _, so_far)) = &mut self.recording {
+                so_far.extend_from_slice(&chunk);
+                if !RenderedFeeds::may_keep(so_far.len()) {
+                    self.recording = None;
+                }
+            }
             if !chunk.is_empty() {
                 return Ok(Some(chunk));
             }
+        }
+    }
+
+    /// A complete body is kept for its tag; not one with skipped objects (a later version
+    /// of the renderer might read them, and the log should keep saying so).
+    fn keep_recording(&mut self) {
+        if let Some((feeds, key, body)) = self.recording.take()
+            && self.skipped == 0
+        {
+            feeds.put(key, Bytes::from(body));
         }
     }
 

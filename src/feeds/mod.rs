@@ -9,11 +9,12 @@
 //! [`render`] holds the privacy rules and the assembly of the VCALENDAR, [`handler`] the HTTP
 //! side (conditional requests, gzip, streaming).
 
+pub mod cache;
 pub mod handler;
 pub mod render;
 pub mod token;
 
-use crate::acl::{Privilege, Subject, Target, effective_privileges};
+use crate::acl::{Privilege, Subject, effective_privileges};
 use crate::config::Config;
 use crate::store::{Collection, CollectionKind, FeedSettings, HomeKind, Store, StoreError};
 
@@ -31,11 +32,12 @@ pub enum FeedError {
     Store(#[from] StoreError),
 }
 
-/// Whether `subject` may publish, unpublish or re-key the calendar: its owner, or whoever holds
-/// *can modify and share* on it — the level that adds write-properties to *can modify*.
-pub fn may_manage(subject: &Subject, collection: &Collection) -> bool {
-    effective_privileges(subject, Target::Owned { owner: collection.owner_id, collection: collection.id })
-        .contains(Privilege::WriteProperties)
+/// Whether `subject` may publish, unpublish or re-key the calendar: its owner, whoever holds
+/// *can modify and share* on it, or a manager of an organization calendar (the `share`
+/// privilege). A failed look-up of the access facts denies.
+pub fn may_manage(store: &dyn Store, subject: &Subject, collection: &Collection) -> bool {
+    crate::org::target_for(store, subject, collection)
+        .is_ok_and(|target| effective_privileges(subject, target).contains(Privilege::Share))
 }
 
 /// Publishes the calendar with `settings` under a new token and returns the token. A calendar

@@ -17,6 +17,9 @@ pub enum Refusal {
     Challenge,
     /// 429: too many recent failures for this login or address.
     Throttled(u64),
+    /// 401: the main password of a user with two-factor login on, which only the web login
+    /// (that asks for the code) accepts; sync clients need an app password.
+    UseAppPassword,
     Internal,
 }
 
@@ -48,10 +51,14 @@ fn verify(
         |login| {
             let found = store.login_credentials(login).ok().flatten()?;
             app_passwords = store.app_password_secrets(found.user_id).unwrap_or_default();
+            // Read on every request, never cached: turning two-factor login on takes effect at
+            // once. If the read fails, the main password is refused rather than let through.
+            let two_factor_on = crate::auth::two_factor::is_on(store, found.user_id).unwrap_or(true);
             Some(StoredCredentials {
                 user_id: found.user_id,
                 password_hash: found.password_hash,
                 app_passwords: app_passwords.iter().map(|p| (p.id, p.secret_hash.clone())).collect(),
+                main_password_allowed: !two_factor_on,
             })
         },
         Instant::now(),
@@ -70,11 +77,16 @@ fn verify(
             subject_of(store, user_id, Some(scope))
         }
         AuthOutcome::Rejected => Err(Refusal::Challenge),
+        AuthOutcome::SecondFactorRequired { .. } => Err(Refusal::UseAppPassword),
         AuthOutcome::Throttled { retry_after } => Err(Refusal::Throttled(retry_after.as_secs().max(1))),
     }
 }
 
-fn subject_of(store: &dyn Store, user_id: i64, scope: Option<AppPasswordScope>) -> Result<Subject, Refusal> {
+pub(crate) fn subject_of(
+    store: &dyn Store,
+    user_id: i64,
+    scope: Option<AppPasswordScope>,
+) -> Result<Subject, Refusal> {
     let principal =
         store.principal_by_id(user_id).map_err(|_| Refusal::Internal)?.ok_or(Refusal::Challenge)?;
     let (organization, role) = match store.role_of(user_id).map_err(|_| Refusal::Internal)? {
@@ -99,6 +111,14 @@ pub fn refusal_response(state: &AppState, refusal: Refusal) -> http::Response<Ve
             format!("too many failed logins; retry in {secs} seconds\n"),
             Some((header::RETRY_AFTER, secs.to_string())),
         ),
+        Refusal::UseAppPassword => (
+            StatusCode::UNAUTHORIZED,
+            format!("{}\n", use_app_password_message(state)),
+            Some((
+                header::WWW_AUTHENTICATE,
+                format!("Basic realm=\"{}\", charset=\"UTF-8\"", state.config.realm),
+            )),
+        ),
         Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".to_owned(), None),
     };
     let mut r = http::Response::new(message.into_bytes());
@@ -110,4 +130,15 @@ pub fn refusal_response(state: &AppState, refusal: Refusal) -> http::Response<Ve
         r.headers_mut().insert(name, v);
     }
     r
+}
+
+/// What a sync client shows when its user turned two-factor login on and still uses the main
+/// password: where to get an app password.
+pub fn use_app_password_message(state: &AppState) -> String {
+    format!(
+        "two-factor login is on for this account: use an app password for sync clients \
+         (create one at {}{}/web/account)",
+        state.config.public_base(),
+        state.config.base_path
+    )
 }

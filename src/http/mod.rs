@@ -1,7 +1,7 @@
 //! The async edge: sockets, HTTP/1 and HTTP/2, routing, authentication, bounded bodies,
 //! access logging and graceful shutdown. Everything else runs on the blocking pool.
 
-mod auth;
+pub(crate) mod auth;
 mod body;
 mod router;
 pub mod server;

@@ -22,6 +22,10 @@ enum Route {
     Dav,
     /// `{base}/feeds/…`: anonymous, read-only; holds what follows `/feeds/` (the secret).
     Feed(String),
+    /// `{base}/api/v1/…`: the JSON management API; holds what follows `/api/v1/`.
+    Api(String),
+    /// `{base}/web` and below: the server-rendered pages; holds what follows `/web`.
+    Web(String),
     NotFound,
 }
 
@@ -40,6 +44,11 @@ fn route_of(base: &str, path: &str) -> Route {
         Some(r) if r == "/feeds" || r.starts_with("/feeds/") => {
             Route::Feed(r.strip_prefix("/feeds/").unwrap_or_default().to_owned())
         }
+        Some(r) if r == "/api" || r.starts_with("/api/") => match r.strip_prefix("/api/v1/") {
+            Some(rest) => Route::Api(rest.to_owned()),
+            None => Route::NotFound,
+        },
+        Some(r) if r == "/web" || r.starts_with("/web/") => Route::Web(r["/web".len()..].to_owned()),
         Some(r) if r.is_empty() || r.starts_with('/') => Route::Dav,
         _ => Route::NotFound,
     }
@@ -94,6 +103,34 @@ async fn respond(
         Route::Health => (whole(plain(StatusCode::OK, "ok\n")), None),
         Route::NotFound => (whole(plain(StatusCode::NOT_FOUND, "not found\n")), None),
         Route::Feed(rest) => (serve_feed(state, rest, req).await, None),
+        Route::Web(rest) => match read_small_body(req, crate::web::MAX_FORM_BYTES).await {
+            Ok((parts, body)) => {
+                let request =
+                    crate::web::WebRequest { method: parts.method, path: rest, headers: parts.headers, body };
+                let (response, user) = crate::web::handle(state, peer.ip(), request).await;
+                (whole(response), user)
+            }
+            Err(refusal) => (whole(refusal), None),
+        },
+        Route::Api(rest) => match read_small_body(req, crate::api::MAX_BODY_BYTES).await {
+            Ok((parts, body)) => {
+                let request =
+                    crate::api::ApiRequest { method: parts.method, path: rest, headers: parts.headers, body };
+                let (response, user) = crate::api::handle(state, peer.ip(), request).await;
+                (whole(response), user)
+            }
+            Err(refusal) => {
+                let error = match refusal.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => crate::api::ApiError::too_large(),
+                    _ => crate::api::ApiError::bad_request("could not read the request body"),
+                };
+                let mut r = crate::api::error_response(state, &error);
+                if let Some(close) = refusal.headers().get(header::CONNECTION) {
+                    r.headers_mut().insert(header::CONNECTION, close.clone());
+                }
+                (whole(r), None)
+            }
+        },
         Route::Dav => {
             // RFC 4918 §10.1: every OPTIONS answer carries the DAV header. Without credentials
             // it describes the server, never a resource, so nothing about existence leaks.
@@ -174,6 +211,7 @@ async fn serve_feed(
     let mut response = match response {
         Ok(r) => r.map(|b| match b {
             FeedBody::Bytes(bytes) => body::full(bytes),
+            FeedBody::Rendered(bytes) => body::full(bytes),
             FeedBody::Stream(mut stream) => body::streamed(move || stream.next_chunk()),
         }),
         Err(e) => {
@@ -185,6 +223,34 @@ async fn serve_feed(
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Reads a small body (API, web forms) within `limit`; a refusal is a 413, or a 400 that
+/// closes the connection since the rest of the body is unread.
+async fn read_small_body(
+    req: hyper::Request<Incoming>,
+    limit: u64,
+) -> Result<(http::request::Parts, Vec<u8>), http::Response<Vec<u8>>> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match read_bounded(body, declared, limit).await {
+        Ok(b) => Ok((parts, b.to_vec())),
+        Err(BodyError::TooLarge) => {
+            let mut r =
+                plain(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body exceeds {limit} bytes\n"));
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(r)
+        }
+        Err(BodyError::Io(e)) => {
+            let mut r = plain(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}\n"));
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(r)
+        }
+    }
 }
 
 async fn serve_dav(
@@ -258,5 +324,12 @@ mod tests {
         assert!(matches!(route_of("", "/feeds"), Route::Feed(t) if t.is_empty()));
         assert!(matches!(route_of("/cal", "/feeds/abc.ics"), Route::NotFound));
         assert!(matches!(route_of("", "/feedsx/abc.ics"), Route::Dav));
+        assert!(matches!(route_of("/cal", "/cal/api/v1/me"), Route::Api(r) if r == "me"));
+        assert!(matches!(route_of("", "/api/v1/"), Route::Api(r) if r.is_empty()));
+        assert!(matches!(route_of("", "/api/v2/me"), Route::NotFound));
+        assert!(matches!(route_of("", "/api"), Route::NotFound));
+        assert!(matches!(route_of("/cal", "/cal/web/login"), Route::Web(r) if r == "/login"));
+        assert!(matches!(route_of("", "/web"), Route::Web(r) if r.is_empty()));
+        assert!(matches!(route_of("", "/website"), Route::Dav));
     }
 }

@@ -45,6 +45,186 @@ pub fn run_all(store: &dyn Store) {
     query_prefilter(store, &alice);
     app_passwords(store, &alice);
     feeds(store, &alice);
+    two_factor(store, &alice);
+    web_sessions(store, &alice);
+    organization_model(store, &alice, org);
+}
+
+/// Roles never reach zero owners; shares reach users directly, through teams and through the
+/// organization (not its externals); grants cover future collections; invitations become
+/// shares; removal transfers or deletes in one go.
+fn organization_model(store: &dyn Store, alice: &Principal, org: Id) {
+    let bob = new_user(store, "org-bob", org, Role::Collaborator);
+    let ext = new_user(store, "org-ext", org, Role::External);
+    let other_org = store.create_organization("Other").unwrap();
+    let stranger = new_user(store, "org-stranger", other_org, Role::Owner);
+    assert!(matches!(store.set_role(other_org, stranger.id, Role::Admin), Err(StoreError::Conflict(_))));
+    store.set_role(org, bob.id, Role::Admin).unwrap();
+    store.set_role(org, bob.id, Role::Collaborator).unwrap();
+
+    let cal = calendar_of(store, alice);
+    let access = |user: &Principal| store.collection_access(user.id, cal.id).unwrap().held.content;
+    assert_eq!(access(&bob), ContentAccess::None);
+    store.put_share(cal.id, &Grantee::Organization(org), ShareAccess::View, alice.id).unwrap();
+    assert_eq!(access(&bob), ContentAccess::Read);
+    assert_eq!(access(&ext), ContentAccess::None, "organization-wide shares skip externals");
+    assert_eq!(access(&stranger), ContentAccess::None);
+    let team = store.create_group_principal(org, PrincipalKind::Team, "org-team", "Team", None).unwrap();
+    assert!(store.set_team_member(team.id, ext.id, true).unwrap());
+    assert!(matches!(store.set_team_member(team.id, stranger.id, true), Err(StoreError::Conflict(_))));
+    store.put_share(cal.id, &Grantee::Team(team.id), ShareAccess::Modify, alice.id).unwrap();
+    assert_eq!(access(&ext), ContentAccess::Write);
+    assert_eq!(store.teams_of(ext.id).unwrap()[0].slug, "org-team");
+    // A second share for the same grantee changes the right; revocation ends it.
+    store.put_share(cal.id, &Grantee::Team(team.id), ShareAccess::View, alice.id).unwrap();
+    assert_eq!(store.shares(cal.id).unwrap().len(), 2);
+    assert_eq!(access(&ext), ContentAccess::Read);
+    assert!(store.revoke_share(cal.id, &Grantee::Team(team.id)).unwrap());
+    assert_eq!(access(&ext), ContentAccess::None);
+    let mounted = store.mounted_collections(bob.id, HomeKind::Calendar).unwrap();
+    assert_eq!(mounted.iter().map(|m| m.collection.id).collect::<Vec<_>>(), vec![cal.id]);
+    store
+        .set_sharee_props(bob.id, cal.id, &[(CollectionField::Displayname, Some("Alice's".into()))])
+        .unwrap();
+    let mounted = store.mounted_collections(bob.id, HomeKind::Calendar).unwrap();
+    assert_eq!(mounted[0].sharee_displayname.as_deref(), Some("Alice's"));
+    store.decline_share(bob.id, cal.id).unwrap();
+    assert!(store.mounted_collections(bob.id, HomeKind::Calendar).unwrap().is_empty());
+    assert_eq!(access(&bob), ContentAccess::None, "a declined share gives nothing");
+
+    // Grants on every calendar reach a room calendar created afterwards.
+    store
+        .add_grant(&NewGrant {
+            org_id: org,
+            grantee_id: team.id,
+            collection_id: None,
+            scope: GrantScope::Calendars,
+            use_access: ContentAccess::Read,
+            manage: false,
+        })
+        .unwrap();
+    let room = store.create_group_principal(org, PrincipalKind::Room, "org-room", "Room", None).unwrap();
+    let room_home = store.home(room.id, HomeKind::Calendar).unwrap().unwrap();
+    let room_cal = store.child_collection(room_home.id, "calendar").unwrap().unwrap();
+    let facts = store.collection_access(ext.id, room_cal.id).unwrap();
+    assert_eq!((facts.organization, facts.held.content), (Some(org), ContentAccess::Read));
+    assert_eq!(store.collection_access(stranger.id, room_cal.id).unwrap().held.content, ContentAccess::None);
+
+    // An invitation to an unknown address becomes a share when that address signs up.
+    store
+        .put_share(cal.id, &Grantee::Email("Newcomer@Example.org".into()), ShareAccess::Modify, alice.id)
+        .unwrap();
+    assert!(store.touch_invitation(cal.id, "newcomer@example.org").unwrap());
+    let newcomer = store
+        .create_user(&NewUser {
+            slug: "org-newcomer".into(),
+            display_name: "N".into(),
+            email: Some("newcomer@example.org".into()),
+            password_hash: "x".into(),
+            org_id: org,
+            role: Role::Collaborator,
+        })
+        .unwrap();
+    assert_eq!(store.collection_access(newcomer.id, cal.id).unwrap().held.content, ContentAccess::Write);
+    assert!(store.shares(cal.id).unwrap().iter().all(|s| !matches!(s.grantee, Grantee::Email(_))));
+
+    // Removal: the last owner stays; a transfer keeps the collection and its shares.
+    let last_owner = MemberRemoval {
+        org_id: other_org,
+        member_id: stranger.id,
+        default: Disposition::Delete,
+        per_collection: vec![],
+    };
+    assert!(matches!(store.remove_member(&last_owner), Err(StoreError::Conflict(_))));
+    let bob_cal = calendar_of(store, &bob);
+    store.put_share(bob_cal.id, &Grantee::User(newcomer.id), ShareAccess::View, bob.id).unwrap();
+    let report = store
+        .remove_member(&MemberRemoval {
+            org_id: org,
+            member_id: bob.id,
+            default: Disposition::Delete,
+            per_collection: vec![(bob_cal.id, Disposition::TransferTo(alice.id))],
+        })
+        .unwrap();
+    assert_eq!(report.transferred, vec![(bob_cal.id, "calendar-org-bob".to_owned(), alice.id)]);
+    assert_eq!(report.deleted.len(), 2, "tasks and contacts");
+    let moved = store.collection(bob_cal.id).unwrap().unwrap();
+    assert_eq!(moved.owner_id, alice.id);
+    assert_eq!(store.shares(bob_cal.id).unwrap().len(), 1, "shares are kept");
+    assert!(store.principal_by_id(bob.id).unwrap().is_none());
+}
+
+fn two_factor(store: &dyn Store, alice: &Principal) {
+    assert!(store.two_factor(alice.id).unwrap().is_none());
+    assert!(!store.accept_totp_step(alice.id, 5).unwrap(), "nothing to accept before enrolment");
+    store.begin_two_factor(alice.id, b"first key").unwrap();
+    store.begin_two_factor(alice.id, b"second key").unwrap();
+    let pending = store.two_factor(alice.id).unwrap().unwrap();
+    assert_eq!(pending, TwoFactor { secret: b"second key".to_vec(), enabled: false, last_step: None });
+    assert!(!store.accept_totp_step(alice.id, 5).unwrap(), "a pending enrolment accepts no login code");
+    let codes: Vec<String> = (0..3).map(|i| format!("code-hash-{i}")).collect();
+    assert!(store.enable_two_factor(alice.id, 100, &codes).unwrap());
+    assert!(!store.enable_two_factor(alice.id, 101, &codes).unwrap(), "already on");
+    assert!(matches!(store.begin_two_factor(alice.id, b"x"), Err(StoreError::AlreadyExists)));
+    assert_eq!(store.two_factor(alice.id).unwrap().unwrap().last_step, Some(100));
+    // Replay protection: only a later step is accepted, and only once.
+    assert!(!store.accept_totp_step(alice.id, 100).unwrap());
+    assert!(!store.accept_totp_step(alice.id, 99).unwrap());
+    assert!(store.accept_totp_step(alice.id, 101).unwrap());
+    assert!(!store.accept_totp_step(alice.id, 101).unwrap());
+    // Recovery codes are single use.
+    assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 3);
+    assert!(store.use_recovery_code(alice.id, "code-hash-1").unwrap());
+    assert!(!store.use_recovery_code(alice.id, "code-hash-1").unwrap());
+    assert!(!store.use_recovery_code(alice.id, "no-such-hash").unwrap());
+    assert!(!store.use_recovery_code(alice.id + 1000, "code-hash-2").unwrap(), "only the owner's");
+    assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 2);
+    // Turning it off removes everything, sessions included.
+    store
+        .create_web_session(&NewWebSession {
+            id_hash: "h-2fa",
+            user_id: alice.id,
+            csrf_token: "c",
+            second_factor_pending: false,
+            created_at: 1,
+            expires_at: i64::MAX,
+        })
+        .unwrap();
+    assert!(store.disable_two_factor(alice.id).unwrap());
+    assert!(!store.disable_two_factor(alice.id).unwrap());
+    assert!(store.two_factor(alice.id).unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 0);
+    assert!(store.web_session("h-2fa").unwrap().is_none());
+}
+
+fn web_sessions(store: &dyn Store, alice: &Principal) {
+    let new = |id_hash, created_at, expires_at| NewWebSession {
+        id_hash,
+        user_id: alice.id,
+        csrf_token: "csrf",
+        second_factor_pending: true,
+        created_at,
+        expires_at,
+    };
+    store.create_web_session(&new("h-old", 10, 20)).unwrap();
+    store.create_web_session(&new("h-1", 100, 1_000)).unwrap();
+    assert!(store.web_session("h-old").unwrap().is_none(), "expired sessions are dropped");
+    assert!(matches!(store.create_web_session(&new("h-1", 100, 1_000)), Err(StoreError::AlreadyExists)));
+    let s = store.web_session("h-1").unwrap().unwrap();
+    assert_eq!((s.user_id, s.csrf_token.as_str(), s.second_factor_pending), (alice.id, "csrf", true));
+    assert_eq!((s.created_at, s.last_seen_at, s.expires_at), (100, 100, 1_000));
+    store.touch_web_session("h-1", 150).unwrap();
+    assert_eq!(store.web_session("h-1").unwrap().unwrap().last_seen_at, 150);
+    store.create_web_session(&new("h-2", 100, 1_000)).unwrap();
+    assert!(store.delete_web_session("h-2").unwrap());
+    assert!(!store.delete_web_session("h-2").unwrap());
+    // A password change ends every session of the user.
+    store.create_web_session(&new("h-3", 100, 1_000)).unwrap();
+    store.set_password(&alice.slug, "new hash").unwrap();
+    assert!(store.web_session("h-1").unwrap().is_none());
+    assert!(store.web_session("h-3").unwrap().is_none());
+    store.create_web_session(&new("h-4", 100, 1_000)).unwrap();
+    assert_eq!(store.delete_web_sessions(alice.id).unwrap(), 1);
 }
 
 fn app_passwords(store: &dyn Store, alice: &Principal) {
@@ -283,7 +463,7 @@ fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
             ],
         )
         .unwrap();
-    assert_eq!(store.dead_props(target).unwrap(), vec![prop]);
+    assert_eq!(store.dead_props(target).unwrap(), vec![prop.clone()]);
     assert_eq!(store.collection(cal.id).unwrap().unwrap().props.displayname.as_deref(), Some("Work"));
     // An operation that fails after one that succeeded leaves nothing behind.
     put(store, cal.id, "props.txt", b"p", Expect::Anything).unwrap();
@@ -301,6 +481,16 @@ fn dead_props_atomic(store: &dyn Store, alice: &Principal) {
         store.dead_props(PropTarget::Object(meta.id)).unwrap().is_empty(),
         "a failed patch changes nothing"
     );
+    // The members' properties of a collection in one read, each list as dead_props has it.
+    let first = DeadProp { ns: "urn:x".into(), name: "a".into(), xml: "<a xmlns=\"urn:x\"/>".into() };
+    let ops = [PropPatchOp::SetDead(prop.clone()), PropPatchOp::SetDead(first.clone())];
+    store.patch_props(PropTarget::Object(meta.id), &ops).unwrap();
+    let members = store.member_dead_props(cal.id).unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[&PropTarget::Object(meta.id)], vec![first, prop.clone()]);
+    assert_eq!(members[&PropTarget::Object(meta.id)], store.dead_props(PropTarget::Object(meta.id)).unwrap());
+    let home = cal.parent_id.expect("a calendar has a home");
+    assert_eq!(store.member_dead_props(home).unwrap().get(&target), Some(&vec![prop]));
 }
 
 #[test]
@@ -336,4 +526,130 @@ fn recording_a_change_uses_the_member_index() {
         .map(Result::unwrap)
         .collect();
     assert!(plan.iter().any(|p| p.contains("changes_by_member")), "{plan:?}");
+}
+
+/// Principal search (RFC 3744 §9.4): scope by organization, caseless matching, terms.
+pub fn principal_search(store: &dyn Store) {
+    let acme = store.create_organization("Acme").unwrap();
+    let globex = store.create_organization("Globex").unwrap();
+    let person = |slug: &str, name: &str, org: Id| {
+        store
+            .create_user(&NewUser {
+                slug: slug.into(),
+                display_name: name.into(),
+                email: Some(format!("{slug}@example.org")),
+                password_hash: "x".into(),
+                org_id: org,
+                role: Role::Collaborator,
+            })
+            .unwrap()
+    };
+    let alice = person("alice", "Alice Smith", acme);
+    let bob = person("bob", "Bob MÜLLER", acme);
+    let mallory = person("mallory", "Mallory Müller", globex);
+    let group = |org, kind, slug: &str, name: &str, email| {
+        store.create_group_principal(org, kind, slug, name, email).unwrap().id
+    };
+    let room = group(acme, PrincipalKind::Room, "etoile", "Salle Étoile", None);
+    let team = group(acme, PrincipalKind::Team, "ops", "Ops_Team 100%", Some("ops@example.org"));
+    group(globex, PrincipalKind::Room, "boardroom", "Globex Boardroom", None);
+
+    let text = |field, text: &str, how| PrincipalTerm::Text { field, text: text.into(), how };
+    let by_name = |s: &str| text(PrincipalField::DisplayName, s, SearchMatch::Contains);
+    let search = |viewer: &Principal, org: Option<Id>, terms: Vec<PrincipalTerm>, all_of: bool| {
+        let s = PrincipalSearch { viewer: viewer.id, organization: org, terms, all_of, limit: 50 };
+        store.search_principals(&s).unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>()
+    };
+    let acme_search = |terms, all_of| search(&alice, Some(acme), terms, all_of);
+
+    // Everyone of the organization, ordered by display name; never another organization's.
+    assert_eq!(acme_search(vec![], true), [alice.id, bob.id, team, room]);
+    assert_eq!(search(&mallory, Some(globex), vec![by_name("")], true).len(), 2, "mallory and her room");
+    // Without an organization the viewer finds only themselves.
+    assert_eq!(search(&alice, None, vec![], true), [alice.id]);
+    assert_eq!(search(&alice, None, vec![by_name("bob")], true), Vec::<Id>::new());
+
+    // i;unicode-casemap: case folds (also beyond ASCII), accents do not disappear.
+    assert_eq!(acme_search(vec![by_name("müller")], true), [bob.id]);
+    assert_eq!(acme_search(vec![by_name("ÉTOILE")], true), [room]);
+    assert_eq!(acme_search(vec![by_name("etoile")], true), Vec::<Id>::new());
+    // LIKE wildcards in the text are literal.
+    assert_eq!(acme_search(vec![by_name("_")], true), [team]);
+    assert_eq!(acme_search(vec![by_name("%")], true), [team]);
+    assert_eq!(acme_search(vec![by_name("a%e")], true), Vec::<Id>::new());
+
+    // Match types.
+    let name = |s: &str, how| text(PrincipalField::DisplayName, s, how);
+    assert_eq!(acme_search(vec![name("bob", SearchMatch::StartsWith)], true), [bob.id]);
+    assert_eq!(acme_search(vec![name("müller", SearchMatch::StartsWith)], true), Vec::<Id>::new());
+    assert_eq!(acme_search(vec![name("SMITH", SearchMatch::EndsWith)], true), [alice.id]);
+    assert_eq!(acme_search(vec![name("alice smith", SearchMatch::Equals)], true), [alice.id]);
+    assert_eq!(acme_search(vec![name("alice", SearchMatch::Equals)], true), Vec::<Id>::new());
+
+    // E-mail, bare and as a calendar user address; principals without one never match.
+    let email = |s: &str, how| text(PrincipalField::Email, s, how);
+    let mailto = |s: &str, how| text(PrincipalField::MailtoAddress, s, how);
+    assert_eq!(acme_search(vec![email("BOB@example.org", SearchMatch::Equals)], true), [bob.id]);
+    assert_eq!(acme_search(vec![mailto("mailto:bob@", SearchMatch::StartsWith)], true), [bob.id]);
+    assert_eq!(acme_search(vec![mailto("ops@example.org", SearchMatch::Contains)], true), [team]);
+    assert_eq!(acme_search(vec![email("", SearchMatch::Contains)], true), [alice.id, bob.id, team]);
+
+    // Kinds, and allof / anyof.
+    assert_eq!(acme_search(vec![PrincipalTerm::Kind(vec![PrincipalKind::Room])], true), [room]);
+    assert_eq!(acme_search(vec![PrincipalTerm::Kind(vec![])], false), Vec::<Id>::new());
+    let bob_or_room = || vec![by_name("bob"), PrincipalTerm::Kind(vec![PrincipalKind::Room])];
+    assert_eq!(acme_search(bob_or_room(), true), Vec::<Id>::new());
+    assert_eq!(acme_search(bob_or_room(), false), [bob.id, room]);
+    let users_with_l = vec![by_name("l"), PrincipalTerm::Kind(vec![PrincipalKind::User])];
+    assert_eq!(acme_search(users_with_l, true), [alice.id, bob.id]);
+
+    // Bounded.
+    let first_two =
+        PrincipalSearch { viewer: alice.id, organization: Some(acme), terms: vec![], all_of: true, limit: 2 };
+    assert_eq!(store.search_principals(&first_two).unwrap().len(), 2);
+}
+
+#[test]
+fn sqlite_principal_search_passes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite::SqliteStore::open(&dir.path().join("davit.sqlite3")).unwrap();
+    principal_search(&store);
+}
+
+#[test]
+fn principal_search_uses_indexes_only() {
+    // A scan of `principals` or `memberships` would cost every keystroke of a share dialog
+    // O(all principals of all organizations).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("davit.sqlite3");
+    drop(sqlite::SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    sqlite::register_casemap(&conn).unwrap();
+    let search = PrincipalSearch {
+        viewer: 1,
+        organization: Some(1),
+        terms: vec![PrincipalTerm::Text {
+            field: PrincipalField::DisplayName,
+            text: "x".into(),
+            how: SearchMatch::Contains,
+        }],
+        all_of: true,
+        limit: 51,
+    };
+    let (sql, values) = sqlite::search_query(&search);
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(rusqlite::params_from_iter(values), |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let scans: Vec<&String> = plan
+        .iter()
+        .filter(|p| p.starts_with("SCAN") && !p.contains("scope") && !p.contains("CONSTANT ROW"))
+        .collect();
+    assert!(scans.is_empty(), "{plan:#?}");
+    for index in ["principals_by_org", "sqlite_autoindex_memberships_1"] {
+        assert!(plan.iter().any(|p| p.contains(index)), "{index} unused: {plan:#?}");
+    }
 }

@@ -3,11 +3,15 @@
 //! `sqlite` is the embedded default; a PostgreSQL backend can follow by implementing the same
 //! trait and passing `contract_tests`.
 
+mod org_types;
 pub mod sqlite;
 mod types;
 
 #[cfg(test)]
 mod contract_tests;
+
+pub use org_types::*;
+use std::collections::HashMap;
 
 pub use types::*;
 
@@ -24,12 +28,15 @@ pub trait Store: Send + Sync + 'static {
     fn users(&self) -> StoreResult<Vec<UserSummary>>;
     fn user_count(&self) -> StoreResult<u64>;
     fn delete_user(&self, slug: &str) -> StoreResult<()>;
+    /// Also ends every web session of the user, in the same transaction.
     fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id>;
     /// Looks a user up by username or e-mail for authentication.
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>>;
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>>;
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>>;
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>>;
+    /// Principals visible to a search (RFC 3744 §9.4): see `PrincipalSearch`.
+    fn search_principals(&self, search: &PrincipalSearch) -> StoreResult<Vec<Principal>>;
 
     // ---- the collection tree -----------------------------------------------------------
     fn home(&self, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>>;
@@ -39,6 +46,12 @@ pub trait Store: Send + Sync + 'static {
     fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>>;
     fn members(&self, collection_id: Id) -> StoreResult<Vec<Member>>;
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>>;
+    /// The dead properties of every member (object or sub-collection) of a collection, in
+    /// one read: listing a collection must not cost a query per member.
+    fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>>;
+    /// The objects of a collection named by `segments`, each with its body and dead
+    /// properties, from one snapshot (multiget); names that are not objects there are left out.
+    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>>;
     /// Members that may match a query, with their bodies, chosen from the index alone: of
     /// component type `comp` (if given) and whose occurrence span may overlap `range`.
     /// Objects without indexed dates (e.g. a VTODO without DTSTART/DUE) are always returned.
@@ -96,6 +109,83 @@ pub trait Store: Send + Sync + 'static {
         after_id: Id,
         batch: usize,
     ) -> StoreResult<Vec<(Id, Vec<u8>)>>;
+
+    // ---- organizations: members, teams, rooms, grants, shares --------------------------
+    fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>>;
+    /// Changes a member's role; refuses to leave the organization without an owner.
+    fn set_role(&self, org_id: Id, user_id: Id, role: Role) -> StoreResult<()>;
+    /// The organization a team or room belongs to, or the one a user is a member of.
+    fn organization_of(&self, principal_id: Id) -> StoreResult<Option<Id>>;
+    /// A team (with empty calendar and address-book homes) or a room (with a calendar home
+    /// holding its calendar).
+    fn create_group_principal(
+        &self,
+        org_id: Id,
+        kind: PrincipalKind,
+        slug: &str,
+        display_name: &str,
+        email: Option<&str>,
+    ) -> StoreResult<Principal>;
+    /// Teams or rooms of the organization.
+    fn group_principals(&self, org_id: Id, kind: PrincipalKind) -> StoreResult<Vec<Principal>>;
+    /// Deletes a team or room with its collections, memberships, grants and shares.
+    fn delete_group_principal(&self, id: Id) -> StoreResult<()>;
+    fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>>;
+    /// The teams a user belongs to.
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>>;
+    fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool>;
+    fn add_grant(&self, grant: &NewGrant) -> StoreResult<Id>;
+    fn grants(&self, org_id: Id) -> StoreResult<Vec<Grant>>;
+    fn revoke_grant(&self, org_id: Id, id: Id) -> StoreResult<bool>;
+    /// Shares the collection (or changes the right of an existing share with the same
+    /// grantee); a user who had declined it sees it again. Returns the share's id.
+    fn put_share(&self, collection_id: Id, grantee: &Grantee, access: ShareAccess, by: Id)
+    -> StoreResult<Id>;
+    fn shares(&self, collection_id: Id) -> StoreResult<Vec<Share>>;
+    fn revoke_share(&self, collection_id: Id, grantee: &Grantee) -> StoreResult<bool>;
+    /// Records that a pending invitation was sent again; false if there is none.
+    fn touch_invitation(&self, collection_id: Id, email: &str) -> StoreResult<bool>;
+    /// What shares and grants give `user_id` on the collection, and whose it is.
+    fn collection_access(&self, user_id: Id, collection_id: Id) -> StoreResult<CollectionAccess>;
+    /// Collections of others shared into the user's home of `kind` (not declined).
+    fn mounted_collections(&self, user_id: Id, kind: HomeKind) -> StoreResult<Vec<MountedCollection>>;
+    /// The sharee's own name, colour and order (`None` leaves a field unchanged, `Some(None)`
+    /// clears it).
+    fn set_sharee_props(
+        &self,
+        user_id: Id,
+        collection_id: Id,
+        fields: &[(CollectionField, Option<String>)],
+    ) -> StoreResult<()>;
+    /// Removes a share from the sharee's home (declines it).
+    fn decline_share(&self, user_id: Id, collection_id: Id) -> StoreResult<()>;
+    /// Removes a member in one transaction: their collections are transferred or deleted,
+    /// their shares, grants, team memberships and credentials end. Refuses the last owner.
+    fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport>;
+    // ---- two-factor login and web sessions ------------------------------------------------
+    fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>>;
+    /// Starts (or restarts) an enrolment with a new key; `AlreadyExists` when it is already on.
+    fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()>;
+    /// Turns a pending enrolment on, records `step` as the last accepted code and replaces the
+    /// recovery codes. Returns false when no enrolment is pending.
+    fn enable_two_factor(&self, user_id: Id, step: i64, recovery_code_hashes: &[String])
+    -> StoreResult<bool>;
+    /// Turns two-factor login off: key, recovery codes and every web session of the user go.
+    /// Returns false when it was neither on nor pending.
+    fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool>;
+    /// Records `step` as the last accepted time step if it is later than the recorded one.
+    /// False means a replay (or a concurrent request that used the same code first).
+    fn accept_totp_step(&self, user_id: Id, step: i64) -> StoreResult<bool>;
+    /// Marks the unused recovery code with this hash used; false when there is none.
+    fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> StoreResult<bool>;
+    fn recovery_codes_left(&self, user_id: Id) -> StoreResult<u64>;
+    /// Also drops every session whose absolute expiry has passed.
+    fn create_web_session(&self, session: &NewWebSession<'_>) -> StoreResult<()>;
+    fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
+    fn touch_web_session(&self, id_hash: &str, at: i64) -> StoreResult<()>;
+    fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool>;
+    /// Ends every web session of the user; returns how many there were.
+    fn delete_web_sessions(&self, user_id: Id) -> StoreResult<u64>;
 
     // ---- sync --------------------------------------------------------------------------
     /// Forgets deletions recorded before `before` (Unix seconds) and raises each affected

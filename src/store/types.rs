@@ -215,13 +215,21 @@ pub struct ObjectMeta {
     pub modified_at: i64,
 }
 
+/// An object read whole: what a multiget answers from.
+#[derive(Debug, Clone)]
+pub struct LoadedObject {
+    pub meta: ObjectMeta,
+    pub body: Vec<u8>,
+    pub dead_props: Vec<DeadProp>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Member {
     Collection(Collection),
     Object(ObjectMeta),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PropTarget {
     Collection(Id),
     Object(Id),
@@ -364,4 +372,89 @@ pub struct ChangeSet {
     /// True when more changes exist beyond `limit`.
     pub truncated: bool,
     pub current_rev: i64,
+}
+
+/// A principal search (RFC 3744 §9.4) as the store answers it: principals in scope whose
+/// fields match the terms, ordered by display name, at most `limit` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalSearch {
+    /// Who searches: always in scope.
+    pub viewer: Id,
+    /// The organization whose members, rooms and teams are in scope; `None`: only the viewer.
+    pub organization: Option<Id>,
+    /// No terms: every principal in scope.
+    pub terms: Vec<PrincipalTerm>,
+    /// Every term must hold (`allof`), or at least one (`anyof`).
+    pub all_of: bool,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalTerm {
+    /// `field` matches `text`, both folded with i;unicode-casemap (RFC 4790 §9.3), the
+    /// caseless comparison RFC 3744 §9.4 prefers. A principal without the field never matches.
+    Text { field: PrincipalField, text: String, how: SearchMatch },
+    /// The principal is of one of these kinds (none: never).
+    Kind(Vec<PrincipalKind>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalField {
+    DisplayName,
+    /// The bare e-mail address.
+    Email,
+    /// The e-mail address as a calendar user address: `mailto:` and the address
+    /// (RFC 6638 §2.4.1).
+    MailtoAddress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMatch {
+    Contains,
+    StartsWith,
+    EndsWith,
+    Equals,
+}
+
+/// A user's TOTP enrolment (RFC 6238). `enabled` is false between enrolment and the first
+/// confirmed code; `last_step` is the time step of the last accepted code (replay protection).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwoFactor {
+    pub secret: Vec<u8>,
+    pub enabled: bool,
+    pub last_step: Option<i64>,
+}
+
+/// The key computes every future code: keep it out of logs.
+impl fmt::Debug for TwoFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("secret", &"<redacted>")
+            .field("enabled", &self.enabled)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
+}
+
+/// A web session to create; `id_hash` is the SHA-256 of the cookie value, never the value.
+#[derive(Debug, Clone)]
+pub struct NewWebSession<'a> {
+    pub id_hash: &'a str,
+    pub user_id: Id,
+    pub csrf_token: &'a str,
+    /// Password checked, TOTP or recovery code still to come: good for nothing else.
+    pub second_factor_pending: bool,
+    pub created_at: i64,
+    /// Absolute end, whatever the activity.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub user_id: Id,
+    pub csrf_token: String,
+    pub second_factor_pending: bool,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
 }

@@ -23,7 +23,7 @@ pub fn copy_move(ctx: &Ctx<'_>, path: &DavPath, is_move: bool) -> DavResult<DavR
             return Err(DavError::forbidden("this resource cannot be copied or moved"));
         }
     };
-    super::authorize(ctx, src.acl_target(), Privilege::Read, &src_href)?;
+    super::authorize(ctx, ctx.target(&src), Privilege::Read, &src_href)?;
     if is_move {
         super::authorize_unbind(ctx, &src)?;
     }
@@ -136,9 +136,9 @@ fn destination_parent(ctx: &Ctx<'_>, dest: &DavPath) -> DavResult<(Collection, S
         }
     };
     let href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
-    super::authorize(ctx, super::container_target(&parent), Privilege::Bind, &href)?;
+    super::authorize(ctx, ctx.container_target(&parent), Privilege::Bind, &href)?;
     if ctx.headers.overwrite {
-        super::authorize(ctx, super::container_target(&parent), Privilege::Unbind, &href)?;
+        super::authorize(ctx, ctx.container_target(&parent), Privilege::Unbind, &href)?;
     }
     Ok((parent, href, segment))
 }

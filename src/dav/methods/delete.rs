@@ -11,6 +11,18 @@ use super::super::{Ctx, DavResponse, empty};
 
 pub fn delete(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<DavResponse> {
     let res = resolve_existing(ctx.store(), path)?;
+    // A sharee deleting a collection shared into their home declines the share: it leaves
+    // their home, the owner's collection stays (issue #7).
+    if let Resource::Collection { coll, place } = &res
+        && place.segments.len() == 1
+        && place.is_mounted(coll.owner_id)
+    {
+        if place.owner.id != ctx.subject.principal.id {
+            return Err(DavError::forbidden("only the sharee can remove a share from their home"));
+        }
+        ctx.store().decline_share(ctx.subject.principal.id, coll.id)?;
+        return Ok(empty(StatusCode::NO_CONTENT));
+    }
     let parent = super::authorize_unbind(ctx, &res)?;
     let v = super::validators(&res);
     conditional::evaluate(&ctx.headers, &v, false)?;

@@ -17,7 +17,7 @@ use crate::store::CollectionKind;
 pub fn get(ctx: &Ctx<'_>, path: &DavPath, head: bool) -> DavResult<DavResponse> {
     let res = resolve_existing(ctx.store(), path)?;
     let href = res.href(ctx.hrefs());
-    super::authorize(ctx, res.acl_target(), Privilege::Read, &href)?;
+    super::authorize(ctx, ctx.target(&res), Privilege::Read, &href)?;
     let v = super::validators(&res);
     let outcome = conditional::evaluate(&ctx.headers, &v, true)?;
     conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;

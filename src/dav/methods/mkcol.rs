@@ -31,7 +31,12 @@ pub fn mkcol(ctx: &Ctx<'_>, path: &DavPath, body: &[u8], calendar: bool) -> DavR
         }
     };
     let parent_href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
-    super::authorize(ctx, super::container_target(&parent), Privilege::Bind, &parent_href)?;
+    super::authorize(ctx, ctx.container_target(&parent), Privilege::Bind, &parent_href)?;
+    if parent.kind.is_home() && crate::dav::resource::is_mount_segment(&segment) {
+        return Err(DavError::forbidden(format!(
+            "{segment} is reserved in homes for collections others share with you; choose another name"
+        )));
+    }
     let requested = requested_props(ctx, body, calendar)?;
     let kind = collection_kind(&requested, calendar)?;
     check_location(parent.kind, kind, &place)?;

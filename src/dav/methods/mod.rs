@@ -6,12 +6,13 @@ mod delete;
 mod get;
 mod mkcol;
 mod options;
+mod post;
 mod propfind;
 mod proppatch;
 pub(crate) mod put;
 mod report;
 
-pub use propfind::Content;
+pub use propfind::{Content, describe};
 
 use http::{Method, StatusCode};
 
@@ -37,7 +38,8 @@ pub fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &DavPath, body: &[u8]) -> 
         "COPY" => copy_move::copy_move(ctx, path, false),
         "MOVE" => copy_move::copy_move(ctx, path, true),
         "REPORT" => report::report(ctx, path, body),
-        "LOCK" | "UNLOCK" | "ACL" | "POST" => {
+        "POST" => post::post(ctx, path, body),
+        "LOCK" | "UNLOCK" | "ACL" => {
             Err(DavError::method_not_allowed(format!("{method} is not supported on this resource")))
         }
         _ => Err(DavError::new(StatusCode::NOT_IMPLEMENTED, format!("{method} is not implemented"))),
@@ -46,15 +48,6 @@ pub fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &DavPath, body: &[u8]) -> 
 
 pub(crate) fn authorize(ctx: &Ctx<'_>, target: Target, privilege: Privilege, href: &str) -> DavResult<()> {
     acl::authorize(&ctx.subject, target, privilege, href)
-}
-
-/// The access facts of a collection that will contain a new or removed member.
-pub(crate) fn container_target(coll: &Collection) -> Target {
-    if coll.kind.is_home() {
-        Target::Home { owner: coll.owner_id }
-    } else {
-        Target::Owned { owner: coll.owner_id, collection: coll.id }
-    }
 }
 
 pub(crate) fn validators(res: &Resource) -> Validators {
@@ -89,7 +82,13 @@ pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection,
 pub(crate) fn authorize_unbind(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Collection> {
     let (parent, place) = parent_of(ctx, res)?;
     let href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
-    authorize(ctx, container_target(&parent), Privilege::Unbind, &href)?;
+    let container = ctx.container_target(&parent);
+    if matches!(res, Resource::Collection { .. })
+        && acl::may_delete_collection(&ctx.subject, container, ctx.target(res))
+    {
+        return Ok(parent);
+    }
+    authorize(ctx, container, Privilege::Unbind, &href)?;
     Ok(parent)
 }
 
@@ -99,7 +98,7 @@ pub(crate) fn tagged_validators(ctx: &Ctx<'_>, tag: &str) -> Option<Validators> 
     let uri: http::Uri = tag.parse().ok()?;
     let (path, _) = super::paths::parse(&ctx.state.config.base_path, uri.path()).ok()?;
     let res = super::resource::resolve_existing(ctx.store(), &path).ok()?;
-    acl::effective_privileges(&ctx.subject, res.acl_target())
+    acl::effective_privileges(&ctx.subject, ctx.target(&res))
         .contains(Privilege::Read)
         .then(|| validators(&res))
 }
@@ -135,14 +134,22 @@ pub fn describe_member(
     segment: &str,
     props: &super::body::Propfind,
 ) -> DavResult<Option<super::multistatus::Response>> {
-    let Resource::Collection { coll, .. } = collection else {
+    let Resource::Collection { coll, place } = collection else {
         return Ok(None);
     };
     let member = match segment.strip_suffix('/') {
         Some(name) => ctx.store().child_collection(coll.id, name)?.map(crate::store::Member::Collection),
         None => ctx.store().object(coll.id, segment)?.map(crate::store::Member::Object),
     };
-    let Some(member) = member.and_then(|m| collection.member(m)) else {
+    let member = match member {
+        Some(m) => collection.member(m),
+        // A share in a home (its change log records them too).
+        None if coll.kind.is_home() => super::resource::mounted_members(ctx.store(), place)?
+            .into_iter()
+            .find(|m| matches!(m, Resource::Collection { place, .. } if place.segments.last().map(|s| s.as_str()) == segment.strip_suffix('/'))),
+        None => None,
+    };
+    let Some(member) = member else {
         return Ok(None);
     };
     propfind::describe(ctx, &member, props, Some(&Content::default())).map(Some)

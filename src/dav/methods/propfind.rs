@@ -6,14 +6,14 @@ use http::StatusCode;
 use super::super::body::{Propfind, parse_propfind};
 use super::super::error::{Condition, DavError, DavResult};
 use super::super::headers::Depth;
-use super::super::multistatus::{Multistatus, Propstat, Response, ResponseBody};
+use super::super::multistatus::{MultistatusWriter, Propstat, Response, ResponseBody};
 use super::super::names::QName;
 use super::super::paths::DavPath;
 use super::super::props::{self, PropValue};
 use super::super::resource::{Resource, resolve_existing};
-use super::super::{Ctx, DavResponse, multistatus_response};
+use super::super::{Ctx, DavResponse, multistatus_xml_response};
 use crate::acl::{self, Privilege};
-use crate::store::{HomeKind, PropTarget};
+use crate::store::{DeadProp, HomeKind, PropTarget};
 
 pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
     let request = parse_propfind(body)?;
@@ -30,18 +30,33 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
         Some(Depth::One) | None => true,
     };
     let res = resolve_existing(ctx.store(), path)?;
-    super::authorize(ctx, res.acl_target(), Privilege::Read, &res.href(ctx.hrefs()))?;
-    let mut ms = Multistatus::default();
-    ms.responses.push(describe(ctx, &res, &request, None)?);
-    if depth_one {
-        for member in members(ctx, &res)? {
+    super::authorize(ctx, ctx.target(&res), Privilege::Read, &res.href(ctx.hrefs()))?;
+    let members = if depth_one { members(ctx, &res)? } else { vec![] };
+    // Responses are written out as they are described; ~300 bytes each for the usual props.
+    let mut ms = MultistatusWriter::new(ctx.headers.minimal, 300 * (members.len() + 1));
+    ms.push(&describe(ctx, &res, &request, None)?);
+    if !members.is_empty() {
+        // One read for the dead properties of all members instead of one per member.
+        let mut dead = match &res {
+            Resource::Collection { coll, .. } => Some(ctx.store().member_dead_props(coll.id)?),
+            _ => None,
+        };
+        for member in members {
             // Each member is authorised too: only what the subject may read is listed.
-            if acl::effective_privileges(&ctx.subject, member.acl_target()).contains(Privilege::Read) {
-                ms.responses.push(describe(ctx, &member, &request, None)?);
+            if !acl::effective_privileges(&ctx.subject, ctx.target(&member)).contains(Privilege::Read) {
+                continue;
             }
+            // A share in a home is not a stored member of it: its properties are read apart.
+            let shared =
+                matches!(&member, Resource::Collection { coll, place } if place.is_mounted(coll.owner_id));
+            let props = match (dead.as_mut(), prop_target(&member)) {
+                (Some(all), Some(target)) if !shared => all.remove(&target).unwrap_or_default(),
+                _ => dead_props(ctx, &member)?,
+            };
+            ms.push(&describe_with(ctx, &member, &request, None, props)?);
         }
     }
-    Ok(multistatus_response(ctx, &ms))
+    Ok(multistatus_xml_response(ctx, ms.finish(None)))
 }
 
 /// The children of a resource for Depth 1. Virtual collections list only what belongs to
@@ -64,20 +79,31 @@ pub fn members(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<Resource>> {
         ],
         Resource::Principals => vec![Resource::Principal(me.clone())],
         Resource::Homes(kind) => home(*kind)?,
-        Resource::Collection { coll, .. } => {
+        Resource::Collection { coll, place } => {
             let stored = ctx.store().members(coll.id)?;
-            stored.into_iter().filter_map(|m| res.member(m)).collect()
+            let mut members: Vec<Resource> = stored.into_iter().filter_map(|m| res.member(m)).collect();
+            if coll.kind.is_home() {
+                members.extend(super::super::resource::mounted_members(ctx.store(), place)?);
+            }
+            members
         }
         Resource::Principal(_) | Resource::Object { .. } => vec![],
     })
 }
 
-fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<crate::store::DeadProp>> {
-    Ok(match res {
-        Resource::Collection { coll, .. } => ctx.store().dead_props(PropTarget::Collection(coll.id))?,
-        Resource::Object { meta, .. } => ctx.store().dead_props(PropTarget::Object(meta.id))?,
-        _ => vec![],
-    })
+fn prop_target(res: &Resource) -> Option<PropTarget> {
+    match res {
+        Resource::Collection { coll, .. } => Some(PropTarget::Collection(coll.id)),
+        Resource::Object { meta, .. } => Some(PropTarget::Object(meta.id)),
+        _ => None,
+    }
+}
+
+fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<DeadProp>> {
+    match prop_target(res) {
+        Some(target) => Ok(ctx.store().dead_props(target)?),
+        None => Ok(vec![]),
+    }
 }
 
 /// What the REPORT-only properties `C:calendar-data` and `CR:address-data` should hold.
@@ -108,7 +134,17 @@ pub fn describe(
     request: &Propfind,
     content: Option<&Content<'_>>,
 ) -> DavResult<Response> {
-    let dead = dead_props(ctx, res)?;
+    describe_with(ctx, res, request, content, dead_props(ctx, res)?)
+}
+
+/// `describe` with the resource's dead properties already read.
+pub fn describe_with(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    request: &Propfind,
+    content: Option<&Content<'_>>,
+    dead: Vec<DeadProp>,
+) -> DavResult<Response> {
     let find_dead = |q: &QName| dead.iter().find(|d| d.ns == q.ns && d.name == q.name);
     let mut found: Vec<(QName, PropValue)> = Vec::new();
     let mut missing: Vec<(QName, PropValue)> = Vec::new();

@@ -26,7 +26,10 @@ pub fn proppatch(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRes
             return Err(DavError::forbidden("the properties of this resource are managed by the server"));
         }
     };
-    super::authorize(ctx, res.acl_target(), Privilege::WriteProperties, &href)?;
+    if let Some(fields) = sharee_fields(ctx, &res, &updates) {
+        return patch_sharee_view(ctx, &res, href, &updates, &fields);
+    }
+    super::authorize(ctx, ctx.target(&res), Privilege::WriteProperties, &href)?;
     let planned: Vec<Result<PropPatchOp, DavError>> = updates.iter().map(|u| plan(u, &res)).collect();
     let failed = planned.iter().any(Result::is_err);
     let mut stats: Vec<Propstat> = Vec::new();
@@ -53,6 +56,58 @@ pub fn proppatch(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRes
     }
     let ms = Multistatus {
         responses: vec![Response { href, body: ResponseBody::Propstats(stats) }],
+        sync_token: None,
+    };
+    Ok(multistatus_response(ctx, &ms))
+}
+
+/// A sharee renaming, recolouring or reordering a collection shared into their home changes
+/// only their own view of it (issue #7): the fields, when that is all the request sets.
+fn sharee_fields(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    updates: &[PropUpdate],
+) -> Option<Vec<(CollectionField, Option<String>)>> {
+    let Resource::Collection { coll, place } = res else { return None };
+    let own_mount = place.segments.len() == 1
+        && place.is_mounted(coll.owner_id)
+        && place.owner.id == ctx.subject.principal.id;
+    if !own_mount {
+        return None;
+    }
+    updates
+        .iter()
+        .map(|u| match field_of(&u.name)? {
+            f @ (CollectionField::Displayname | CollectionField::Color | CollectionField::SortOrder) => {
+                Some((f, u.value.as_ref().map(Element::text)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn patch_sharee_view(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    href: String,
+    updates: &[PropUpdate],
+    fields: &[(CollectionField, Option<String>)],
+) -> DavResult<DavResponse> {
+    super::authorize(ctx, ctx.target(res), Privilege::Read, &href)?;
+    let Resource::Collection { coll, .. } = res else { return Err(DavError::not_found()) };
+    if fields.iter().any(|(_, v)| v.as_ref().is_some_and(|v| v.len() > MAX_PROPERTY_BYTES)) {
+        return Err(DavError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("property values are limited to {MAX_PROPERTY_BYTES} bytes"),
+        ));
+    }
+    ctx.store().set_sharee_props(ctx.subject.principal.id, coll.id, fields)?;
+    let props = updates.iter().map(|u| (u.name.clone(), PropValue::Empty)).collect();
+    let ms = Multistatus {
+        responses: vec![Response {
+            href,
+            body: ResponseBody::Propstats(vec![Propstat { status: StatusCode::OK, props, condition: None }]),
+        }],
         sync_token: None,
     };
     Ok(multistatus_response(ctx, &ms))

@@ -60,7 +60,7 @@ fn locate(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<Target> {
             };
             super::authorize(
                 ctx,
-                super::container_target(parent),
+                ctx.container_target(parent),
                 Privilege::WriteContent,
                 &res.href(ctx.hrefs()),
             )?;
@@ -75,7 +75,7 @@ fn locate(ctx: &Ctx<'_>, path: &DavPath) -> DavResult<Target> {
         }
         Located::Missing { parent: Some((parent, place)), segment: Some(segment) } => {
             let parent_href = href_of(&place);
-            super::authorize(ctx, super::container_target(&parent), Privilege::Bind, &parent_href)?;
+            super::authorize(ctx, ctx.container_target(&parent), Privilege::Bind, &parent_href)?;
             Ok(Target { parent, parent_href, segment, existing: None })
         }
         Located::Missing { .. } => Err(DavError::conflict("the parent collection does not exist")),

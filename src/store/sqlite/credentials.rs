@@ -1,6 +1,6 @@
 //! App passwords and public feeds.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, now, rows, tree_read};
 use crate::store::{
@@ -19,7 +19,7 @@ fn scope_from_columns(read_only: bool, collections: Option<String>) -> AppPasswo
 }
 
 pub fn create_app_password(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user_id: Id,
     label: &str,
     secret_hash: &str,
@@ -77,7 +77,7 @@ pub fn app_password_secrets(conn: &Connection, user_id: Id) -> StoreResult<Vec<A
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
-pub fn revoke_app_password(tx: &Transaction<'_>, user_id: Id, id: Id) -> StoreResult<bool> {
+pub fn revoke_app_password(tx: &Connection, user_id: Id, id: Id) -> StoreResult<bool> {
     let n = tx
         .execute(
             "UPDATE app_passwords SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
@@ -88,7 +88,7 @@ pub fn revoke_app_password(tx: &Transaction<'_>, user_id: Id, id: Id) -> StoreRe
 }
 
 pub fn record_app_password_use(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: Id,
     user_agent: Option<&str>,
     ip: &str,
@@ -101,12 +101,7 @@ pub fn record_app_password_use(
     Ok(())
 }
 
-pub fn set_feed(
-    tx: &Transaction<'_>,
-    collection_id: Id,
-    token_hash: &str,
-    s: &FeedSettings,
-) -> StoreResult<()> {
+pub fn set_feed(tx: &Connection, collection_id: Id, token_hash: &str, s: &FeedSettings) -> StoreResult<()> {
     if tree_read::collection(tx, collection_id)?.is_none() {
         return Err(StoreError::NotFound);
     }
@@ -121,7 +116,7 @@ pub fn set_feed(
     Ok(())
 }
 
-pub fn remove_feed(tx: &Transaction<'_>, collection_id: Id) -> StoreResult<bool> {
+pub fn remove_feed(tx: &Connection, collection_id: Id) -> StoreResult<bool> {
     Ok(tx.execute("DELETE FROM feeds WHERE collection_id = ?1", [collection_id]).map_err(map_err)? == 1)
 }
 

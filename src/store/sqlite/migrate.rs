@@ -6,7 +6,11 @@ use super::map_err;
 use crate::store::{StoreError, StoreResult};
 
 /// (version, SQL): applied in order, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_organizations.sql")),
+    (3, include_str!("migrations/0003_two_factor.sql")),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 

@@ -1,24 +1,31 @@
-//! The embedded SQLite store: one writer connection (writes are serialised, each one a
-//! transaction) and a small pool of reader connections, all in WAL mode.
+//! The embedded SQLite store: one writer connection (writes are serialised and committed in
+//! groups, see `writer`) and a small pool of reader connections, all in WAL mode.
 
 mod backup;
 mod credentials;
 mod migrate;
+mod org;
+mod principal_search;
 mod rows;
 mod tree_read;
 mod tree_write;
+mod two_factor;
 mod users;
+mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags};
 
 use super::{StoreError, StoreResult};
 
 pub use migrate::SCHEMA_VERSION;
+#[cfg(test)]
+pub(crate) use principal_search::{register_casemap, search_query};
 #[cfg(test)]
 pub(crate) use tree_write::PRUNE_MEMBER_CHANGES;
 
@@ -26,7 +33,7 @@ const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: writer::GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -40,16 +47,18 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_connection(path, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore {
+            writer: writer::GroupWriter::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
-    /// Runs `f` in one immediate transaction on the writer connection; commits on `Ok`.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(map_err)?;
-        Ok(value)
+    /// Runs `f` on the writer connection inside a transaction, atomically: on `Err` none of
+    /// its changes stay. Returns once they are durable (committed with concurrent writes as one
+    /// group, see `writer`). `f` may nest its own SAVEPOINTs but must not end the transaction.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.writer.write(f)
     }
 
     /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
@@ -70,8 +79,8 @@ impl SqliteStore {
 
     /// Checkpoints the WAL so the database file is complete on its own (clean shutdown).
     pub fn checkpoint(&self) -> StoreResult<()> {
-        let conn = lock(&self.writer);
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
+        let w = self.writer.idle()?;
+        w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(map_err)
     }
 }
 
@@ -97,6 +106,7 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
         .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    principal_search::register_casemap(&conn).map_err(map_err)?;
     Ok(conn)
 }
 
@@ -118,9 +128,15 @@ pub(crate) fn now() -> i64 {
 
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
-    FeedSettings, HomeKind, Id, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta, Organization,
-    Principal, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UserSummary,
+    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
+    Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
+    TimeSpan, Transfer, UserSummary,
 };
+use crate::store::{
+    CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
+    PrincipalKind, RemovalReport, Share, ShareAccess,
+};
+use crate::store::{NewWebSession, TwoFactor, WebSession};
 
 impl Store for SqliteStore {
     fn create_organization(&self, name: &str) -> StoreResult<Id> {
@@ -145,7 +161,12 @@ impl Store for SqliteStore {
         self.write(|tx| users::delete_user(tx, slug))
     }
     fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id> {
-        self.write(|tx| users::set_password(tx, slug, password_hash))
+        // Whoever knew the old password may hold a session: it ends with the change.
+        self.write(|tx| {
+            let id = users::set_password(tx, slug, password_hash)?;
+            two_factor::delete_web_sessions(tx, id)?;
+            Ok(id)
+        })
     }
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>> {
         self.read(|c| users::login_credentials(c, login))
@@ -158,6 +179,9 @@ impl Store for SqliteStore {
     }
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
         self.read(|c| users::role_of(c, user_id))
+    }
+    fn search_principals(&self, search: &PrincipalSearch) -> StoreResult<Vec<Principal>> {
+        self.read(|c| principal_search::search_principals(c, search))
     }
     fn home(&self, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
         self.read(|c| tree_read::home(c, owner_id, kind))
@@ -179,6 +203,12 @@ impl Store for SqliteStore {
     }
     fn dead_props(&self, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
         self.read(|c| tree_read::dead_props(c, target))
+    }
+    fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>> {
+        self.read(|c| tree_read::member_dead_props(c, collection_id))
+    }
+    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>> {
+        self.read(|c| tree_read::loaded_objects(c, collection_id, segments))
     }
     fn query_candidates(
         &self,
@@ -254,6 +284,128 @@ impl Store for SqliteStore {
         batch: usize,
     ) -> StoreResult<Vec<(Id, Vec<u8>)>> {
         self.read(|c| credentials::object_bodies_after(c, collection_id, after_id, batch))
+    }
+    fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>> {
+        self.read(|c| org::org_members(c, org_id))
+    }
+    fn set_role(&self, org_id: Id, user_id: Id, role: Role) -> StoreResult<()> {
+        self.write(|tx| org::set_role(tx, org_id, user_id, role))
+    }
+    fn organization_of(&self, principal_id: Id) -> StoreResult<Option<Id>> {
+        self.read(|c| org::organization_of(c, principal_id))
+    }
+    fn create_group_principal(
+        &self,
+        org_id: Id,
+        kind: PrincipalKind,
+        slug: &str,
+        display_name: &str,
+        email: Option<&str>,
+    ) -> StoreResult<Principal> {
+        self.write(|tx| org::create_group_principal(tx, org_id, kind, slug, display_name, email))
+    }
+    fn group_principals(&self, org_id: Id, kind: PrincipalKind) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::group_principals(c, org_id, kind))
+    }
+    fn delete_group_principal(&self, id: Id) -> StoreResult<()> {
+        self.write(|tx| org::delete_group_principal(tx, id))
+    }
+    fn team_members(&self, team_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::team_members(c, team_id))
+    }
+    fn teams_of(&self, user_id: Id) -> StoreResult<Vec<Principal>> {
+        self.read(|c| org::teams_of(c, user_id))
+    }
+    fn set_team_member(&self, team_id: Id, user_id: Id, member: bool) -> StoreResult<bool> {
+        self.write(|tx| org::set_team_member(tx, team_id, user_id, member))
+    }
+    fn add_grant(&self, grant: &NewGrant) -> StoreResult<Id> {
+        self.write(|tx| org::add_grant(tx, grant))
+    }
+    fn grants(&self, org_id: Id) -> StoreResult<Vec<Grant>> {
+        self.read(|c| org::grants(c, org_id))
+    }
+    fn revoke_grant(&self, org_id: Id, id: Id) -> StoreResult<bool> {
+        self.write(|tx| org::revoke_grant(tx, org_id, id))
+    }
+    fn put_share(
+        &self,
+        collection_id: Id,
+        grantee: &Grantee,
+        access: ShareAccess,
+        by: Id,
+    ) -> StoreResult<Id> {
+        self.write(|tx| org::put_share(tx, collection_id, grantee, access, by))
+    }
+    fn shares(&self, collection_id: Id) -> StoreResult<Vec<Share>> {
+        self.read(|c| org::shares(c, collection_id))
+    }
+    fn revoke_share(&self, collection_id: Id, grantee: &Grantee) -> StoreResult<bool> {
+        self.write(|tx| org::revoke_share(tx, collection_id, grantee))
+    }
+    fn touch_invitation(&self, collection_id: Id, email: &str) -> StoreResult<bool> {
+        self.write(|tx| org::touch_invitation(tx, collection_id, email))
+    }
+    fn collection_access(&self, user_id: Id, collection_id: Id) -> StoreResult<CollectionAccess> {
+        self.read(|c| org::collection_access(c, user_id, collection_id))
+    }
+    fn mounted_collections(&self, user_id: Id, kind: HomeKind) -> StoreResult<Vec<MountedCollection>> {
+        self.read(|c| org::mounted_collections(c, user_id, kind))
+    }
+    fn set_sharee_props(
+        &self,
+        user_id: Id,
+        collection_id: Id,
+        fields: &[(CollectionField, Option<String>)],
+    ) -> StoreResult<()> {
+        self.write(|tx| org::set_sharee_props(tx, user_id, collection_id, fields))
+    }
+    fn decline_share(&self, user_id: Id, collection_id: Id) -> StoreResult<()> {
+        self.write(|tx| org::decline_share(tx, user_id, collection_id))
+    }
+    fn remove_member(&self, removal: &MemberRemoval) -> StoreResult<RemovalReport> {
+        self.write(|tx| org::remove_member(tx, removal))
+    }
+    fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>> {
+        self.read(|c| two_factor::two_factor(c, user_id))
+    }
+    fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()> {
+        self.write(|tx| two_factor::begin_two_factor(tx, user_id, secret))
+    }
+    fn enable_two_factor(
+        &self,
+        user_id: Id,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool> {
+        self.write(|tx| two_factor::enable_two_factor(tx, user_id, step, recovery_code_hashes))
+    }
+    fn disable_two_factor(&self, user_id: Id) -> StoreResult<bool> {
+        self.write(|tx| two_factor::disable_two_factor(tx, user_id))
+    }
+    fn accept_totp_step(&self, user_id: Id, step: i64) -> StoreResult<bool> {
+        self.write(|tx| two_factor::accept_totp_step(tx, user_id, step))
+    }
+    fn use_recovery_code(&self, user_id: Id, code_hash: &str) -> StoreResult<bool> {
+        self.write(|tx| two_factor::use_recovery_code(tx, user_id, code_hash))
+    }
+    fn recovery_codes_left(&self, user_id: Id) -> StoreResult<u64> {
+        self.read(|c| two_factor::recovery_codes_left(c, user_id))
+    }
+    fn create_web_session(&self, session: &NewWebSession<'_>) -> StoreResult<()> {
+        self.write(|tx| two_factor::create_web_session(tx, session))
+    }
+    fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>> {
+        self.read(|c| two_factor::web_session(c, id_hash))
+    }
+    fn touch_web_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
+        self.write(|tx| two_factor::touch_web_session(tx, id_hash, at))
+    }
+    fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool> {
+        self.write(|tx| two_factor::delete_web_session(tx, id_hash))
+    }
+    fn delete_web_sessions(&self, user_id: Id) -> StoreResult<u64> {
+        self.write(|tx| two_factor::delete_web_sessions(tx, user_id))
     }
     fn prune_tombstones(&self, before: i64) -> StoreResult<u64> {
         self.write(|tx| tree_write::prune_tombstones(tx, before))

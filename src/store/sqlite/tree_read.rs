@@ -1,11 +1,13 @@
 //! Read queries over the collection tree.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, rows};
 use crate::store::{
-    Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, Member, ObjectMeta, PropTarget,
-    StoreResult, TimeSpan,
+    Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member, ObjectMeta,
+    PropTarget, StoreResult, TimeSpan,
 };
 
 pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
@@ -68,20 +70,88 @@ pub fn members(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Member>>
     Ok(out)
 }
 
+/// Sorted in Rust, not by ORDER BY: with ORDER BY over these partial indexes SQLite marks
+/// the statement as depending on the bound id, and a cached statement is then prepared
+/// again on every use (~70 % of a 10,000-member PROPFIND went into that).
 pub fn dead_props(conn: &Connection, target: PropTarget) -> StoreResult<Vec<DeadProp>> {
     let (sql, id) = match target {
-        PropTarget::Collection(id) => {
-            ("SELECT ns, name, xml FROM dead_props WHERE collection_id = ?1 ORDER BY ns, name", id)
-        }
-        PropTarget::Object(id) => {
-            ("SELECT ns, name, xml FROM dead_props WHERE object_id = ?1 ORDER BY ns, name", id)
-        }
+        PropTarget::Collection(id) => (DEAD_PROPS_OF_COLLECTION, id),
+        PropTarget::Object(id) => (DEAD_PROPS_OF_OBJECT, id),
     };
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     let rows = stmt
         .query_map([id], |r| Ok(DeadProp { ns: r.get(0)?, name: r.get(1)?, xml: r.get(2)? }))
         .map_err(map_err)?;
-    rows.collect::<Result<_, _>>().map_err(map_err)
+    let mut props: Vec<DeadProp> = rows.collect::<Result<_, _>>().map_err(map_err)?;
+    props.sort_unstable_by(|a, b| (&a.ns, &a.name).cmp(&(&b.ns, &b.name)));
+    Ok(props)
+}
+
+const DEAD_PROPS_OF_COLLECTION: &str = "SELECT ns, name, xml FROM dead_props WHERE collection_id = ?1";
+const DEAD_PROPS_OF_OBJECT: &str = "SELECT ns, name, xml FROM dead_props WHERE object_id = ?1";
+const DEAD_PROPS_OF_MEMBERS: &str = "SELECT collection_id, object_id, ns, name, xml FROM dead_props
+     WHERE object_id IN (SELECT id FROM objects WHERE collection_id = ?1)
+        OR collection_id IN (SELECT id FROM collections WHERE parent_id = ?1)";
+
+/// `dead_props` of every member of a collection, each list sorted as there.
+pub fn member_dead_props(
+    conn: &Connection,
+    collection_id: Id,
+) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>> {
+    let mut stmt = conn.prepare_cached(DEAD_PROPS_OF_MEMBERS).map_err(map_err)?;
+    let rows = stmt
+        .query_map([collection_id], |r| {
+            let target = match r.get::<_, Option<Id>>(0)? {
+                Some(c) => PropTarget::Collection(c),
+                None => PropTarget::Object(r.get(1)?),
+            };
+            Ok((target, DeadProp { ns: r.get(2)?, name: r.get(3)?, xml: r.get(4)? }))
+        })
+        .map_err(map_err)?;
+    let mut out: HashMap<PropTarget, Vec<DeadProp>> = HashMap::new();
+    for row in rows {
+        let (target, prop) = row.map_err(map_err)?;
+        out.entry(target).or_default().push(prop);
+    }
+    for props in out.values_mut() {
+        props.sort_unstable_by(|a, b| (&a.ns, &a.name).cmp(&(&b.ns, &b.name)));
+    }
+    Ok(out)
+}
+
+/// The named objects with bodies and dead properties. One read transaction around all the
+/// statements: a consistent snapshot, and the WAL read lock (a few fcntl calls) is taken once
+/// rather than for each statement, which was a fifth of a 100-href multiget.
+pub fn loaded_objects(
+    conn: &Connection,
+    collection_id: Id,
+    segments: &[&str],
+) -> StoreResult<Vec<LoadedObject>> {
+    conn.execute_batch("BEGIN").map_err(map_err)?;
+    let result = (|| {
+        let sql = format!(
+            "SELECT {}, body FROM objects WHERE collection_id = ?1 AND segment = ?2",
+            rows::OBJECT_COLUMNS
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+        let mut out = Vec::with_capacity(segments.len());
+        for segment in segments {
+            let found = stmt
+                .query_row(params![collection_id, segment], |r| {
+                    Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
+                })
+                .optional()
+                .map_err(map_err)?;
+            if let Some((meta, body)) = found {
+                let dead_props = dead_props(conn, PropTarget::Object(meta.id))?;
+                out.push(LoadedObject { meta, body, dead_props });
+            }
+        }
+        Ok(out)
+    })();
+    // Ending a read transaction cannot fail in a way that matters to what was read.
+    let _ = conn.execute_batch("COMMIT");
+    result
 }
 
 /// Index prefilter for calendar-query (RFC 4791 §9.9 is then decided exactly by the caller).
@@ -152,4 +222,33 @@ pub fn changes_since(conn: &Connection, collection_id: Id, rev: i64, limit: usiz
     let truncated = changes.len() > limit;
     changes.truncate(limit);
     Ok(ChangeSet { changes, truncated, current_rev })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// A cached statement that SQLite marks as depending on its bound values is prepared again
+    /// on every use; these run once per listed or reported resource.
+    #[test]
+    fn per_resource_statements_are_not_prepared_again_on_each_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::super::SqliteStore::open(&dir.path().join("t.db")).expect("open");
+        store
+            .read(|c| {
+                for id in 1..20 {
+                    dead_props(c, PropTarget::Object(id))?;
+                    dead_props(c, PropTarget::Collection(id))?;
+                    member_dead_props(c, id)?;
+                }
+                for sql in [DEAD_PROPS_OF_OBJECT, DEAD_PROPS_OF_COLLECTION, DEAD_PROPS_OF_MEMBERS] {
+                    let stmt = c.prepare_cached(sql).map_err(map_err)?;
+                    assert_eq!(stmt.get_status(StatementStatus::Run), 19, "{sql}");
+                    assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
+                }
+                Ok(())
+            })
+            .expect("read");
+    }
 }

@@ -1,6 +1,6 @@
 //! Writes to the collection tree. Each public function runs inside the caller's transaction.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::{map_err, now, rows, tree_read};
@@ -22,7 +22,7 @@ pub(crate) const PRUNE_MEMBER_CHANGES: &str = "DELETE FROM changes INDEXED BY ch
 
 /// Bumps the collection's revision and logs one member change (RFC 6578 change log).
 pub fn record_change(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     collection_id: Id,
     segment: &str,
     is_collection: bool,
@@ -48,7 +48,7 @@ pub fn record_change(
     Ok(())
 }
 
-fn segment_taken(tx: &Transaction<'_>, parent: Id, segment: &str) -> StoreResult<bool> {
+fn segment_taken(tx: &Connection, parent: Id, segment: &str) -> StoreResult<bool> {
     tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?2)
              OR EXISTS(SELECT 1 FROM objects WHERE collection_id = ?1 AND segment = ?2)",
@@ -59,7 +59,7 @@ fn segment_taken(tx: &Transaction<'_>, parent: Id, segment: &str) -> StoreResult
 }
 
 pub fn insert_collection(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     owner: Id,
     parent: Id,
     segment: &str,
@@ -91,7 +91,7 @@ pub fn insert_collection(
     Ok(id)
 }
 
-pub fn create_collection(tx: &Transaction<'_>, new: &NewCollection) -> StoreResult<Collection> {
+pub fn create_collection(tx: &Connection, new: &NewCollection) -> StoreResult<Collection> {
     if tree_read::collection(tx, new.parent_id)?.is_none() {
         return Err(StoreError::ParentMissing);
     }
@@ -115,13 +115,13 @@ fn check_expect(expect: &Expect, current: Option<&str>) -> StoreResult<()> {
     if ok { Ok(()) } else { Err(StoreError::PreconditionFailed) }
 }
 
-fn uid_holder(tx: &Transaction<'_>, collection: Id, uid: &str, except: &str) -> StoreResult<Option<String>> {
+fn uid_holder(tx: &Connection, collection: Id, uid: &str, except: &str) -> StoreResult<Option<String>> {
     tx.prepare_cached("SELECT segment FROM objects WHERE collection_id = ?1 AND uid = ?2 AND segment <> ?3")
         .and_then(|mut s| s.query_row(params![collection, uid, except], |r| r.get(0)).optional())
         .map_err(map_err)
 }
 
-pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
+pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
     if tree_read::collection(tx, put.collection_id)?.is_none() {
         return Err(StoreError::ParentMissing);
     }
@@ -191,7 +191,7 @@ pub fn put_object(tx: &Transaction<'_>, put: &PutObject<'_>) -> StoreResult<PutO
     Ok(PutOutcome { created: existing.is_none(), etag })
 }
 
-fn write_card_index(tx: &Transaction<'_>, object_id: Id, search: &[(String, String)]) -> StoreResult<()> {
+fn write_card_index(tx: &Connection, object_id: Id, search: &[(String, String)]) -> StoreResult<()> {
     tx.prepare_cached("DELETE FROM card_index WHERE object_id = ?1")
         .and_then(|mut s| s.execute([object_id]))
         .map_err(map_err)?;
@@ -204,19 +204,14 @@ fn write_card_index(tx: &Transaction<'_>, object_id: Id, search: &[(String, Stri
     Ok(())
 }
 
-pub fn delete_object(
-    tx: &Transaction<'_>,
-    collection_id: Id,
-    segment: &str,
-    expect: &Expect,
-) -> StoreResult<()> {
+pub fn delete_object(tx: &Connection, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
     let existing = tree_read::object(tx, collection_id, segment)?.ok_or(StoreError::NotFound)?;
     check_expect(expect, Some(&existing.etag))?;
     tx.execute("DELETE FROM objects WHERE id = ?1", [existing.id]).map_err(map_err)?;
     record_change(tx, collection_id, segment, false, true)
 }
 
-pub fn delete_collection(tx: &Transaction<'_>, id: Id) -> StoreResult<()> {
+pub fn delete_collection(tx: &Connection, id: Id) -> StoreResult<()> {
     let coll = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     // Foreign keys cascade to members, sub-collections, change logs and dead properties.
     tx.execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
@@ -226,7 +221,7 @@ pub fn delete_collection(tx: &Transaction<'_>, id: Id) -> StoreResult<()> {
     Ok(())
 }
 
-fn set_dead(tx: &Transaction<'_>, target: PropTarget, p: &DeadProp) -> StoreResult<()> {
+fn set_dead(tx: &Connection, target: PropTarget, p: &DeadProp) -> StoreResult<()> {
     remove_dead(tx, target, &p.ns, &p.name)?;
     let (c, o) = split_target(target);
     tx.execute(
@@ -237,7 +232,7 @@ fn set_dead(tx: &Transaction<'_>, target: PropTarget, p: &DeadProp) -> StoreResu
     Ok(())
 }
 
-fn remove_dead(tx: &Transaction<'_>, target: PropTarget, ns: &str, name: &str) -> StoreResult<()> {
+fn remove_dead(tx: &Connection, target: PropTarget, ns: &str, name: &str) -> StoreResult<()> {
     let (c, o) = split_target(target);
     tx.execute(
         "DELETE FROM dead_props WHERE collection_id IS ?1 AND object_id IS ?2 AND ns = ?3 AND name = ?4",
@@ -254,7 +249,7 @@ fn split_target(t: PropTarget) -> (Option<Id>, Option<Id>) {
     }
 }
 
-pub fn patch_props(tx: &Transaction<'_>, target: PropTarget, ops: &[PropPatchOp]) -> StoreResult<()> {
+pub fn patch_props(tx: &Connection, target: PropTarget, ops: &[PropPatchOp]) -> StoreResult<()> {
     for op in ops {
         match (op, target) {
             (PropPatchOp::SetDead(p), _) => set_dead(tx, target, p)?,
@@ -280,7 +275,7 @@ pub fn patch_props(tx: &Transaction<'_>, target: PropTarget, ops: &[PropPatchOp]
 }
 
 /// COPY/MOVE (RFC 4918 §9.8, §9.9). Returns true when the destination did not exist before.
-pub fn transfer(tx: &Transaction<'_>, t: &Transfer) -> StoreResult<bool> {
+pub fn transfer(tx: &Connection, t: &Transfer) -> StoreResult<bool> {
     let dest = tree_read::collection(tx, t.dest_parent)?.ok_or(StoreError::ParentMissing)?;
     if let NodeRef::Collection(src) = t.source
         && is_same_or_ancestor(tx, src, dest.id)?
@@ -299,7 +294,7 @@ pub fn transfer(tx: &Transaction<'_>, t: &Transfer) -> StoreResult<bool> {
     Ok(!existed)
 }
 
-fn is_same_or_ancestor(tx: &Transaction<'_>, ancestor: Id, mut node: Id) -> StoreResult<bool> {
+fn is_same_or_ancestor(tx: &Connection, ancestor: Id, mut node: Id) -> StoreResult<bool> {
     loop {
         if node == ancestor {
             return Ok(true);
@@ -313,7 +308,7 @@ fn is_same_or_ancestor(tx: &Transaction<'_>, ancestor: Id, mut node: Id) -> Stor
 
 /// With Overwrite: T the destination is deleted first (RFC 4918 §9.8.4); with F it is a 412.
 fn remove_destination(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     dest: &Collection,
     segment: &str,
     overwrite: bool,
@@ -342,7 +337,7 @@ fn remove_destination(
     Ok(true)
 }
 
-fn object_uid(tx: &Transaction<'_>, id: Id) -> StoreResult<(Id, String, Option<String>)> {
+fn object_uid(tx: &Connection, id: Id) -> StoreResult<(Id, String, Option<String>)> {
     tx.query_row("SELECT collection_id, segment, uid FROM objects WHERE id = ?1", [id], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })
@@ -351,7 +346,7 @@ fn object_uid(tx: &Transaction<'_>, id: Id) -> StoreResult<(Id, String, Option<S
     .ok_or(StoreError::NotFound)
 }
 
-fn move_object(tx: &Transaction<'_>, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
+fn move_object(tx: &Connection, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
     let (from, old_segment, uid) = object_uid(tx, id)?;
     if let Some(uid) = uid
         && let Some(holder) = uid_holder(tx, dest.id, &uid, if from == dest.id { &old_segment } else { "" })?
@@ -367,7 +362,7 @@ fn move_object(tx: &Transaction<'_>, id: Id, dest: &Collection, segment: &str) -
     record_change(tx, dest.id, segment, false, false)
 }
 
-fn copy_object(tx: &Transaction<'_>, id: Id, dest: Id, segment: &str) -> StoreResult<()> {
+fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<()> {
     let (_, _, uid) = object_uid(tx, id)?;
     if let Some(uid) = uid
         && let Some(holder) = uid_holder(tx, dest, &uid, "")?
@@ -396,7 +391,7 @@ fn copy_object(tx: &Transaction<'_>, id: Id, dest: Id, segment: &str) -> StoreRe
     record_change(tx, dest, segment, false, false)
 }
 
-fn move_collection(tx: &Transaction<'_>, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
+fn move_collection(tx: &Connection, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     let from = src.parent_id.ok_or_else(|| StoreError::Conflict("a home cannot be moved".into()))?;
     tx.execute(
@@ -409,7 +404,7 @@ fn move_collection(tx: &Transaction<'_>, id: Id, dest: &Collection, segment: &st
 }
 
 fn copy_collection(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: Id,
     dest: &Collection,
     segment: &str,
@@ -449,7 +444,7 @@ fn copy_collection(
     Ok(())
 }
 
-pub fn prune_tombstones(tx: &Transaction<'_>, before: i64) -> StoreResult<u64> {
+pub fn prune_tombstones(tx: &Connection, before: i64) -> StoreResult<u64> {
     tx.execute(
         "UPDATE collections SET sync_floor = MAX(sync_floor,
              (SELECT MAX(rev) FROM changes WHERE collection_id = collections.id AND deleted = 1 AND changed_at < ?1))

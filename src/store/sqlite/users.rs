@@ -1,6 +1,6 @@
 //! Organizations, principals and user credentials.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, now, rows};
 use crate::store::{
@@ -8,7 +8,7 @@ use crate::store::{
     StoreError, StoreResult, UserSummary,
 };
 
-pub fn create_organization(tx: &Transaction<'_>, name: &str) -> StoreResult<Id> {
+pub fn create_organization(tx: &Connection, name: &str) -> StoreResult<Id> {
     tx.execute("INSERT INTO organizations (name, created_at) VALUES (?1, ?2)", params![name, now()])
         .map_err(|e| match map_err(e) {
             StoreError::Conflict(_) => StoreError::AlreadyExists,
@@ -50,7 +50,7 @@ fn default_collections() -> [(CollectionKind, &'static str, CollectionProps); 3]
     ]
 }
 
-pub fn create_user(tx: &Transaction<'_>, user: &NewUser) -> StoreResult<Principal> {
+pub fn create_user(tx: &Connection, user: &NewUser) -> StoreResult<Principal> {
     let t = now();
     let taken: bool = tx
         .query_row(
@@ -92,6 +92,9 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser) -> StoreResult<Principa
     for (kind, segment, props) in default_collections() {
         let parent = homes[&kind.home_kind()];
         super::tree_write::insert_collection(tx, id, parent, segment, kind, &props, t)?;
+    }
+    if let Some(email) = &user.email {
+        super::org::accept_invitations(tx, id, email)?;
     }
     Ok(Principal {
         id,
@@ -139,7 +142,7 @@ fn user_id(conn: &Connection, slug: &str) -> StoreResult<Id> {
 }
 
 /// Deletes a user and everything they own. The last owner of an organization stays.
-pub fn delete_user(tx: &Transaction<'_>, slug: &str) -> StoreResult<()> {
+pub fn delete_user(tx: &Connection, slug: &str) -> StoreResult<()> {
     let id = user_id(tx, slug)?;
     let last_owner: bool = tx
         .query_row(
@@ -158,7 +161,7 @@ pub fn delete_user(tx: &Transaction<'_>, slug: &str) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn set_password(tx: &Transaction<'_>, slug: &str, hash: &str) -> StoreResult<Id> {
+pub fn set_password(tx: &Connection, slug: &str, hash: &str) -> StoreResult<Id> {
     let id = user_id(tx, slug)?;
     tx.execute(
         "UPDATE users SET password_hash = ?1, password_changed_at = ?2 WHERE principal_id = ?3",

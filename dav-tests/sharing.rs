@@ -1,0 +1,535 @@
+//! Issue #7 client-level acceptance: shares made through the management API as DAV clients
+//! meet them (in the sharee's home, with the right privileges, gone on revocation), the
+//! refusals of the bad-input list, and off-boarding a member with transfer and with delete.
+
+use davit::store::{HomeKind, NewUser, Role};
+use serde_json::Value;
+
+use crate::harness::{Client, PASSWORD, Reply, TestServer, propfind_body};
+
+async fn api(client: &Client, method: &str, path: &str, body: &str) -> Reply {
+    let rb = client.request(method, &format!("/api/v1/{path}")).header("Content-Type", "application/json");
+    client.send(rb.body(body.to_owned())).await
+}
+
+fn json(r: &Reply) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
+}
+
+async fn home_listing(client: &Client, user: &str) -> Reply {
+    let body = propfind_body(&["D:resourcetype", "D:displayname", "D:current-user-privilege-set", "D:owner"]);
+    let r = client.propfind(&format!("/dav/calendars/{user}/"), "1", &body).await;
+    r.assert_status(207);
+    r
+}
+
+fn collection_id(server: &TestServer, owner: &str, segment: &str) -> i64 {
+    let store = server.store();
+    let p = store.principal_by_slug(owner).unwrap().unwrap();
+    let home = store.home(p.id, HomeKind::Calendar).unwrap().unwrap();
+    store.child_collection(home.id, segment).unwrap().unwrap().id
+}
+
+fn event(uid: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//davit//sharing//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+         DTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n\
+         SUMMARY:{uid}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+async fn org_of_four() -> TestServer {
+    let server = TestServer::start().await;
+    server.add_user("alice", Role::Owner);
+    // alice is the organization's only owner (the server's initial owner steps down).
+    let store = server.store();
+    let org = store.organizations().unwrap()[0].id;
+    let initial = store.principal_by_slug(&server.state.config.initial_owner).unwrap().unwrap();
+    store.set_role(org, initial.id, Role::Collaborator).unwrap();
+    server.add_user("bob", Role::Collaborator);
+    server.add_user("carol", Role::Collaborator);
+    server.add_user("ezra", Role::External);
+    server
+}
+
+#[tokio::test]
+async fn a_share_made_through_the_api_appears_in_the_sharees_home_and_goes_on_revocation() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    alice
+        .put("/dav/calendars/alice/calendar/one.ics", "text/calendar", &event("one"))
+        .await
+        .assert_status(201);
+    let r =
+        api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+            .await;
+    r.assert_status(201);
+    assert_eq!(json(&r)["to"], "user:bob");
+    assert_eq!(json(&r)["right"], "view");
+
+    let id = collection_id(&server, "alice", "calendar");
+    let mount = format!("/dav/calendars/bob/shared-{id}/");
+    let listing = home_listing(&bob, "bob").await;
+    let doc = listing.xml();
+    let shared = doc.response(&mount);
+    let privileges = shared.ok("DAV:", "current-user-privilege-set");
+    let privileges = format!("{privileges:?}");
+    assert!(privileges.contains("read"), "{privileges}");
+    assert!(!privileges.contains("write-content") && !privileges.contains("bind"), "view only: {privileges}");
+    assert!(shared.href_prop("DAV:", "owner").ends_with("/dav/principals/alice/"));
+    bob.go("GET", &format!("{mount}one.ics")).await.assert_status(200).assert_contains("UID:one");
+
+    // A view-only sharee's write is refused, naming the privilege.
+    let refused = bob.put(&format!("{mount}bob.ics"), "text/calendar", &event("bob")).await;
+    refused.assert_status(403).assert_contains("need-privileges").assert_contains("bind");
+
+    // Changing the right takes effect on the next request.
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    bob.put(&format!("{mount}bob.ics"), "text/calendar", &event("bob")).await.assert_status(201);
+    alice.go("GET", "/dav/calendars/alice/calendar/bob.ics").await.assert_status(200);
+    let r = api(&alice, "GET", "collections/alice/calendar/shares", "").await;
+    r.assert_status(200);
+    assert_eq!(json(&r).as_array().unwrap().len(), 1);
+
+    // Revoked: gone from bob's home on the next sync, and no access by either URL.
+    api(&alice, "DELETE", "collections/alice/calendar/shares/user:bob", "").await.assert_status(204);
+    home_listing(&bob, "bob").await.assert_lacks(&format!("shared-{id}"));
+    bob.go("GET", &format!("{mount}one.ics")).await.assert_status(404);
+    bob.go("GET", "/dav/calendars/alice/calendar/one.ics").await.assert_status(403);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_external_member_never_sees_an_organization_wide_share() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "org", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    home_listing(&server.client("carol"), "carol").await.assert_contains(&format!("shared-{id}/"));
+    home_listing(&server.client("ezra"), "ezra").await.assert_lacks(&format!("shared-{id}"));
+    server
+        .client("ezra")
+        .propfind("/dav/calendars/alice/calendar/", "0", &propfind_body(&["D:displayname"]))
+        .await
+        .assert_status(403);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sharee_names_their_copy_and_can_decline_it() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    let mount = format!("/dav/calendars/bob/shared-{id}/");
+    let rename = "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" xmlns:A=\"http://apple.com/ns/ical/\">\
+                  <D:set><D:prop><D:displayname>Alice at work</D:displayname>\
+                  <A:calendar-color>#ff0000</A:calendar-color></D:prop></D:set></D:propertyupdate>";
+    bob.body("PROPPATCH", &mount, rename).await.assert_status(207).assert_contains("200 OK");
+    let body = propfind_body(&["D:displayname"]);
+    bob.propfind(&mount, "0", &body).await.assert_contains("Alice at work");
+    alice.propfind("/dav/calendars/alice/calendar/", "0", &body).await.assert_lacks("Alice at work");
+    // The sharee cannot rename the owner's collection itself.
+    let description = "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" \
+                       xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:set><D:prop>\
+                       <C:calendar-description>x</C:calendar-description></D:prop></D:set></D:propertyupdate>";
+    bob.body("PROPPATCH", &mount, description).await.assert_status(403);
+
+    bob.go("DELETE", &mount).await.assert_status(204);
+    home_listing(&bob, "bob").await.assert_lacks(&format!("shared-{id}"));
+    alice.propfind("/dav/calendars/alice/calendar/", "0", &body).await.assert_status(207);
+    // Sharing again brings it back.
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    home_listing(&bob, "bob").await.assert_contains(&format!("shared-{id}/"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_sharing_and_membership_requests_get_a_clear_4xx_and_change_nothing() {
+    let server = org_of_four().await;
+    let other = server.store().create_organization("Elsewhere").unwrap();
+    server
+        .store()
+        .create_user(&NewUser {
+            slug: "otto".into(),
+            display_name: "Otto".into(),
+            email: Some("otto@elsewhere.example".into()),
+            password_hash: davit::auth::hash_password(PASSWORD).unwrap(),
+            org_id: other,
+            role: Role::Owner,
+        })
+        .unwrap();
+    davit::org::create_group(
+        server.store(),
+        davit::org::Actor::Operator,
+        other,
+        davit::store::PrincipalKind::Team,
+        "their-team",
+        "Theirs",
+        None,
+    )
+    .unwrap();
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    let before = server.snapshot("alice").await;
+    let share = |to: &str, right: &str| format!(r#"{{"to": "{to}", "right": "{right}"}}"#);
+    let cases = [
+        (&alice, share("user:nobody", "view"), 404),
+        (&alice, share("team:their-team", "view"), 422),
+        (&alice, share("user:otto", "view"), 422),
+        (&alice, share("user:alice", "view"), 422),
+        (&alice, share("user:bob", "everything"), 422),
+        (&alice, share("group:x", "view"), 422),
+        (&alice, share("email:not-an-address", "view"), 422),
+    ];
+    for (client, body, status) in cases {
+        let r = api(client, "POST", "collections/alice/calendar/shares", &body).await;
+        assert_eq!(r.status.as_u16(), status, "{body}: {}", r.body);
+        assert!(json(&r)["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.body);
+    }
+    // A right above one's own: bob holds "modify", so he may not share at all, not even view.
+    api(&alice, "POST", "collections/alice/calendar/shares", &share("user:bob", "modify"))
+        .await
+        .assert_status(201);
+    let r = api(&bob, "POST", "collections/alice/calendar/shares", &share("user:carol", "view")).await;
+    r.assert_status(403);
+    // A collaborator calling member management.
+    api(&bob, "PUT", "org/members/carol/role", r#"{"role": "admin"}"#).await.assert_status(403);
+    api(&bob, "POST", "org/members/carol/remove", r#"{"password": "correct horse battery", "delete": true}"#)
+        .await
+        .assert_status(403);
+    api(&bob, "POST", "teams", r#"{"name": "bobs-team"}"#).await.assert_status(403);
+    // The last owner can be neither demoted nor removed.
+    server.add_user("adam", Role::Admin);
+    let adam = server.client("adam");
+    api(&alice, "PUT", "org/members/alice/role", r#"{"role": "admin"}"#).await.assert_status(422);
+    let remove_alice = format!(r#"{{"password": "{PASSWORD}", "delete": true}}"#);
+    api(&adam, "POST", "org/members/alice/remove", &remove_alice).await.assert_status(403);
+    api(&alice, "POST", "org/members/alice/remove", &remove_alice).await.assert_status(422);
+    // Wrong password, transfer to a non-member, no disposition.
+    api(&alice, "POST", "org/members/carol/remove", r#"{"password": "wrong", "delete": true}"#)
+        .await
+        .assert_status(403);
+    let to_outsider = format!(r#"{{"password": "{PASSWORD}", "transfer_to": "otto"}}"#);
+    api(&alice, "POST", "org/members/carol/remove", &to_outsider).await.assert_status(422);
+    api(&alice, "POST", "org/members/carol/remove", &format!(r#"{{"password": "{PASSWORD}"}}"#))
+        .await
+        .assert_status(422);
+    server.client("carol").go("PROPFIND", "/dav/calendars/carol/").await.assert_status(207);
+    // Only the modify share with bob was made; it marks her calendar CS:shared-owner
+    // (caldav-sharing §5.3.1), which is all that may differ.
+    let after = server.snapshot("alice").await.replace("<CS:shared-owner/>", "");
+    assert_eq!(before, after, "alice's data changed");
+    let shares = json(&api(&alice, "GET", "collections/alice/calendar/shares", "").await);
+    assert_eq!(shares.as_array().unwrap().len(), 1, "{shares}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn teams_rooms_and_grants_through_the_api() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "teams", r#"{"name": "sales", "display_name": "Sales"}"#).await.assert_status(201);
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    let teams = json(&api(&alice, "GET", "teams", "").await);
+    assert_eq!(teams[0]["members"][0], "bob");
+    api(&alice, "POST", "rooms", r#"{"name": "boardroom", "email": "boardroom@example.org"}"#)
+        .await
+        .assert_status(201);
+    // The room's calendar, shared with the team, appears in bob's home.
+    api(
+        &alice,
+        "POST",
+        "collections/boardroom/calendar/shares",
+        r#"{"to": "team:sales", "right": "modify"}"#,
+    )
+    .await
+    .assert_status(201);
+    let room_cal = collection_id(&server, "boardroom", "calendar");
+    let bob = server.client("bob");
+    home_listing(&bob, "bob").await.assert_contains(&format!("shared-{room_cal}/"));
+    bob.put(&format!("/dav/calendars/bob/shared-{room_cal}/meeting.ics"), "text/calendar", &event("meeting"))
+        .await
+        .assert_status(201);
+    // Everything, with the highest permission, in one action, for carol.
+    let r = api(&alice, "POST", "grants", r#"{"to": "user:carol", "everything": true}"#).await;
+    r.assert_status(201);
+    let grant = json(&r)["id"].as_i64().unwrap();
+    let carol = server.client("carol");
+    let body = "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>\
+                <D:displayname>Board</D:displayname></D:prop></D:set></D:propertyupdate>";
+    carol
+        .body("PROPPATCH", "/dav/calendars/boardroom/calendar/", body)
+        .await
+        .assert_status(207)
+        .assert_contains("200 OK");
+    api(&alice, "DELETE", &format!("grants/{grant}"), "").await.assert_status(204);
+    carol.body("PROPPATCH", "/dav/calendars/boardroom/calendar/", body).await.assert_status(403);
+    // Leaving the team ends the team's share.
+    api(&alice, "DELETE", "teams/sales/members/bob", "").await.assert_status(204);
+    home_listing(&bob, "bob").await.assert_lacks(&format!("shared-{room_cal}"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn offboarding_with_transfer_keeps_everything_and_ends_the_members_access() {
+    let server = org_of_four().await;
+    server.add_user("mia", Role::Collaborator);
+    let (alice, bob, mia) = (server.client("alice"), server.client("bob"), server.client("mia"));
+    // Three calendars (the default calendar and task list, and a project calendar shared with
+    // bob), one address book, two app passwords.
+    mia.go("MKCALENDAR", "/dav/calendars/mia/project/").await.assert_status(201);
+    mia.put("/dav/calendars/mia/project/kickoff.ics", "text/calendar", &event("kickoff"))
+        .await
+        .assert_status(201);
+    mia.put("/dav/calendars/mia/calendar/lunch.ics", "text/calendar", &event("lunch"))
+        .await
+        .assert_status(201);
+    let card =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-1\r\nFN:Client One\r\nN:One;Client;;;\r\nEND:VCARD\r\n";
+    mia.put("/dav/addressbooks/mia/contacts/card-1.vcf", "text/vcard", card).await.assert_status(201);
+    api(&mia, "POST", "collections/mia/project/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let mut app_passwords = Vec::new();
+    for label in ["Phone", "Laptop"] {
+        let r = api(&mia, "POST", "me/app-passwords", &format!(r#"{{"label": "{label}"}}"#)).await;
+        r.assert_status(201);
+        app_passwords.push(json(&r)["password"].as_str().unwrap().to_owned());
+    }
+    let project = collection_id(&server, "mia", "project");
+
+    let body = format!(r#"{{"password": "{PASSWORD}", "transfer_to": "alice"}}"#);
+    let r = api(&alice, "POST", "org/members/mia/remove", &body).await;
+    r.assert_status(200);
+    assert_eq!(json(&r)["transferred"].as_array().unwrap().len(), 4, "{}", r.body);
+
+    // The new owner sees everything, under names that do not clash with her own.
+    alice.go("GET", "/dav/calendars/alice/project/kickoff.ics").await.assert_status(200);
+    alice.go("GET", "/dav/calendars/alice/calendar-mia/lunch.ics").await.assert_status(200);
+    alice
+        .propfind("/dav/calendars/alice/tasks-mia/", "0", &propfind_body(&["D:displayname"]))
+        .await
+        .assert_status(207);
+    alice.go("GET", "/dav/addressbooks/alice/contacts-mia/card-1.vcf").await.assert_status(200);
+    // The share still works, at the same URL in bob's home.
+    bob.go("GET", &format!("/dav/calendars/bob/shared-{project}/kickoff.ics")).await.assert_status(200);
+    // The old credentials fail.
+    mia.go("PROPFIND", "/dav/calendars/mia/").await.assert_status(401);
+    for password in &app_passwords {
+        let rb =
+            server.anonymous().request("PROPFIND", "/dav/calendars/mia/").basic_auth("mia", Some(password));
+        assert_eq!(server.anonymous().send(rb).await.status.as_u16(), 401);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn offboarding_with_delete_leaves_nothing_of_theirs() {
+    let server = org_of_four().await;
+    server.add_user("max", Role::Collaborator);
+    let max = server.client("max");
+    max.put("/dav/calendars/max/calendar/x.ics", "text/calendar", &event("x")).await.assert_status(201);
+    api(&max, "POST", "collections/max/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let alice = server.client("alice");
+    let alice_before = server.snapshot("alice").await;
+    let body = format!(r#"{{"password": "{PASSWORD}", "delete": true}}"#);
+    api(&alice, "POST", "org/members/max/remove", &body).await.assert_status(200);
+    let store = server.store();
+    assert!(store.principal_by_slug("max").unwrap().is_none());
+    assert!(store.users().unwrap().iter().all(|u| u.principal.slug != "max"));
+    home_listing(&server.client("bob"), "bob").await.assert_lacks("shared-");
+    assert_eq!(alice_before, server.snapshot("alice").await, "the actor's data must not change");
+    max.go("PROPFIND", "/dav/calendars/max/").await.assert_status(401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn acl_properties_reflect_teams_and_shares() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:carol", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let bob = server.client("bob");
+    let membership = bob.propfind("/dav/principals/bob/", "0", &propfind_body(&["D:group-membership"])).await;
+    membership.assert_status(207).assert_contains("/dav/principals/sales/");
+    let members = bob.propfind("/dav/principals/sales/", "0", &propfind_body(&["D:group-member-set"])).await;
+    members.assert_status(207).assert_contains("/dav/principals/bob/");
+
+    let props = propfind_body(&["D:acl", "D:supported-privilege-set", "D:current-user-privilege-set"]);
+    let owner_view = alice.propfind("/dav/calendars/alice/calendar/", "0", &props).await;
+    owner_view.assert_status(207);
+    let doc = owner_view.xml();
+    let response = doc.response("/dav/calendars/alice/calendar/");
+    let acl = format!("{:?}", response.ok("DAV:", "acl"));
+    for needle in
+        ["/dav/principals/alice/", "/dav/principals/sales/", "/dav/principals/carol/", "write-content"]
+    {
+        assert!(acl.contains(needle), "acl lacks {needle}: {acl}");
+    }
+    let supported = format!("{:?}", response.ok("DAV:", "supported-privilege-set"));
+    assert!(supported.contains("read-free-busy") && supported.contains("share"), "{supported}");
+    // A sharee without *can modify and share* may not read the ACL.
+    let id = collection_id(&server, "alice", "calendar");
+    let sharee_view = bob.propfind(&format!("/dav/calendars/bob/shared-{id}/"), "0", &props).await;
+    sharee_view.assert_status(207);
+    assert!(
+        sharee_view.xml().response(&format!("/dav/calendars/bob/shared-{id}/")).prop("DAV:", "acl").is_none()
+            || sharee_view.body.contains("404")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn names_of_shared_copies_are_reserved_in_homes() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    let r = alice.go("MKCALENDAR", "/dav/calendars/alice/shared-12/").await;
+    r.assert_status(403).assert_contains("reserved");
+    alice.go("MKCALENDAR", "/dav/calendars/alice/shared-notes/").await.assert_status(201);
+    server.stop().await;
+}
+
+/// Apple Calendar syncs the calendar home itself (RFC 6578 on the home): a share arriving,
+/// and leaving, is a change there.
+#[tokio::test]
+async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    let sync = |token: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
+             <D:sync-level>1</D:sync-level><D:prop><D:getetag/><D:displayname/></D:prop></D:sync-collection>"
+        )
+    };
+    let token_of = |r: &Reply| {
+        let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
+        r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
+    };
+    let first = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    first.assert_status(207);
+    let token = token_of(&first);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "view"}"#)
+        .await
+        .assert_status(404);
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    // Not in the team yet: nothing changed for bob.
+    let unchanged = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    unchanged.assert_status(207).assert_lacks("shared-");
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    let id = collection_id(&server, "alice", "calendar");
+    let arrived = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    arrived.assert_status(207).assert_contains(&format!("/dav/calendars/bob/shared-{id}/"));
+    let removed = format!("/dav/calendars/bob/shared-{id}/</D:href><D:status>HTTP/1.1 404");
+    arrived.assert_lacks(&removed);
+    let token = token_of(&arrived);
+    api(&alice, "DELETE", "collections/alice/calendar/shares/team:sales", "").await.assert_status(204);
+    let left = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    left.assert_status(207)
+        .assert_contains(&format!("/dav/calendars/bob/shared-{id}/"))
+        .assert_contains("404");
+    server.stop().await;
+}
+
+/// Revoking while the sharee writes: every write is either done (before the revocation) or
+/// refused with 403; nothing fails otherwise, and nothing gets in afterwards.
+#[tokio::test]
+async fn revocation_racing_writes_gives_clean_answers() {
+    let server = org_of_four().await;
+    let alice = server.client("alice");
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    let writer = tokio::spawn({
+        let bob = server.client("bob");
+        async move {
+            let mut statuses = Vec::new();
+            for i in 0..40 {
+                let uid = format!("race-{i}");
+                let r = bob
+                    .put(&format!("/dav/calendars/bob/shared-{id}/{uid}.ics"), "text/calendar", &event(&uid))
+                    .await;
+                statuses.push(r.status.as_u16());
+            }
+            statuses
+        }
+    });
+    // Revoke once the writes are under way.
+    while alice.go("GET", "/dav/calendars/alice/calendar/race-0.ics").await.status.as_u16() != 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    api(&alice, "DELETE", "collections/alice/calendar/shares/user:bob", "").await.assert_status(204);
+    let statuses = writer.await.unwrap();
+    // 409: the share is gone from bob's home, so the target's parent no longer exists there
+    // (RFC 4918 §9.7.1).
+    assert!(statuses.iter().all(|s| matches!(s, 201 | 403 | 409)), "{statuses:?}");
+    let first_refusal = statuses.iter().position(|s| *s != 201).expect("the revocation stops the writes");
+    assert!(
+        statuses[first_refusal..].iter().all(|s| *s != 201),
+        "a write after the revocation: {statuses:?}"
+    );
+    let bob = server.client("bob");
+    bob.put("/dav/calendars/alice/calendar/late.ics", "text/calendar", &event("late"))
+        .await
+        .assert_status(403);
+    alice.go("GET", "/dav/calendars/alice/calendar/late.ics").await.assert_status(404);
+    server.stop().await;
+}
+
+/// DAVx5 and Thunderbird fetch a share's events by calendar-multiget at the sharee's URLs.
+#[tokio::test]
+async fn a_sharee_multigets_and_lists_the_shared_calendar() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    alice.put("/dav/calendars/alice/calendar/m1.ics", "text/calendar", &event("m1")).await.assert_status(201);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let id = collection_id(&server, "alice", "calendar");
+    let mount = format!("/dav/calendars/bob/shared-{id}/");
+    let multiget = format!(
+        "<?xml version=\"1.0\"?><C:calendar-multiget xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">\
+         <D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{mount}m1.ics</D:href></C:calendar-multiget>"
+    );
+    let r = bob.send(bob.request("REPORT", &mount).header("Depth", "1").body(multiget)).await;
+    r.assert_status(207).assert_contains("UID:m1").assert_contains(&format!("{mount}m1.ics"));
+    bob.propfind(&mount, "1", &propfind_body(&["D:getetag"]))
+        .await
+        .assert_status(207)
+        .assert_contains("m1.ics");
+    // carol, not a sharee, gets nothing through bob's URL or alice's.
+    let carol = server.client("carol");
+    let multiget_alice = "<?xml version=\"1.0\"?><C:calendar-multiget xmlns:D=\"DAV:\" \
+         xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:prop><D:getetag/></D:prop>\
+         <D:href>/dav/calendars/alice/calendar/m1.ics</D:href></C:calendar-multiget>";
+    let r = carol
+        .send(
+            carol
+                .request("REPORT", "/dav/calendars/alice/calendar/")
+                .header("Depth", "1")
+                .body(multiget_alice),
+        )
+        .await;
+    r.assert_lacks("UID:m1");
+    assert_ne!(r.status.as_u16(), 207, "{}", r.body);
+    server.stop().await;
+}
