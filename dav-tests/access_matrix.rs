@@ -16,11 +16,11 @@
 use davit::acl::Subject;
 use davit::org::{self, Actor, GrantOn};
 use davit::store::{
-    CollectionKind, CollectionProps, ContentAccess, GrantScope, HomeKind, NewCollection, NewUser,
-    PrincipalKind, Role, ShareAccess, Store,
+    CollectionKind, CollectionProps, ContentAccess, GrantScope, HomeKind, NewCollection, PrincipalKind, Role,
+    ShareAccess, Store,
 };
 
-use crate::harness::{Client, PASSWORD, TestServer};
+use crate::harness::{Client, TestServer, event};
 
 const ROLES: [&str; 6] = ["owner", "admin", "collab", "external", "outsider", "anonymous"];
 const WAYS: [&str; 8] = ["own", "view", "modify", "share", "team", "org", "future", "room"];
@@ -115,27 +115,6 @@ fn place(role: &str, way: &str) -> (String, String) {
     }
 }
 
-fn event(uid: &str) -> String {
-    format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//davit//matrix//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
-         DTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n\
-         SUMMARY:{uid}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
-}
-
-fn new_user(store: &dyn Store, org: i64, name: &str, role: Role) {
-    store
-        .create_user(&NewUser {
-            slug: name.into(),
-            display_name: name.into(),
-            email: Some(format!("{name}@example.org")),
-            password_hash: davit::auth::hash_password(PASSWORD).unwrap(),
-            org_id: org,
-            role,
-        })
-        .expect("create user");
-}
-
 fn new_calendar(store: &dyn Store, owner: &str, segment: &str) -> davit::store::Collection {
     let p = store.principal_by_slug(owner).unwrap().unwrap();
     let home = store.home(p.id, HomeKind::Calendar).unwrap().unwrap();
@@ -160,13 +139,13 @@ fn subject(store: &dyn Store, name: &str) -> Subject {
 async fn setup(server: &TestServer) {
     let store = server.store();
     let org = store.organizations().unwrap()[0].id;
-    new_user(store, org, "olivia", Role::Owner);
-    new_user(store, org, "adam", Role::Admin);
-    new_user(store, org, "carla", Role::Collaborator);
-    new_user(store, org, "ezra", Role::External);
-    new_user(store, org, "sam", Role::Collaborator);
+    server.add_user_in(org, "olivia", Role::Owner);
+    server.add_user_in(org, "adam", Role::Admin);
+    server.add_user_in(org, "carla", Role::Collaborator);
+    server.add_user_in(org, "ezra", Role::External);
+    server.add_user_in(org, "sam", Role::Collaborator);
     let elsewhere = store.create_organization("Elsewhere").unwrap();
-    new_user(store, elsewhere, "otto", Role::Owner);
+    server.add_user_in(elsewhere, "otto", Role::Owner);
     let members = ["olivia", "adam", "carla", "ezra"];
 
     for user in members {

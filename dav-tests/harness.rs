@@ -53,7 +53,11 @@ impl TestServer {
 
     /// Creates a user (password `PASSWORD`) in the first organization.
     pub fn add_user(&self, name: &str, role: Role) {
-        let org = self.store().organizations().unwrap()[0].id;
+        self.add_user_in(self.store().organizations().unwrap()[0].id, name, role);
+    }
+
+    /// Creates a user (password `PASSWORD`, e-mail `name@example.org`) in organization `org`.
+    pub fn add_user_in(&self, org: i64, name: &str, role: Role) {
         let hash = davit::auth::hash_password(PASSWORD).unwrap();
         self.store()
             .create_user(&NewUser {
@@ -193,6 +197,15 @@ impl Client {
         self.send(self.request(method, path).header("Content-Type", "application/xml").body(body.to_owned()))
             .await
     }
+}
+
+/// A one-hour event with this UID (and summary), as a client would PUT it.
+pub fn event(uid: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//davit//tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+         DTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n\
+         SUMMARY:{uid}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
 }
 
 /// A propfind body asking for the given `D:`/`C:`/`CR:`/`CS:`/`A:` prefixed properties.

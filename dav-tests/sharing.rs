@@ -2,10 +2,10 @@
 //! meet them (in the sharee's home, with the right privileges, gone on revocation), the
 //! refusals of the bad-input list, and off-boarding a member with transfer and with delete.
 
-use davit::store::{HomeKind, NewUser, Role};
+use davit::store::{HomeKind, Role};
 use serde_json::Value;
 
-use crate::harness::{Client, PASSWORD, Reply, TestServer, propfind_body};
+use crate::harness::{Client, PASSWORD, Reply, TestServer, event, propfind_body};
 
 async fn api(client: &Client, method: &str, path: &str, body: &str) -> Reply {
     let rb = client.request(method, &format!("/api/v1/{path}")).header("Content-Type", "application/json");
@@ -28,14 +28,6 @@ fn collection_id(server: &TestServer, owner: &str, segment: &str) -> i64 {
     let p = store.principal_by_slug(owner).unwrap().unwrap();
     let home = store.home(p.id, HomeKind::Calendar).unwrap().unwrap();
     store.child_collection(home.id, segment).unwrap().unwrap().id
-}
-
-fn event(uid: &str) -> String {
-    format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//davit//sharing//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
-         DTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n\
-         SUMMARY:{uid}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
 }
 
 async fn org_of_four() -> TestServer {
@@ -156,17 +148,7 @@ async fn a_sharee_names_their_copy_and_can_decline_it() {
 async fn bad_sharing_and_membership_requests_get_a_clear_4xx_and_change_nothing() {
     let server = org_of_four().await;
     let other = server.store().create_organization("Elsewhere").unwrap();
-    server
-        .store()
-        .create_user(&NewUser {
-            slug: "otto".into(),
-            display_name: "Otto".into(),
-            email: Some("otto@elsewhere.example".into()),
-            password_hash: davit::auth::hash_password(PASSWORD).unwrap(),
-            org_id: other,
-            role: Role::Owner,
-        })
-        .unwrap();
+    server.add_user_in(other, "otto", Role::Owner);
     davit::org::create_group(
         server.store(),
         davit::org::Actor::Operator,

@@ -1,6 +1,7 @@
 //! The organization endpoints: members and roles, teams, rooms, grants, shares and
 //! invitations, member removal. Every rule lives in `crate::org` (shared with the CLI); this
-//! module only maps JSON to those calls and their errors to statuses.
+//! module only maps JSON to those calls and their errors to statuses. Changes need the main
+//! password or a session (`require_full_login`), never a possibly scoped app password.
 //!
 //! ```text
 //! GET    org                                   the organization and its members
@@ -54,12 +55,6 @@ fn actor<'a>(ctx: &'a ApiContext<'_>) -> Actor<'a> {
     Actor::User(&ctx.subject)
 }
 
-/// Managing the organization is done with the main password or a session, never with a
-/// (possibly scoped) app password.
-fn full_login(ctx: &ApiContext<'_>) -> Result<(), ApiError> {
-    ctx.require_full_login()
-}
-
 fn principal_json(p: &Principal) -> Value {
     json!({ "name": p.slug, "display_name": p.display_name, "email": p.email })
 }
@@ -85,7 +80,7 @@ pub fn route_org(ctx: &ApiContext<'_>, req: &ApiRequest, rest: &[&str]) -> Resul
             Ok(ApiResponse::ok(json!({ "name": name, "members": members })))
         }
         ("PUT", ["members", name, "role"]) => {
-            full_login(ctx)?;
+            ctx.require_full_login()?;
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Body {
@@ -124,7 +119,7 @@ fn remove_member(
     org: Id,
     name: &str,
 ) -> Result<ApiResponse, ApiError> {
-    full_login(ctx)?;
+    ctx.require_full_login()?;
     let body: RemoveBody = json_body(req)?;
     let default = match (&body.transfer_to, body.delete) {
         (Some(heir), false) => MemberDisposition::TransferTo(heir),
@@ -195,7 +190,7 @@ pub fn route_groups(
             Ok(ApiResponse::ok(json!(out)))
         }
         ("POST", []) => {
-            full_login(ctx)?;
+            ctx.require_full_login()?;
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Body {
@@ -216,12 +211,12 @@ pub fn route_groups(
             Ok(ApiResponse::created(principal_json(&p), location))
         }
         ("DELETE", [name]) => {
-            full_login(ctx)?;
+            ctx.require_full_login()?;
             org::delete_group(store, actor(ctx), org, kind, name).map_err(org_error)?;
             Ok(ApiResponse::no_content())
         }
         ("PUT" | "DELETE", [team, "members", user]) if kind == PrincipalKind::Team => {
-            full_login(ctx)?;
+            ctx.require_full_login()?;
             let join = req.method == http::Method::PUT;
             let changed =
                 org::set_team_member(store, actor(ctx), org, team, user, join).map_err(org_error)?;
@@ -264,7 +259,7 @@ pub fn route_grants(ctx: &ApiContext<'_>, req: &ApiRequest, rest: &[&str]) -> Re
             Ok(ApiResponse::ok(json!(grants)))
         }
         ("POST", []) => {
-            full_login(ctx)?;
+            ctx.require_full_login()?;
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Body {
@@ -310,7 +305,7 @@ pub fn route_grants(ctx: &ApiContext<'_>, req: &ApiRequest, rest: &[&str]) -> Re
             Ok(ApiResponse::created(json!({ "id": id }), location))
         }
         ("DELETE", [id]) => {
-            full_login(ctx)?;
+            ctx.require_full_login()?;
             let id: Id = id.parse().map_err(|_| ApiError::not_found("no such grant"))?;
             org::revoke_grant(store, actor(ctx), org, id).map_err(org_error)?;
             Ok(ApiResponse::no_content())

@@ -49,10 +49,6 @@ impl OrgError {
 
 pub type OrgResult<T> = Result<T, OrgError>;
 
-fn store_err(e: StoreError) -> OrgError {
-    OrgError::from_store(e)
-}
-
 /// A share's grantee as written by users: `user:NAME` (username or e-mail), `team:NAME`,
 /// `org`, `email:ADDRESS`.
 pub fn parse_grantee_spec(spec: &str) -> OrgResult<(String, String)> {
@@ -156,13 +152,8 @@ fn resolve_grantee(
     };
     match kind {
         "user" => {
-            let p = match store.principal_by_slug(name)? {
-                Some(p) => Some(p),
-                None => store
-                    .login_credentials(name)?
-                    .and_then(|c| store.principal_by_id(c.user_id).ok().flatten()),
-            };
-            let p = p.ok_or_else(|| OrgError::NotFound(format!("no user {name}")))?;
+            let p = principal_by_name(store, name)?
+                .ok_or_else(|| OrgError::NotFound(format!("no user {name}")))?;
             user_in_org(&p)
         }
         "team" => {
@@ -190,6 +181,17 @@ fn resolve_grantee(
                 None => Ok(Grantee::Email(email)),
             }
         }
+    }
+}
+
+/// A principal by slug, or a user by the e-mail address they sign in with.
+fn principal_by_name(store: &dyn Store, name: &str) -> OrgResult<Option<Principal>> {
+    if let Some(p) = store.principal_by_slug(name)? {
+        return Ok(Some(p));
+    }
+    match store.login_credentials(name)? {
+        Some(c) => Ok(store.principal_by_id(c.user_id)?),
+        None => Ok(None),
     }
 }
 
@@ -228,7 +230,7 @@ pub fn share(
         Actor::User(s) => s.principal.id,
         Actor::Operator => collection.owner_id,
     };
-    let id = store.put_share(collection.id, &grantee, access, by).map_err(store_err)?;
+    let id = store.put_share(collection.id, &grantee, access, by).map_err(OrgError::from_store)?;
     store
         .shares(collection.id)?
         .into_iter()
@@ -264,7 +266,7 @@ pub fn revoke(
         },
         _ => resolve_grantee_for_revoke(store, collection, &kind, &name)?,
     };
-    if !store.revoke_share(collection.id, &grantee).map_err(store_err)? {
+    if !store.revoke_share(collection.id, &grantee).map_err(OrgError::from_store)? {
         return Err(OrgError::NotFound(format!("the collection is not shared with {grantee_spec}")));
     }
     Ok(())
@@ -279,13 +281,8 @@ fn resolve_grantee_for_revoke(
     Ok(match kind {
         "org" => Grantee::Organization(collection_org(store, collection)?),
         _ => {
-            let p = match store.principal_by_slug(name)? {
-                Some(p) => p,
-                None => store
-                    .login_credentials(name)?
-                    .and_then(|c| store.principal_by_id(c.user_id).ok().flatten())
-                    .ok_or_else(|| OrgError::NotFound(format!("no {kind} {name}")))?,
-            };
+            let p = principal_by_name(store, name)?
+                .ok_or_else(|| OrgError::NotFound(format!("no {kind} {name}")))?;
             match (kind, p.kind) {
                 ("team", PrincipalKind::Team) => Grantee::Team(p.id),
                 ("user", PrincipalKind::User) => Grantee::User(p.id),
@@ -358,7 +355,7 @@ pub fn set_role(store: &dyn Store, actor: Actor<'_>, org_id: Id, member: &str, r
     administered_org(actor, org_id)?;
     let (p, current) = member_of(store, org_id, member)?;
     check_owner_change(actor, current, role)?;
-    store.set_role(org_id, p.id, role).map_err(store_err)
+    store.set_role(org_id, p.id, role).map_err(OrgError::from_store)
 }
 
 pub fn create_group(
@@ -374,7 +371,7 @@ pub fn create_group(
     crate::app::validate_username(slug).map_err(|e| OrgError::Invalid(e.to_string()))?;
     store.create_group_principal(org_id, kind, slug, display_name, email).map_err(|e| match e {
         StoreError::AlreadyExists => OrgError::Invalid(format!("the name {slug} (or that e-mail) is taken")),
-        other => store_err(other),
+        other => OrgError::from_store(other),
     })
 }
 
@@ -398,7 +395,7 @@ pub fn delete_group(
 ) -> OrgResult<()> {
     administered_org(actor, org_id)?;
     let p = group(store, org_id, kind, slug)?;
-    store.delete_group_principal(p.id).map_err(store_err)
+    store.delete_group_principal(p.id).map_err(OrgError::from_store)
 }
 
 pub fn set_team_member(
@@ -412,7 +409,7 @@ pub fn set_team_member(
     administered_org(actor, org_id)?;
     let team = group(store, org_id, PrincipalKind::Team, team)?;
     let (user, _) = member_of(store, org_id, user)?;
-    store.set_team_member(team.id, user.id, member).map_err(store_err)
+    store.set_team_member(team.id, user.id, member).map_err(OrgError::from_store)
 }
 
 /// What a grant is given on: one collection, or every current and future one of a scope.
@@ -444,7 +441,7 @@ pub fn add_grant(
     };
     store
         .add_grant(&NewGrant { org_id, grantee_id, collection_id, scope, use_access, manage })
-        .map_err(store_err)
+        .map_err(OrgError::from_store)
 }
 
 /// "Everything, with the highest permission", in one action.
@@ -521,7 +518,7 @@ pub fn remove_member(
     }
     let removal =
         MemberRemoval { org_id, member_id: p.id, default: disposition(default)?, per_collection: named };
-    store.remove_member(&removal).map_err(store_err)
+    store.remove_member(&removal).map_err(OrgError::from_store)
 }
 
 #[derive(Debug, Clone, Copy)]

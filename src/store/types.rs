@@ -77,6 +77,25 @@ pub enum PrincipalKind {
     Team,
 }
 
+impl PrincipalKind {
+    /// The value of `principals.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Room => "room",
+            PrincipalKind::Team => "team",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(PrincipalKind::User),
+            "room" => Some(PrincipalKind::Room),
+            "team" => Some(PrincipalKind::Team),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub id: Id,

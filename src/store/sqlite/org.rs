@@ -16,14 +16,6 @@ fn conflict(message: impl Into<String>) -> StoreError {
     StoreError::Conflict(message.into())
 }
 
-pub(super) fn kind_str(kind: PrincipalKind) -> &'static str {
-    match kind {
-        PrincipalKind::User => "user",
-        PrincipalKind::Room => "room",
-        PrincipalKind::Team => "team",
-    }
-}
-
 pub fn org_members(conn: &Connection, org_id: Id) -> StoreResult<Vec<OrgMember>> {
     let sql = format!(
         "SELECT {}, m.role FROM memberships m JOIN principals p ON p.id = m.user_id
@@ -121,7 +113,7 @@ pub fn create_group_principal(
     tx.execute(
         "INSERT INTO principals (kind, slug, display_name, email, org_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![kind_str(kind), slug, display_name, email, org_id, t],
+        params![kind.as_str(), slug, display_name, email, org_id, t],
     )
     .map_err(map_err)?;
     let id = tx.last_insert_rowid();
@@ -161,7 +153,7 @@ pub fn group_principals(conn: &Connection, org_id: Id, kind: PrincipalKind) -> S
         rows::PRINCIPAL_COLUMNS
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt.query_map(params![org_id, kind_str(kind)], rows::principal).map_err(map_err)?;
+    let rows = stmt.query_map(params![org_id, kind.as_str()], rows::principal).map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
@@ -199,7 +191,7 @@ pub fn teams_of(conn: &Connection, user_id: Id) -> StoreResult<Vec<Principal>> {
 fn group_org(conn: &Connection, id: Id, kind: PrincipalKind) -> StoreResult<Id> {
     conn.query_row(
         "SELECT org_id FROM principals WHERE id = ?1 AND kind = ?2",
-        params![id, kind_str(kind)],
+        params![id, kind.as_str()],
         |r| r.get::<_, Option<Id>>(0),
     )
     .optional()
@@ -617,20 +609,9 @@ pub fn mounted_collections(
     let n = rows::COLLECTION_COLUMNS.split(", ").count();
     let rows = stmt
         .query_map(params![user_id, coll_kind.as_str()], |r| {
-            let owner = Principal {
-                id: r.get(n)?,
-                kind: match r.get::<_, String>(n + 1)?.as_str() {
-                    "room" => PrincipalKind::Room,
-                    "team" => PrincipalKind::Team,
-                    _ => PrincipalKind::User,
-                },
-                slug: r.get(n + 2)?,
-                display_name: r.get(n + 3)?,
-                email: r.get(n + 4)?,
-            };
             Ok(MountedCollection {
                 collection: rows::collection(r)?,
-                owner,
+                owner: rows::principal_at(r, n)?,
                 sharee_displayname: r.get(n + 5)?,
                 sharee_color: r.get(n + 6)?,
                 sharee_sort_order: r.get(n + 7)?,

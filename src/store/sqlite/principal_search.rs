@@ -9,7 +9,6 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params_from_iter, types::Value};
 
-use super::org::kind_str;
 use super::{map_err, rows};
 use crate::store::{Principal, PrincipalField, PrincipalSearch, PrincipalTerm, SearchMatch, StoreResult};
 use crate::vcard::unicode_casemap;
@@ -76,7 +75,7 @@ fn condition(term: &PrincipalTerm, values: &mut Vec<Value>) -> String {
         PrincipalTerm::Kind(kinds) if kinds.is_empty() => String::from("0"),
         // Kind names are constants of ours, so they may be written into the SQL.
         PrincipalTerm::Kind(kinds) => {
-            let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", kind_str(*k))).collect();
+            let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
             format!("p.kind IN ({})", names.join(", "))
         }
     }

@@ -50,16 +50,17 @@ pub fn object(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
 pub const PRINCIPAL_COLUMNS: &str = "id, kind, slug, display_name, email";
 
 pub fn principal(row: &Row<'_>) -> rusqlite::Result<Principal> {
-    let kind: String = row.get(1)?;
+    principal_at(row, 0)
+}
+
+/// A principal whose `PRINCIPAL_COLUMNS` start at column `at` (after other columns).
+pub fn principal_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Principal> {
+    let kind: String = row.get(at + 1)?;
     Ok(Principal {
-        id: row.get(0)?,
-        kind: match kind.as_str() {
-            "room" => PrincipalKind::Room,
-            "team" => PrincipalKind::Team,
-            _ => PrincipalKind::User,
-        },
-        slug: row.get(2)?,
-        display_name: row.get(3)?,
-        email: row.get(4)?,
+        id: row.get(at)?,
+        kind: PrincipalKind::parse(&kind).unwrap_or(PrincipalKind::User),
+        slug: row.get(at + 2)?,
+        display_name: row.get(at + 3)?,
+        email: row.get(at + 4)?,
     })
 }
