@@ -84,6 +84,14 @@ struct Args {
     /// Skip the sync-scaling comparison.
     #[arg(long)]
     no_sync_scaling: bool,
+    /// Run only these workloads (repeatable); the others are reported as skipped. For
+    /// profiling one path, e.g. `--workload calendar-query --no-sync-scaling --only davit`.
+    #[arg(long = "workload", value_enum)]
+    workloads: Vec<Workload>,
+    /// Record a CPU profile of the server (`perf record -g`) during each concurrent run into
+    /// DIR/<workload>.data; read it with `perf report -i DIR/<workload>.data`.
+    #[arg(long, value_name = "DIR")]
+    perf_dir: Option<PathBuf>,
     /// The davit binary (default: `davit` next to this executable, built first if run by cargo).
     #[arg(long)]
     davit_bin: Option<PathBuf>,
@@ -114,6 +122,9 @@ pub struct Settings {
     pub sync_items: usize,
     pub sync_seed_budget: Duration,
     pub sqlite_duration: Duration,
+    /// Workloads to run; empty = all.
+    pub only_workloads: Vec<Workload>,
+    pub perf_dir: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -138,6 +149,8 @@ fn main() -> anyhow::Result<()> {
             180.0
         })),
         sqlite_duration: Duration::from_secs(if quick { 1 } else { 3 }),
+        only_workloads: args.workloads.clone(),
+        perf_dir: args.perf_dir.clone(),
     };
     if let Some(dir) = &args.dump_data {
         std::fs::create_dir_all(dir)?;
@@ -468,6 +481,11 @@ async fn run_workloads(
             }
         }
         println!("--> {}: {} ...", server.kind.name(), w.label());
+        if !s.only_workloads.is_empty() && !s.only_workloads.contains(&w) {
+            println!("    skipped: not asked for (--workload)");
+            rep.workloads.push((w, Outcome::NotAvailable("not asked for (--workload)".into())));
+            continue;
+        }
         if skip.contains(&w) {
             let why = "skipped: not available on davit, so nothing to compare".to_owned();
             println!("    {why}");
@@ -645,7 +663,9 @@ async fn measure_interleaved(
     for _ in 0..slices {
         for (i, (target, make_req, expect)) in items.iter().enumerate() {
             let probe = Probe::start(server);
+            let perf = start_perf(server, s, what);
             let r = load::run(target, &cfg, make_req, expect).await;
+            stop_perf(perf);
             let client_cpu = r.client_cpu_s;
             out[i].run.merge(r);
             probe.finish(server, &mut out[i], client_cpu).await;
@@ -660,6 +680,45 @@ async fn measure_interleaved(
         }
     }
     out
+}
+
+/// `perf record` of the server for one concurrent run, when `--perf-dir` asks for it.
+fn start_perf(server: &Server, s: &Settings, what: &str) -> Option<std::process::Child> {
+    let dir = s.perf_dir.as_ref()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let slug: String = format!("{}-{what}", server.kind.name())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    let out = dir.join(format!("{slug}.data"));
+    let child = std::process::Command::new("perf")
+        // DWARF unwinding: release builds have no frame pointers.
+        .args(["record", "-q", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384", "-p"])
+        .arg(server.pid().to_string())
+        .arg("-o")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(c) => {
+            println!("    perf record -> {}", out.display());
+            // perf needs a moment to attach before the load starts.
+            std::thread::sleep(Duration::from_millis(300));
+            Some(c)
+        }
+        Err(e) => {
+            println!("!!! perf record failed to start: {e}");
+            None
+        }
+    }
+}
+
+fn stop_perf(child: Option<std::process::Child>) {
+    if let Some(mut c) = child {
+        let _ = std::process::Command::new("kill").arg("-INT").arg(c.id().to_string()).status();
+        let _ = c.wait();
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

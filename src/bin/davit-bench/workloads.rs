@@ -13,14 +13,21 @@ use crate::load::{self, Expect, Gen, Req, Target};
 use crate::seed::{self, Rng};
 use crate::servers::Server;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
+    #[value(name = "propfind")]
     PropfindDepth1,
+    #[value(name = "calendar-query")]
     CalendarQueryMonth,
+    #[value(name = "multiget")]
     Multiget100,
+    #[value(name = "sync")]
     SyncAfterOneChange,
+    #[value(name = "addressbook-query")]
     AddressbookQuery,
+    #[value(name = "feed")]
     Feed,
+    #[value(name = "put")]
     PutNew,
 }
 
