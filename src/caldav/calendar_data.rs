@@ -30,7 +30,7 @@ pub fn is_verbatim(spec: &CalendarData) -> bool {
 /// (RFC 4918 §16).
 pub fn render(body: &[u8], spec: &CalendarData, floating: Tz) -> DavResult<String> {
     if is_verbatim(spec) {
-        return Ok(String::from_utf8_lossy(body).into_owned());
+        return Ok(crate::dav::xml::body_text(body));
     }
     let mut object = ical::parse(body).map_err(unreadable)?;
     if let Some(range) = spec.expand {

@@ -6,7 +6,7 @@ use crate::vcard::{self, Version};
 
 /// The body to serve for `spec`; `None` when the stored body does not parse any more.
 pub fn render(body: &[u8], spec: &AddressData) -> Option<String> {
-    let stored = || String::from_utf8_lossy(body).into_owned();
+    let stored = || crate::dav::xml::body_text(body);
     let text = match spec.version {
         Some(version) => {
             let card = vcard::parse(body).ok()?;

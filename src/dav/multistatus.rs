@@ -5,7 +5,7 @@ use http::StatusCode;
 use super::error::{Condition, DavError};
 use super::names::{self, DAVIT, QName};
 use super::props::PropValue;
-use super::xml::{XmlWriter, escape_attr, escape_text};
+use super::xml::{XmlWriter, escape_attr, escape_text, push_escaped_text};
 
 #[derive(Debug, Default)]
 pub struct Multistatus {
@@ -103,18 +103,18 @@ pub fn write_prop(out: &mut String, q: &QName, value: &PropValue) {
         }
         PropValue::Text(t) => {
             out.push('>');
-            out.push_str(&escape_text(t));
+            push_escaped_text(out, t);
         }
         PropValue::Href(h) => {
             out.push_str("><D:href>");
-            out.push_str(&escape_text(h));
+            push_escaped_text(out, h);
             out.push_str("</D:href>");
         }
         PropValue::Hrefs(hs) => {
             out.push('>');
             for h in hs {
                 out.push_str("<D:href>");
-                out.push_str(&escape_text(h));
+                push_escaped_text(out, h);
                 out.push_str("</D:href>");
             }
         }

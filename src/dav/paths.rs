@@ -78,7 +78,16 @@ pub fn decode_segment(raw: &str) -> Result<String, PathError> {
 }
 
 pub fn encode_segment(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
+    let mut out = String::with_capacity(segment.len());
+    push_encoded_segment(&mut out, segment);
+    out
+}
+
+/// `encode_segment` onto `out`; hrefs of long listings are built this way, one buffer each.
+pub fn push_encoded_segment(out: &mut String, segment: &str) {
+    for piece in utf8_percent_encode(segment, SEGMENT) {
+        out.push_str(piece);
+    }
 }
 
 /// Parses the path part of a request URI (percent-encoded) into a `DavPath`.
@@ -155,13 +164,22 @@ impl Hrefs {
         format!("{}/dav/{}/", self.base, area(kind))
     }
     pub fn home(&self, kind: HomeKind, owner: &str) -> String {
-        format!("{}/dav/{}/{}/", self.base, area(kind), encode_segment(owner))
+        self.in_home(kind, owner, &[], true)
     }
     /// A resource below a home: `segments` from the home down, the last one the resource.
     pub fn in_home(&self, kind: HomeKind, owner: &str, segments: &[String], collection: bool) -> String {
-        let mut href = self.home(kind, owner);
+        let area = area(kind);
+        let len =
+            self.base.len() + area.len() + owner.len() + segments.iter().map(|s| s.len() + 1).sum::<usize>();
+        let mut href = String::with_capacity(len + 8);
+        href.push_str(&self.base);
+        href.push_str("/dav/");
+        href.push_str(area);
+        href.push('/');
+        push_encoded_segment(&mut href, owner);
+        href.push('/');
         for (i, s) in segments.iter().enumerate() {
-            href.push_str(&encode_segment(s));
+            push_encoded_segment(&mut href, s);
             if collection || i + 1 < segments.len() {
                 href.push('/');
             }
@@ -170,7 +188,9 @@ impl Hrefs {
     }
     /// The href of a member, given its parent collection's href (ending in `/`).
     pub fn member(parent: &str, segment: &str, collection: bool) -> String {
-        let mut href = format!("{parent}{}", encode_segment(segment));
+        let mut href = String::with_capacity(parent.len() + segment.len() + 1);
+        href.push_str(parent);
+        push_encoded_segment(&mut href, segment);
         if collection {
             href.push('/');
         }

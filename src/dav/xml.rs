@@ -520,44 +520,67 @@ fn push_attr(out: &mut String, name: &str, value: &str) {
 /// Escapes character data. `\r` becomes a character reference because a
 /// literal one would be turned into `\n` by the next parser.
 pub fn escape_text(s: &str) -> Cow<'_, str> {
-    escape_with(s, |c| match c {
-        '&' => Some("&amp;"),
-        '<' => Some("&lt;"),
-        '>' => Some("&gt;"),
-        '\r' => Some("&#13;"),
-        _ => None,
-    })
+    escape(s, false)
 }
 
 /// Escapes a double-quoted attribute value. Tab and newline are written as
 /// references too: attribute normalisation would otherwise turn them into spaces.
 pub fn escape_attr(s: &str) -> Cow<'_, str> {
-    escape_with(s, |c| match c {
-        '&' => Some("&amp;"),
-        '<' => Some("&lt;"),
-        '>' => Some("&gt;"),
-        '"' => Some("&quot;"),
-        '\r' => Some("&#13;"),
-        '\n' => Some("&#10;"),
-        '\t' => Some("&#9;"),
-        _ => None,
-    })
+    escape(s, true)
+}
+
+/// `escape_text` straight onto `out`: calendar and address data are escaped this way, with
+/// no intermediate string (every line of them ends in `\r`).
+pub fn push_escaped_text(out: &mut String, s: &str) {
+    push_escaped(out, s, false);
+}
+
+/// A stored body as text for a response: checked (fast) as UTF-8 and copied once; a body
+/// that is not UTF-8 has its bad bytes replaced (lossy decoding is ~10× slower, so only then).
+pub fn body_text(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    }
 }
 
 /// Borrows when nothing needs escaping, which is the common case.
-fn escape_with(s: &str, replacement: fn(char) -> Option<&'static str>) -> Cow<'_, str> {
-    let Some(first) = s.find(|c| replacement(c).is_some()) else {
+fn escape(s: &str, attr: bool) -> Cow<'_, str> {
+    if !s.bytes().any(|b| replacement(b, attr).is_some()) {
         return Cow::Borrowed(s);
-    };
+    }
     let mut out = String::with_capacity(s.len() + 16);
-    out.push_str(&s[..first]);
-    for c in s[first..].chars() {
-        match replacement(c) {
-            Some(escaped) => out.push_str(escaped),
-            None => out.push(c),
+    push_escaped(&mut out, s, attr);
+    Cow::Owned(out)
+}
+
+/// What an ASCII byte is written as, if it must be escaped. Everything escaped is ASCII, so
+/// the runs between such bytes are whole UTF-8 sequences and are copied as they are.
+#[inline]
+fn replacement(b: u8, attr: bool) -> Option<&'static str> {
+    match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'\r' => Some("&#13;"),
+        b'"' if attr => Some("&quot;"),
+        b'\n' if attr => Some("&#10;"),
+        b'\t' if attr => Some("&#9;"),
+        _ => None,
+    }
+}
+
+fn push_escaped(out: &mut String, s: &str, attr: bool) {
+    out.reserve(s.len());
+    let mut run_start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if let Some(escaped) = replacement(b, attr) {
+            out.push_str(&s[run_start..i]);
+            out.push_str(escaped);
+            run_start = i + 1;
         }
     }
-    Cow::Owned(out)
+    out.push_str(&s[run_start..]);
 }
 
 // ---------------------------------------------------------------------------
@@ -612,7 +635,7 @@ impl XmlWriter {
     }
 
     pub fn text(&mut self, text: &str) {
-        self.out.push_str(&escape_text(text));
+        push_escaped_text(&mut self.out, text);
     }
 
     /// Appends a fragment verbatim; it must already be well-formed.
