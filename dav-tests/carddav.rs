@@ -250,6 +250,9 @@ async fn addressbook_query_filters() {
             ),
         ),
         ("carol", card("carol", "FN:carol\r\nN:;carol;;;\r\nORG:ACME Corp\r\nCATEGORIES:friends,work\r\n")),
+        // An escaped comma and LIKE's wildcards in the name: the index answers single
+        // text-matches on FN/EMAIL/ORG alone, and must agree with the exact evaluation.
+        ("dave", card("dave", "FN:Doe\\, Dave 50%_off\r\nEMAIL:dave@x.example\r\n")),
     ];
     for (name, body) in &cards {
         c.put(&format!("{BOOK}{name}.vcf"), "text/vcard", body).await.assert_status(201);
@@ -270,7 +273,22 @@ async fn addressbook_query_filters() {
         ("equals is not contains", f(&tm("FN", "match-type=\"equals\"", "Bob")), set(&[])),
         ("starts-with", f(&tm("EMAIL", "match-type=\"starts-with\"", "bob@")), set(&["bob"])),
         ("ends-with", f(&tm("EMAIL", "match-type=\"ends-with\"", "work.example")), set(&["anna"])),
-        ("negate", f(&tm("FN", "negate-condition=\"yes\"", "bob")), set(&["anna", "carol"])),
+        ("negate", f(&tm("FN", "negate-condition=\"yes\"", "bob")), set(&["anna", "carol", "dave"])),
+        ("escaped comma, unescaped in the value", f(&tm("FN", "", "doe, DAVE")), set(&["dave"])),
+        ("percent is literal", f(&tm("FN", "", "50%")), set(&["dave"])),
+        ("underscore is literal", f(&tm("FN", "", "0_o")), set(&[])),
+        ("wildcards in a row are literal", f(&tm("FN", "", "%_O")), set(&["dave"])),
+        (
+            "equals on an escaped value",
+            f(&tm("FN", "match-type=\"equals\"", "doe, dave 50%_off")),
+            set(&["dave"]),
+        ),
+        ("organization alone", f(&tm("ORG", "", "acme c")), set(&["carol"])),
+        (
+            "ends-with on EMAIL alone",
+            f(&tm("EMAIL", "match-type=\"ends-with\"", ".EXAMPLE")),
+            set(&["anna", "bob", "dave"]),
+        ),
         (
             "is-not-defined",
             f("<CR:prop-filter name=\"EMAIL\"><CR:is-not-defined/></CR:prop-filter>"),
@@ -289,7 +307,7 @@ async fn addressbook_query_filters() {
             f(
                 "<CR:prop-filter name=\"EMAIL\"><CR:param-filter name=\"TYPE\"><CR:is-not-defined/></CR:param-filter></CR:prop-filter>",
             ),
-            set(&[]),
+            set(&["dave"]),
         ),
         (
             "anyof across properties",
@@ -299,7 +317,7 @@ async fn addressbook_query_filters() {
         (
             "allof across properties",
             fa(&format!("{}{}", tm("FN", "", "a"), tm("EMAIL", "", "example"))),
-            set(&["anna"]),
+            set(&["anna", "dave"]),
         ),
         (
             "allof inside a prop-filter",
@@ -309,7 +327,7 @@ async fn addressbook_query_filters() {
             set(&["bob"]),
         ),
         ("categories", f(&tm("CATEGORIES", "", "friends")), set(&["carol"])),
-        ("empty filter matches all", f(""), set(&["anna", "bob", "carol"])),
+        ("empty filter matches all", f(""), set(&["anna", "bob", "carol", "dave"])),
     ];
     for (what, filter, expected) in cases {
         assert_eq!(names(&c, query_body(&filter, "")).await, expected, "{what}");

@@ -40,6 +40,20 @@ fn index_pattern(pf: &PropFilter) -> Option<(&str, String)> {
     Some((pf.name.as_str(), pattern))
 }
 
+/// Indexed properties whose index rows are exactly the values the evaluator compares, one
+/// row per property instance (NICKNAME, CATEGORIES and TEL also get widened forms).
+const EXACTLY_INDEXED: &[&str] = &["FN", "N", "EMAIL", "ORG", "UID", "MEMBER"];
+
+/// Whether the index alone decides the filter: a single prop-filter whose one text-match the
+/// index answers with the same folding the evaluator uses (i;unicode-casemap), on a property
+/// indexed exactly. Then every candidate matches and none need be parsed.
+fn index_is_exact(f: &Filter) -> bool {
+    let [pf] = f.prop_filters.as_slice() else { return false };
+    index_pattern(pf).is_some()
+        && EXACTLY_INDEXED.contains(&pf.name.as_str())
+        && pf.text_matches.iter().all(|tm| tm.collation == Collation::UnicodeCasemap)
+}
+
 /// Candidate cards: from the index when every alternative (anyof) or at least one
 /// requirement (allof) is indexable, else the whole address book.
 fn candidates(ctx: &Ctx<'_>, coll: &Collection, f: &Filter) -> DavResult<Vec<(ObjectMeta, Vec<u8>)>> {
@@ -86,13 +100,16 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
     }
     let content = Content { address: query.address_data.as_ref(), ..Content::default() };
     let limit = query.limit.unwrap_or(usize::MAX);
+    let exact = index_is_exact(&query.filter);
     for (meta, body) in candidates(ctx, coll, &query.filter)? {
         if single.is_some_and(|m| m.id != meta.id) {
             continue;
         }
-        let Ok(card) = vcard::parse(&body) else { continue };
-        if !filter::matches(&query.filter, &vcard::properties(&card)) {
-            continue;
+        if !exact {
+            let Ok(card) = vcard::parse(&body) else { continue };
+            if !filter::matches(&query.filter, &vcard::properties(&card)) {
+                continue;
+            }
         }
         if ms.responses.len() == limit {
             // RFC 6352 §8.6.1: truncated results carry a 507 for the request-URI.
