@@ -1,5 +1,7 @@
 //! Resolving a `DavPath` to what is stored there, with the facts access control needs.
 
+use std::sync::Arc;
+
 use super::error::{DavError, DavResult};
 use super::paths::{DavPath, Hrefs, href_for};
 use crate::acl::Target;
@@ -10,7 +12,7 @@ use crate::store::{Collection, CollectionKind, HomeKind, Member, ObjectMeta, Pri
 #[derive(Debug, Clone)]
 pub struct Place {
     pub area: HomeKind,
-    pub owner: Principal,
+    pub owner: Arc<Principal>,
     pub segments: Vec<String>,
 }
 
@@ -58,7 +60,7 @@ pub fn mounted_members(store: &dyn Store, home: &Place) -> DavResult<Vec<Resourc
         .into_iter()
         .map(|m| {
             let segment = mount_segment(m.collection.id);
-            Resource::Collection { coll: sharee_view(m), place: home.child(&segment) }
+            Resource::Collection { coll: Arc::new(sharee_view(m)), place: home.child(&segment) }
         })
         .collect())
 }
@@ -84,8 +86,9 @@ pub enum Resource {
     Principals,
     Homes(HomeKind),
     Principal(Principal),
-    Collection { coll: Collection, place: Place },
-    Object { meta: ObjectMeta, parent: Collection, place: Place },
+    // Shared (`Arc`): a listing makes one resource per member, each naming its parent and owner.
+    Collection { coll: Arc<Collection>, place: Place },
+    Object { meta: ObjectMeta, parent: Arc<Collection>, place: Place },
 }
 
 /// The result of resolving a path: something, or nothing with (maybe) an existing parent.
@@ -94,7 +97,7 @@ pub enum Located {
     Found(Resource),
     /// Nothing there. `parent` is the collection that would contain it, if it exists.
     Missing {
-        parent: Option<(Collection, Place)>,
+        parent: Option<(Arc<Collection>, Place)>,
         segment: Option<String>,
     },
 }
@@ -157,7 +160,9 @@ impl Resource {
             return None;
         };
         Some(match member {
-            Member::Collection(c) => Resource::Collection { place: place.child(&c.segment), coll: c },
+            Member::Collection(c) => {
+                Resource::Collection { place: place.child(&c.segment), coll: Arc::new(c) }
+            }
             Member::Object(o) => {
                 Resource::Object { place: place.child(&o.segment), meta: o, parent: coll.clone() }
             }
@@ -188,9 +193,9 @@ fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[Strin
     let Some(mut coll) = store.home(principal.id, area)? else {
         return missing;
     };
-    let mut place = Place { area, owner: principal, segments: Vec::new() };
+    let mut place = Place { area, owner: Arc::new(principal), segments: Vec::new() };
     let Some((last, parents)) = rest.split_last() else {
-        return Ok(Located::Found(Resource::Collection { coll, place }));
+        return Ok(Located::Found(Resource::Collection { coll: Arc::new(coll), place }));
     };
     for (depth, segment) in parents.iter().enumerate() {
         let child = match store.child_collection(coll.id, segment)? {
@@ -207,17 +212,21 @@ fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[Strin
         }
     }
     if let Some(child) = store.child_collection(coll.id, last)? {
-        return Ok(Located::Found(Resource::Collection { coll: child, place: place.child(last) }));
+        return Ok(Located::Found(Resource::Collection { coll: Arc::new(child), place: place.child(last) }));
     }
     if parents.is_empty()
         && let Some(child) = mounted(store, &place, last)?
     {
-        return Ok(Located::Found(Resource::Collection { coll: child, place: place.child(last) }));
+        return Ok(Located::Found(Resource::Collection { coll: Arc::new(child), place: place.child(last) }));
     }
     if let Some(meta) = store.object(coll.id, last)? {
-        return Ok(Located::Found(Resource::Object { meta, parent: coll, place: place.child(last) }));
+        return Ok(Located::Found(Resource::Object {
+            meta,
+            parent: Arc::new(coll),
+            place: place.child(last),
+        }));
     }
-    Ok(Located::Missing { parent: Some((coll, place)), segment: Some(last.clone()) })
+    Ok(Located::Missing { parent: Some((Arc::new(coll), place)), segment: Some(last.clone()) })
 }
 
 /// The shared collection `segment` names in the home at `home`, if it is shared with the

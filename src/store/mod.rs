@@ -50,8 +50,14 @@ pub trait Store: Send + Sync + 'static {
     /// one read: listing a collection must not cost a query per member.
     fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>>;
     /// The objects of a collection named by `segments`, each with its body and dead
-    /// properties, from one snapshot (multiget); names that are not objects there are left out.
-    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>>;
+    /// properties (when `dead_props`; else none are read), from one snapshot (multiget); names
+    /// that are not objects there are left out.
+    fn loaded_objects(
+        &self,
+        collection_id: Id,
+        segments: &[&str],
+        dead_props: bool,
+    ) -> StoreResult<Vec<LoadedObject>>;
     /// Members that may match a query, with their bodies, chosen from the index alone: of
     /// component type `comp` (if given) and whose occurrence span may overlap `range`.
     /// Objects without indexed dates (e.g. a VTODO without DTSTART/DUE) are always returned.

@@ -117,7 +117,10 @@ fn same_authority(dest: &str, host: &str, scheme: Option<&str>) -> bool {
 }
 
 /// The existing collection the destination will live in, its href, and the name it will have.
-fn destination_parent(ctx: &Ctx<'_>, dest: &DavPath) -> DavResult<(Collection, String, String)> {
+fn destination_parent(
+    ctx: &Ctx<'_>,
+    dest: &DavPath,
+) -> DavResult<(std::sync::Arc<Collection>, String, String)> {
     let (parent, place, segment) = match resolve(ctx.store(), dest)? {
         Located::Missing { parent: Some((parent, place)), segment: Some(segment) } => {
             (parent, place, segment)

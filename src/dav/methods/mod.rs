@@ -63,7 +63,7 @@ pub(crate) fn validators(res: &Resource) -> Validators {
 }
 
 /// The collection holding `res` (and where it lives), for unbind checks.
-pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection, Place)> {
+pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(std::sync::Arc<Collection>, Place)> {
     match res {
         Resource::Object { parent, place, .. } => Ok((parent.clone(), parent_place(place))),
         Resource::Collection { coll, place } => {
@@ -71,7 +71,7 @@ pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection,
                 .parent_id
                 .ok_or_else(|| DavError::forbidden("a home cannot be removed, copied over or moved"))?;
             let parent = ctx.store().collection(parent_id)?.ok_or_else(DavError::not_found)?;
-            Ok((parent, parent_place(place)))
+            Ok((std::sync::Arc::new(parent), parent_place(place)))
         }
         _ => Err(DavError::forbidden("this resource is managed by the server")),
     }
@@ -79,7 +79,7 @@ pub(crate) fn parent_of(ctx: &Ctx<'_>, res: &Resource) -> DavResult<(Collection,
 
 /// Removing `res` from its collection needs unbind on that collection (RFC 3744 §3.10); a
 /// refusal names the collection. Returns the parent.
-pub(crate) fn authorize_unbind(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Collection> {
+pub(crate) fn authorize_unbind(ctx: &Ctx<'_>, res: &Resource) -> DavResult<std::sync::Arc<Collection>> {
     let (parent, place) = parent_of(ctx, res)?;
     let href = ctx.hrefs().in_home(place.area, &place.owner.slug, &place.segments, true);
     let container = ctx.container_target(&parent);

@@ -37,8 +37,9 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
     ms.push(&describe(ctx, &res, &request, None)?);
     if !members.is_empty() {
         // One read for the dead properties of all members instead of one per member.
+        let wants_dead = may_ask_dead_props(&request);
         let mut dead = match &res {
-            Resource::Collection { coll, .. } => Some(ctx.store().member_dead_props(coll.id)?),
+            Resource::Collection { coll, .. } if wants_dead => Some(ctx.store().member_dead_props(coll.id)?),
             _ => None,
         };
         for member in members {
@@ -50,6 +51,7 @@ pub fn propfind(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResp
             let shared =
                 matches!(&member, Resource::Collection { coll, place } if place.is_mounted(coll.owner_id));
             let props = match (dead.as_mut(), prop_target(&member)) {
+                _ if !wants_dead => Vec::new(),
                 (Some(all), Some(target)) if !shared => all.remove(&target).unwrap_or_default(),
                 _ => dead_props(ctx, &member)?,
             };
@@ -67,8 +69,12 @@ pub fn members(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<Resource>> {
         let Some(coll) = ctx.store().home(me.id, kind)? else {
             return Ok(vec![]);
         };
-        let place = super::super::resource::Place { area: kind, owner: me.clone(), segments: vec![] };
-        Ok(vec![Resource::Collection { coll, place }])
+        let place = super::super::resource::Place {
+            area: kind,
+            owner: std::sync::Arc::new(me.clone()),
+            segments: vec![],
+        };
+        Ok(vec![Resource::Collection { coll: std::sync::Arc::new(coll), place }])
     };
     Ok(match res {
         Resource::Root => vec![Resource::DavRoot],
@@ -134,7 +140,22 @@ pub fn describe(
     request: &Propfind,
     content: Option<&Content<'_>>,
 ) -> DavResult<Response> {
-    describe_with(ctx, res, request, content, dead_props(ctx, res)?)
+    let dead = if may_ask_dead_props(request) { dead_props(ctx, res)? } else { Vec::new() };
+    describe_with(ctx, res, request, content, dead)
+}
+
+/// Whether answering `request` may need stored (dead) properties. Protected names and the
+/// REPORT content properties can never be dead (PROPPATCH refuses the former, and the latter
+/// are computed), so the usual sync requests (getetag, calendar-data) skip that read: it was
+/// one query per object of every query, multiget and listing.
+pub fn may_ask_dead_props(request: &Propfind) -> bool {
+    use crate::dav::names::{CALDAV, CARDDAV};
+    match request {
+        Propfind::Prop(names) => names.iter().any(|q| {
+            !(props::is_protected(q) || q.is(CALDAV, "calendar-data") || q.is(CARDDAV, "address-data"))
+        }),
+        Propfind::AllProp { .. } | Propfind::PropName => true,
+    }
 }
 
 /// `describe` with the resource's dead properties already read.
@@ -225,6 +246,6 @@ fn object_content(
     }
     Some(match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
         Some(spec) => crate::caldav::calendar_data::render(body, spec, content.floating).map(PropValue::Text),
-        None => Ok(PropValue::Text(String::from_utf8_lossy(body).into_owned())),
+        None => Ok(PropValue::Text(crate::dav::xml::body_text(body))),
     })
 }

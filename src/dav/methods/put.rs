@@ -14,7 +14,7 @@ use crate::store::{Collection, CollectionKind, ObjectIndex, PutObject};
 /// Where the PUT goes: the parent collection, its href, the member name, and the current
 /// state of the member if it exists.
 struct Target {
-    parent: Collection,
+    parent: std::sync::Arc<Collection>,
     parent_href: String,
     segment: String,
     existing: Option<Validators>,

@@ -95,7 +95,7 @@ fn multiget(
         ));
     }
     let paths: Vec<Option<DavPath>> = hrefs.iter().map(|h| href_path(ctx, h)).collect();
-    let mut loaded = load_members(ctx, &paths)?;
+    let mut loaded = load_members(ctx, &paths, super::propfind::may_ask_dead_props(props))?;
     let mut ms = Multistatus::default();
     ms.responses.reserve(hrefs.len());
     for (href, path) in hrefs.iter().zip(&paths) {
@@ -131,6 +131,7 @@ fn href_path(ctx: &Ctx<'_>, href: &str) -> Option<DavPath> {
 fn load_members(
     ctx: &Ctx<'_>,
     paths: &[Option<DavPath>],
+    dead_props: bool,
 ) -> DavResult<HashMap<DavPath, (Resource, LoadedObject)>> {
     let mut by_parent: HashMap<DavPath, Vec<&str>> = HashMap::new();
     for path in paths.iter().flatten() {
@@ -150,7 +151,7 @@ fn load_members(
             continue;
         };
         let Resource::Collection { coll, .. } = &parent else { continue };
-        for object in ctx.store().loaded_objects(coll.id, &segments)? {
+        for object in ctx.store().loaded_objects(coll.id, &segments, dead_props)? {
             let DavPath::InHome { kind, owner, rest } = &parent_path else { continue };
             let mut rest = rest.clone();
             rest.push(object.meta.segment.clone());

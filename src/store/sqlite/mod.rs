@@ -207,8 +207,13 @@ impl Store for SqliteStore {
     fn member_dead_props(&self, collection_id: Id) -> StoreResult<HashMap<PropTarget, Vec<DeadProp>>> {
         self.read(|c| tree_read::member_dead_props(c, collection_id))
     }
-    fn loaded_objects(&self, collection_id: Id, segments: &[&str]) -> StoreResult<Vec<LoadedObject>> {
-        self.read(|c| tree_read::loaded_objects(c, collection_id, segments))
+    fn loaded_objects(
+        &self,
+        collection_id: Id,
+        segments: &[&str],
+        dead_props: bool,
+    ) -> StoreResult<Vec<LoadedObject>> {
+        self.read(|c| tree_read::loaded_objects(c, collection_id, segments, dead_props))
     }
     fn query_candidates(
         &self,

@@ -126,6 +126,7 @@ pub fn loaded_objects(
     conn: &Connection,
     collection_id: Id,
     segments: &[&str],
+    with_dead_props: bool,
 ) -> StoreResult<Vec<LoadedObject>> {
     conn.execute_batch("BEGIN").map_err(map_err)?;
     let result = (|| {
@@ -143,7 +144,8 @@ pub fn loaded_objects(
                 .optional()
                 .map_err(map_err)?;
             if let Some((meta, body)) = found {
-                let dead_props = dead_props(conn, PropTarget::Object(meta.id))?;
+                let dead_props =
+                    if with_dead_props { dead_props(conn, PropTarget::Object(meta.id))? } else { Vec::new() };
                 out.push(LoadedObject { meta, body, dead_props });
             }
         }
