@@ -387,3 +387,57 @@ async fn bad_queries_name_their_precondition() {
     c.send(c.request("REPORT", BOOK).header("Depth", "1").body(zero)).await.assert_status(400);
     server.stop().await;
 }
+
+/// The card index is kept per address book: a query finds a card in the book it is in now,
+/// after MOVE and COPY too, and never one of another book (or of another user).
+#[tokio::test]
+async fn addressbook_query_sees_only_its_own_book_after_move_and_copy() {
+    let server = TestServer::start().await;
+    server.add_user("alice", Role::Collaborator);
+    server.add_user("bob", Role::Collaborator);
+    let c = server.client("alice");
+    let other = "/dav/addressbooks/alice/friends/";
+    let mkcol = "<D:mkcol xmlns:D=\"DAV:\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\"><D:set><D:prop>\
+                 <D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>";
+    c.send(c.request("MKCOL", other).body(mkcol)).await.assert_status(201);
+    let card =
+        |uid: &str| format!("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:Zed Zebra {uid}\r\nEND:VCARD\r\n");
+    c.put(&format!("{BOOK}z1.vcf"), "text/vcard", &card("z1")).await.assert_status(201);
+    c.put(&format!("{BOOK}z2.vcf"), "text/vcard", &card("z2")).await.assert_status(201);
+    // Bob has a card with the same name in his own book.
+    let b = server.client("bob");
+    b.put("/dav/addressbooks/bob/contacts/z9.vcf", "text/vcard", &card("z9")).await.assert_status(201);
+
+    let query = |book: &'static str| {
+        let c = &c;
+        async move {
+            let body = query_body(
+                "<CR:filter><CR:prop-filter name=\"FN\"><CR:text-match>zebra</CR:text-match></CR:prop-filter></CR:filter>",
+                "",
+            );
+            let r = c.send(c.request("REPORT", book).header("Depth", "1").body(body)).await;
+            r.assert_status(207);
+            r.xml().hrefs().into_iter().filter(|h| h != book).collect::<BTreeSet<String>>()
+        }
+    };
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(query(BOOK).await, set(&[&format!("{BOOK}z1.vcf"), &format!("{BOOK}z2.vcf")]));
+    assert_eq!(query(other).await, set(&[]));
+
+    let to = |path: &str| format!("{}{}", c.base, path);
+    let mv = c.request("MOVE", &format!("{BOOK}z1.vcf")).header("Destination", to(&format!("{other}z1.vcf")));
+    c.send(mv).await.assert_status(201);
+    assert_eq!(query(BOOK).await, set(&[&format!("{BOOK}z2.vcf")]));
+    assert_eq!(query(other).await, set(&[&format!("{other}z1.vcf")]));
+
+    let cp = c.request("COPY", &format!("{BOOK}z2.vcf")).header("Destination", to(&format!("{other}z2.vcf")));
+    c.send(cp).await.assert_status(201);
+    assert_eq!(query(BOOK).await, set(&[&format!("{BOOK}z2.vcf")]));
+    assert_eq!(query(other).await, set(&[&format!("{other}z1.vcf"), &format!("{other}z2.vcf")]));
+
+    // Deleting the copy's source leaves the copy findable.
+    c.send(c.request("DELETE", &format!("{BOOK}z2.vcf"))).await.assert_status(204);
+    assert_eq!(query(BOOK).await, set(&[]));
+    assert_eq!(query(other).await, set(&[&format!("{other}z1.vcf"), &format!("{other}z2.vcf")]));
+    server.stop().await;
+}

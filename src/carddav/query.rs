@@ -68,10 +68,15 @@ fn candidates(ctx: &Ctx<'_>, coll: &Collection, f: &Filter) -> DavResult<Vec<(Ob
     if chosen.is_empty() {
         return Ok(ctx.store().query_candidates(coll.id, None, None)?);
     }
+    if let [(field, pattern)] = chosen.as_slice() {
+        // Already one per card, in segment order.
+        return Ok(ctx.store().card_candidates(coll.id, field, pattern)?);
+    }
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<(ObjectMeta, Vec<u8>)> = Vec::new();
     for (field, pattern) in chosen {
         for candidate in ctx.store().card_candidates(coll.id, field, &pattern)? {
-            if !out.iter().any(|(m, _)| m.id == candidate.0.id) {
+            if seen.insert(candidate.0.id) {
                 out.push(candidate);
             }
         }

@@ -69,7 +69,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
 
     /// Cards of an address book with an indexed `field` whose folded value is LIKE
-    /// `pattern` (`%` and `_` wildcards, `\` escapes), with their bodies.
+    /// `pattern` (`%` and `_` wildcards, `\` escapes), with their bodies: each card once, in
+    /// segment order.
     fn card_candidates(
         &self,
         collection_id: Id,

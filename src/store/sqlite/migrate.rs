@@ -10,7 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_organizations.sql")),
     (3, include_str!("migrations/0003_two_factor.sql")),
-    (4, include_str!("migrations/0004_listing_index.sql")),
+    (4, include_str!("migrations/0004_read_indexes.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -28,4 +28,55 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tracing::info!(version, "applied database migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database as version 3 left it, with one card in one address book.
+    fn version_3_with_a_card() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 3) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
+             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at)
+                 VALUES (1, 1, NULL, 'addressbook-home', 'a', 0, 0),
+                        (10, 1, 1, 'addressbook', 'book', 0, 0), (11, 1, 1, 'addressbook', 'other', 0, 0);
+             INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, created_at, modified_at)
+                 VALUES (100, 10, 'c.vcf', 'e', 'text/vcard', 1, x'00', 0, 0);
+             INSERT INTO card_index (object_id, field, value) VALUES (100, 'FN', 'ANNA');",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn index_collections(conn: &Connection) -> Vec<Option<i64>> {
+        let mut stmt = conn.prepare("SELECT collection_id FROM card_index ORDER BY rowid").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn version_4_back_fills_and_keeps_the_card_index_collection() {
+        let mut conn = version_3_with_a_card();
+        migrate(&mut conn).unwrap();
+        assert_eq!(index_collections(&conn), [Some(10)], "back-filled");
+        // New rows take their card's collection; a moved card takes its rows along.
+        conn.execute("INSERT INTO card_index (object_id, field, value) VALUES (100, 'EMAIL', 'A@B')", [])
+            .unwrap();
+        assert_eq!(index_collections(&conn), [Some(10), Some(10)]);
+        conn.execute("UPDATE objects SET collection_id = 11 WHERE id = 100", []).unwrap();
+        assert_eq!(index_collections(&conn), [Some(11), Some(11)]);
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT object_id FROM card_index WHERE collection_id = 1 AND field = 'FN' AND value LIKE 'x%'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("card_index_by_collection"), "{plan}");
+    }
 }

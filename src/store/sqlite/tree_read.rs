@@ -187,10 +187,11 @@ pub fn card_candidates(
     field: &str,
     pattern: &str,
 ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    // The hits of this address book's index rows, each card then fetched by id (sorted here:
+    // an ORDER BY segment would make SQLite walk the whole collection instead).
     let sql = format!(
-        "SELECT {}, body FROM objects WHERE collection_id = ?1 AND id IN
-           (SELECT object_id FROM card_index WHERE field = ?2 AND value LIKE ?3 ESCAPE '\\')
-         ORDER BY segment",
+        "SELECT {}, body FROM objects WHERE id IN
+           (SELECT object_id FROM card_index WHERE collection_id = ?1 AND field = ?2 AND value LIKE ?3 ESCAPE '\\')",
         rows::OBJECT_COLUMNS
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
@@ -199,7 +200,9 @@ pub fn card_candidates(
             Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
         })
         .map_err(map_err)?;
-    rows.collect::<Result<_, _>>().map_err(map_err)
+    let mut found: Vec<(ObjectMeta, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(map_err)?;
+    found.sort_unstable_by(|a, b| a.0.segment.cmp(&b.0.segment));
+    Ok(found)
 }
 
 /// Members changed after `rev`, oldest first; the log keeps one row per member, so this is
