@@ -210,3 +210,94 @@ fn assemble(header: &[&str], timezones: &HashMap<String, Vec<&str>>, group: &Gro
     out.push_str("END:VCALENDAR\r\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Collection, CollectionKind, CollectionProps};
+
+    const BERLIN: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n\
+        TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+    const TOKYO: &str = "BEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n\
+        TZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+    fn calendar() -> Collection {
+        Collection {
+            id: 1,
+            owner_id: 1,
+            parent_id: None,
+            kind: CollectionKind::Calendar,
+            segment: "c".into(),
+            props: CollectionProps::default(),
+            rev: 0,
+            sync_floor: 0,
+            created_at: 0,
+            modified_at: 0,
+        }
+    }
+
+    /// An export as Outlook on macOS / Exchange writes it: METHOD, X-WR names, the series
+    /// master and its override apart, a task, a journal entry and a free/busy block.
+    fn export() -> String {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\n\
+             METHOD:PUBLISH\r\nX-WR-CALNAME:Work\r\n{BERLIN}{TOKYO}\
+             BEGIN:VEVENT\r\nUID:series\r\nDTSTAMP:20260101T000000Z\r\n\
+             DTSTART;TZID=Europe/Berlin:20260105T100000\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n\
+             SUMMARY:Weekly\r\nEND:VEVENT\r\n\
+             BEGIN:VEVENT\r\nUID:single\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260106T100000Z\r\n\
+             SUMMARY:Once,\r\n  folded\r\nEND:VEVENT\r\n\
+             BEGIN:VEVENT\r\nUID:series\r\nDTSTAMP:20260101T000000Z\r\n\
+             RECURRENCE-ID;TZID=Europe/Berlin:20260112T100000\r\n\
+             DTSTART;TZID=Europe/Berlin:20260112T110000\r\nDURATION:PT1H\r\nSUMMARY:Moved\r\nEND:VEVENT\r\n\
+             BEGIN:VTODO\r\nUID:task\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Do\r\nEND:VTODO\r\n\
+             BEGIN:VJOURNAL\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:No UID\r\nEND:VJOURNAL\r\n\
+             BEGIN:VFREEBUSY\r\nUID:fb\r\nDTSTAMP:20260101T000000Z\r\nEND:VFREEBUSY\r\n\
+             END:VCALENDAR\r\n"
+        )
+    }
+
+    #[test]
+    fn splits_by_uid_keeping_series_and_their_timezones() {
+        let parsed = split(export().as_bytes());
+        let bodies: Vec<String> = parsed.items.iter().map(|i| String::from_utf8(i.body.clone()).unwrap()).collect();
+        assert_eq!(bodies.len(), 4, "{bodies:#?}");
+        let series = &bodies[0];
+        assert_eq!(series.matches("BEGIN:VEVENT").count(), 2, "master and override together");
+        assert!(series.contains("TZID:Europe/Berlin") && !series.contains("Asia/Tokyo"), "{series}");
+        assert!(!series.contains("METHOD") && !series.contains("X-WR-CALNAME"));
+        assert!(bodies[1].contains("SUMMARY:Once,\r\n  folded\r\n"), "lines kept as exported");
+        assert!(!bodies[1].contains("VTIMEZONE"), "a UTC event needs no time zone");
+        assert!(bodies[2].contains("BEGIN:VTODO"));
+        assert!(bodies[3].contains("BEGIN:VJOURNAL") && bodies[3].contains("UID:import-"));
+        let lines: Vec<usize> = parsed.items.iter().map(|i| i.line).collect();
+        assert_eq!(lines[0], 22);
+        assert_eq!(parsed.skipped.len(), 1);
+        assert!(parsed.skipped[0].reason.as_deref().unwrap().starts_with("VFREEBUSY"));
+        for body in &bodies {
+            crate::caldav::validate_put::validate(&calendar(), body.as_bytes())
+                .unwrap_or_else(|e| panic!("{}\n{body}", e.message));
+        }
+        assert_eq!(split(export().as_bytes()).items, parsed.items, "derived UIDs are stable");
+    }
+
+    #[test]
+    fn the_fixture_exports_split_into_valid_objects() {
+        for name in ["outlook/windows-tzid-weekly.ics", "google/weekly-exdate-override.ics", "journal.ics"] {
+            let data = std::fs::read(format!("{}/fixtures/ical/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let parsed = split(&data);
+            assert!(!parsed.items.is_empty(), "{name}");
+            for item in &parsed.items {
+                crate::caldav::validate_put::validate(&calendar(), &item.body)
+                    .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+            }
+        }
+    }
+
+    #[test]
+    fn unterminated_component_is_reported() {
+        let parsed = split(b"BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\n");
+        assert!(parsed.items.is_empty());
+        assert_eq!(parsed.skipped[0].line, 2);
+    }
+}

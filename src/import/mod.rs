@@ -116,3 +116,6 @@ pub(crate) fn property_name(line: &str) -> String {
     let head = line.split([';', ':']).next().unwrap_or("");
     head.rsplit('.').next().unwrap_or(head).trim().to_ascii_uppercase()
 }
+
+#[cfg(test)]
+mod tests;
