@@ -23,7 +23,7 @@ pub fn resolve(
         }
         Err(OrgError::NotFound(_)) if create => Ok((create_collection(store, actor, path, kind)?, true)),
         Err(OrgError::NotFound(_)) => Err(ImportError::NotFound(format!(
-            "there is no {} {path} (OWNER/NAME); ask to create it",
+            "there is no {} {path}: import with create (`--create`, `?create=true`) to make it",
             noun.trim_start_matches("an ").trim_start_matches("a ")
         ))),
         Err(OrgError::Store(e)) => Err(e.into()),
