@@ -121,3 +121,6 @@ pub fn read(data: &[u8]) -> Parsed {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

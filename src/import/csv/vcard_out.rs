@@ -56,8 +56,9 @@ pub fn write(c: &Contact, uid: &str, display_name: &str) -> String {
 }
 
 fn typed(out: &mut String, name: &str, t: &Typed) {
-    // URL values are URIs (§6.7.8): no text escaping; only line breaks are unsafe.
-    let value = if name == "URL" { t.value.replace(['\r', '\n'], "") } else { text(&t.value) };
+    // URL values are URIs (§6.7.8): no text escaping, but control characters (line breaks,
+    // NUL) are never valid in one and would break the content line (fuzz finding).
+    let value = if name == "URL" { t.value.chars().filter(|c| !c.is_control()).collect() } else { text(&t.value) };
     line(out, name, &params(&t.types, t.pref), &value);
 }
 
