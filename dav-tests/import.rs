@@ -13,7 +13,9 @@ fn fixture(path: &str) -> Vec<u8> {
 }
 
 async fn import(c: &Client, what: &str, collection: &str, content_type: &str, body: Vec<u8>) -> Reply {
-    let rb = c.request("POST", &format!("/api/v1/{what}/{collection}/import")).header("Content-Type", content_type);
+    let rb = c
+        .request("POST", &format!("/api/v1/{what}/{collection}/import"))
+        .header("Content-Type", content_type);
     c.send(rb.body(body)).await
 }
 
@@ -27,7 +29,9 @@ fn counts(v: &serde_json::Value) -> [u64; 4] {
 
 /// The member hrefs of a collection (Depth-1 PROPFIND), without the collection itself.
 async fn members(c: &Client, path: &str) -> Vec<String> {
-    let r = c.propfind(path, "1", "<D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag/></D:prop></D:propfind>").await;
+    let r = c
+        .propfind(path, "1", "<D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag/></D:prop></D:propfind>")
+        .await;
     r.assert_status(207);
     r.xml().hrefs().into_iter().filter(|h| h != path).collect()
 }
@@ -77,7 +81,9 @@ async fn csv_contacts_arrive_in_the_address_book_once() {
     assert_eq!(changed.len(), 3, "{changed:?}");
 
     // The same file again: nothing new, nothing changed, nothing for sync clients.
-    let again = report(&import(&alice, "addressbooks", "alice/contacts", "text/csv", fixture("csv/outlook_en.csv")).await);
+    let again = report(
+        &import(&alice, "addressbooks", "alice/contacts", "text/csv", fixture("csv/outlook_en.csv")).await,
+    );
     assert_eq!(counts(&again), [0, 0, 3, 1]);
     assert_eq!(members(&alice, BOOK).await.len(), 3);
     assert!(sync(&alice, BOOK, &token).await.0.is_empty());
@@ -87,7 +93,8 @@ async fn csv_contacts_arrive_in_the_address_book_once() {
 #[tokio::test]
 async fn vcard_file_into_a_new_address_book() {
     let (server, alice) = setup().await;
-    let r = import(&alice, "addressbooks", "alice/imported", "text/vcard", fixture("vcard/2.1/outlook.vcf")).await;
+    let r = import(&alice, "addressbooks", "alice/imported", "text/vcard", fixture("vcard/2.1/outlook.vcf"))
+        .await;
     r.assert_status(404);
     assert_eq!(report(&r)["error"], "no_such_collection");
     let r = alice
@@ -143,9 +150,17 @@ async fn refusals_change_nothing() {
         .await;
     r.assert_status(403);
     // A form on another site can send text/plain: refused before anything is read.
-    let r = import(&alice, "addressbooks", "alice/contacts", "text/plain", fixture("csv/google_en.csv")).await;
+    let r =
+        import(&alice, "addressbooks", "alice/contacts", "text/plain", fixture("csv/google_en.csv")).await;
     r.assert_status(415);
-    let r = import(&server.anonymous(), "addressbooks", "alice/contacts", "text/csv", fixture("csv/google_en.csv")).await;
+    let r = import(
+        &server.anonymous(),
+        "addressbooks",
+        "alice/contacts",
+        "text/csv",
+        fixture("csv/google_en.csv"),
+    )
+    .await;
     r.assert_status(401);
     let mut big = fixture("csv/google_en.csv");
     big.extend(b"\n".repeat(10_001));

@@ -246,7 +246,11 @@ pub fn csv_import(data: &[u8]) {
     let parsed = crate::import::csv::read(data);
     for item in &parsed.items {
         let index = crate::carddav::validate_put::validate(&item.body).unwrap_or_else(|e| {
-            panic!("the importer made a card PUT refuses ({}):\n{}", e.message, String::from_utf8_lossy(&item.body))
+            panic!(
+                "the importer made a card PUT refuses ({}):\n{}",
+                e.message,
+                String::from_utf8_lossy(&item.body)
+            )
         });
         assert!(index.uid.as_deref().is_some_and(|u| u.starts_with("csv-")), "{:?}", index.uid);
     }

@@ -54,7 +54,8 @@ pub fn route(
     };
     let path = format!("{owner}/{name}");
     let run = if calendar { import::calendar } else { import::contacts };
-    let report = run(ctx.store(), Actor::User(&ctx.subject), &path, &req.body, create).map_err(import_error)?;
+    let report =
+        run(ctx.store(), Actor::User(&ctx.subject), &path, &req.body, create).map_err(import_error)?;
     let body = serde_json::to_value(&report).map_err(ApiError::internal)?;
     Ok(if report.imported() == 0 && !report.items.is_empty() {
         // Nothing could be stored: the report says why, with a status that says it failed.

@@ -71,7 +71,11 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
     let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
     if size > limits::MAX_BYTES as u64 {
-        bail!("{} has {size} bytes; at most {} (50 MB) can be imported at once", path.display(), limits::MAX_BYTES);
+        bail!(
+            "{} has {size} bytes; at most {} (50 MB) can be imported at once",
+            path.display(),
+            limits::MAX_BYTES
+        );
     }
     std::fs::File::open(path)
         .and_then(|f| f.take(limits::MAX_BYTES as u64 + 1).read_to_end(&mut data))

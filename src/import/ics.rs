@@ -55,7 +55,8 @@ pub fn split(data: &[u8]) -> Parsed {
                 match value.as_str() {
                     "VTIMEZONE" => {
                         if let Some(tzid) = first_value(block, "TZID") {
-                            timezones.insert(tzid, block.iter().flat_map(|b| b.raw.iter().copied()).collect());
+                            timezones
+                                .insert(tzid, block.iter().flat_map(|b| b.raw.iter().copied()).collect());
                         }
                     }
                     "VEVENT" | "VTODO" | "VJOURNAL" => add_component(block, &mut groups, &mut by_uid),
@@ -69,7 +70,9 @@ pub fn split(data: &[u8]) -> Parsed {
             (_, true) if keep_calendar_property(&name) => header.extend(l.raw.iter().copied()),
             (_, true) => {}
             (_, false) if l.text.trim().is_empty() => {}
-            (_, false) => parsed.skipped.push(Entry::skipped(l.line, "text outside BEGIN:VCALENDAR … END:VCALENDAR")),
+            (_, false) => {
+                parsed.skipped.push(Entry::skipped(l.line, "text outside BEGIN:VCALENDAR … END:VCALENDAR"))
+            }
         }
         i += 1;
     }
@@ -129,8 +132,13 @@ fn keep_calendar_property(name: &str) -> bool {
 
 /// Adds a component to the group of its UID (first seen keeps the position). A component
 /// without UID gets one derived from its text, so a re-import finds it again.
-fn add_component<'a>(block: &[Logical<'a>], groups: &mut Vec<Group<'a>>, by_uid: &mut HashMap<String, usize>) {
-    let mut lines: Vec<Cow<'a, str>> = block.iter().flat_map(|b| b.raw.iter().map(|r| Cow::Borrowed(*r))).collect();
+fn add_component<'a>(
+    block: &[Logical<'a>],
+    groups: &mut Vec<Group<'a>>,
+    by_uid: &mut HashMap<String, usize>,
+) {
+    let mut lines: Vec<Cow<'a, str>> =
+        block.iter().flat_map(|b| b.raw.iter().map(|r| Cow::Borrowed(*r))).collect();
     let uid = match first_value(&block[..block.len() - 1], "UID") {
         Some(uid) => uid,
         None => {
@@ -260,7 +268,8 @@ mod tests {
     #[test]
     fn splits_by_uid_keeping_series_and_their_timezones() {
         let parsed = split(export().as_bytes());
-        let bodies: Vec<String> = parsed.items.iter().map(|i| String::from_utf8(i.body.clone()).unwrap()).collect();
+        let bodies: Vec<String> =
+            parsed.items.iter().map(|i| String::from_utf8(i.body.clone()).unwrap()).collect();
         assert_eq!(bodies.len(), 4, "{bodies:#?}");
         let series = &bodies[0];
         assert_eq!(series.matches("BEGIN:VEVENT").count(), 2, "master and override together");

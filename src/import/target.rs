@@ -74,7 +74,9 @@ fn create_collection(
     if let Actor::User(subject) = actor
         && subject.principal.id != principal.id
     {
-        return Err(ImportError::Forbidden(format!("only {owner} can create collections in their own space")));
+        return Err(ImportError::Forbidden(format!(
+            "only {owner} can create collections in their own space"
+        )));
     }
     let home_kind = if kind == CollectionKind::Calendar { HomeKind::Calendar } else { HomeKind::Addressbook };
     let home = store

@@ -74,8 +74,11 @@ fn vcard_and_calendar_files_are_idempotent_too() {
     let r = contacts(&w.store, me, "alice/contacts", cards.as_bytes(), false).unwrap();
     assert_eq!(r.unchanged, 2);
 
-    let ics = std::fs::read(format!("{}/fixtures/ical/google/weekly-exdate-override.ics", env!("CARGO_MANIFEST_DIR")))
-        .unwrap();
+    let ics = std::fs::read(format!(
+        "{}/fixtures/ical/google/weekly-exdate-override.ics",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let r = calendar(&w.store, me, "alice/calendar", &ics, false).unwrap();
     assert_eq!(r.created, 1, "{r:#?}");
     let r = calendar(&w.store, me, "alice/calendar", &ics, false).unwrap();

@@ -105,12 +105,17 @@ fn unfold(lines: &[&str]) -> Vec<String> {
 /// A display name from N (`Family;Given;…`), else ORG, else the first EMAIL.
 fn fallback_name(logical: &[String]) -> Option<String> {
     let value = |name: &str| {
-        logical.iter().find(|l| property_name(l) == name).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim())
+        logical
+            .iter()
+            .find(|l| property_name(l) == name)
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim())
     };
     if let Some(n) = value("N") {
         let parts: Vec<&str> = n.split(';').map(str::trim).collect();
         let ordered = [parts.get(3), parts.get(1), parts.get(2), parts.first(), parts.get(4)];
-        let name = ordered.into_iter().flatten().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
+        let name =
+            ordered.into_iter().flatten().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
         if !name.is_empty() {
             return Some(name.replace("\\,", ",").replace("\\;", ";"));
         }
@@ -150,7 +155,8 @@ mod tests {
 
     #[test]
     fn adds_a_stable_uid_and_a_name() {
-        let file = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Müller;Jürgen;;Dr.;\r\nEMAIL:j@example.org\r\nEND:VCARD\r\n";
+        let file =
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Müller;Jürgen;;Dr.;\r\nEMAIL:j@example.org\r\nEND:VCARD\r\n";
         let first = bodies(&split(file.as_bytes()))[0].clone();
         assert!(first.contains("FN:Dr. Jürgen Müller\r\n"), "{first}");
         assert!(first.contains("UID:import-"), "{first}");

@@ -36,7 +36,8 @@ pub fn apply(
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut entries: Vec<Entry> = parsed.skipped;
     for item in parsed.items {
-        let entry = write_one(store, collection, &item.body, item.line, &mut by_uid, &mut segments, &mut seen)?;
+        let entry =
+            write_one(store, collection, &item.body, item.line, &mut by_uid, &mut segments, &mut seen)?;
         entries.push(entry);
     }
     entries.sort_by_key(|e| e.line);
@@ -81,7 +82,8 @@ fn write_one(
         CollectionKind::Calendar => "text/calendar; charset=utf-8",
         _ => "text/vcard; charset=utf-8",
     };
-    let put = PutObject { collection_id: collection.id, segment: &segment, body, content_type, expect, index };
+    let put =
+        PutObject { collection_id: collection.id, segment: &segment, body, content_type, expect, index };
     match store.put_object(&put) {
         Ok(_) => {
             segments.insert(segment);
@@ -89,9 +91,9 @@ fn write_one(
         }
         // Someone changed the collection meanwhile, or the UID is held under another name:
         // this item is skipped, the rest go on.
-        Err(e @ (StoreError::PreconditionFailed | StoreError::UidConflict { .. } | StoreError::AlreadyExists)) => {
-            Ok(entry(Outcome::Skipped, Some(format!("not stored: {e}"))))
-        }
+        Err(
+            e @ (StoreError::PreconditionFailed | StoreError::UidConflict { .. } | StoreError::AlreadyExists),
+        ) => Ok(entry(Outcome::Skipped, Some(format!("not stored: {e}")))),
         Err(e) => Err(e.into()),
     }
 }

@@ -86,5 +86,6 @@ pub fn normalize_header(h: &str) -> String {
 /// Looks `header` up in a vendor table (case-insensitively).
 pub fn lookup(table: &[(&str, Column)], header: &str) -> Option<Column> {
     let h = normalize_header(header);
-    table.iter().find(|(name, _)| name.to_lowercase() == h).map(|(_, c)| *c)
+    // The length test first: it rejects almost every entry without allocating.
+    table.iter().find(|(name, _)| name.len() == h.len() && name.to_lowercase() == h).map(|(_, c)| *c)
 }

@@ -95,7 +95,9 @@ pub fn from_row(columns: &[Option<Column>], row: &StringRecord) -> Contact {
         let v = cell.trim();
         let Some(Some(column)) = columns.get(i) else { continue };
         // Outlook writes `0/0/00` (`0.0.00` in German) for "no date".
-        if v.is_empty() || matches!(column, Column::Birthday | Column::Anniversary) && super::dates::is_no_date(v) {
+        if v.is_empty()
+            || matches!(column, Column::Birthday | Column::Anniversary) && super::dates::is_no_date(v)
+        {
             continue;
         }
         let append = |field: &mut String| {
@@ -116,8 +118,12 @@ pub fn from_row(columns: &[Option<Column>], row: &StringRecord) -> Contact {
             Column::Department => append(&mut c.department),
             Column::Title => append(&mut c.title),
             Column::Email(kind) => push_email(&mut c.emails, kind_types(kind), v, false),
-            Column::Phone(p) => c.phones.push(Typed { types: phone_types(p), value: v.to_owned(), pref: false }),
-            Column::Url(kind) => c.urls.push(Typed { types: kind_types(kind), value: v.to_owned(), pref: false }),
+            Column::Phone(p) => {
+                c.phones.push(Typed { types: phone_types(p), value: v.to_owned(), pref: false })
+            }
+            Column::Url(kind) => {
+                c.urls.push(Typed { types: kind_types(kind), value: v.to_owned(), pref: false })
+            }
             Column::Adr(kind, part) => match addresses.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, a)) => a.set(part, v),
                 None => {
@@ -126,9 +132,12 @@ pub fn from_row(columns: &[Option<Column>], row: &StringRecord) -> Contact {
                     addresses.push((kind, a));
                 }
             },
-            Column::Birthday => c.birthday = super::dates::parse(v).unwrap_or_else(|| note_line(&mut c.note, "Birthday", v)),
+            Column::Birthday => {
+                c.birthday = super::dates::parse(v).unwrap_or_else(|| note_line(&mut c.note, "Birthday", v))
+            }
             Column::Anniversary => {
-                c.anniversary = super::dates::parse(v).unwrap_or_else(|| note_line(&mut c.note, "Anniversary", v))
+                c.anniversary =
+                    super::dates::parse(v).unwrap_or_else(|| note_line(&mut c.note, "Anniversary", v))
             }
             Column::BirthYear => year = v.to_owned(),
             Column::BirthMonth => month = v.to_owned(),
@@ -151,7 +160,11 @@ pub fn from_row(columns: &[Option<Column>], row: &StringRecord) -> Contact {
         }
     }
     if c.birthday.is_empty() && !month.is_empty() && !day.is_empty() {
-        let text = if year.is_empty() { format!("--{month:0>2}-{day:0>2}") } else { format!("{year}-{month:0>2}-{day:0>2}") };
+        let text = if year.is_empty() {
+            format!("--{month:0>2}-{day:0>2}")
+        } else {
+            format!("{year}-{month:0>2}-{day:0>2}")
+        };
         c.birthday = super::dates::parse(&text).unwrap_or_default();
     }
     c.addresses.extend(addresses.into_iter().map(|(_, a)| a));
@@ -174,8 +187,12 @@ fn apply_slots(c: &mut Contact, slots: BTreeMap<(SlotKind, u8), Slot>) {
         let values = slot.values.into_iter().filter(|v| !v.is_empty());
         match kind {
             SlotKind::Email => values.for_each(|v| push_email(&mut c.emails, types.clone(), &v, pref)),
-            SlotKind::Phone => c.phones.extend(values.map(|value| Typed { types: types.clone(), value, pref })),
-            SlotKind::Website => c.urls.extend(values.map(|value| Typed { types: types.clone(), value, pref })),
+            SlotKind::Phone => {
+                c.phones.extend(values.map(|value| Typed { types: types.clone(), value, pref }))
+            }
+            SlotKind::Website => {
+                c.urls.extend(values.map(|value| Typed { types: types.clone(), value, pref }))
+            }
             SlotKind::Address => {
                 if !slot.address.is_empty() {
                     c.addresses.push(Address { types: types.clone(), ..slot.address });
@@ -189,7 +206,10 @@ fn apply_slots(c: &mut Contact, slots: BTreeMap<(SlotKind, u8), Slot>) {
 /// that no other client can use.
 fn push_email(emails: &mut Vec<Typed>, types: Vec<&'static str>, value: &str, pref: bool) {
     let value = value.trim().trim_start_matches("mailto:").trim();
-    if value.contains('@') && !value.starts_with('/') && !emails.iter().any(|e| e.value.eq_ignore_ascii_case(value)) {
+    if value.contains('@')
+        && !value.starts_with('/')
+        && !emails.iter().any(|e| e.value.eq_ignore_ascii_case(value))
+    {
         emails.push(Typed { types, value: value.to_owned(), pref });
     }
 }
@@ -219,7 +239,14 @@ fn label_types(label: &str) -> (Vec<&'static str>, bool) {
     let pref = label.trim_start().starts_with('*');
     let l = label.trim_start_matches(|c: char| c == '*' || c.is_whitespace()).to_lowercase();
     let mut types = Vec::new();
-    for (word, t) in [("home", "home"), ("work", "work"), ("mobile", "cell"), ("cell", "cell"), ("fax", "fax"), ("pager", "pager")] {
+    for (word, t) in [
+        ("home", "home"),
+        ("work", "work"),
+        ("mobile", "cell"),
+        ("cell", "cell"),
+        ("fax", "fax"),
+        ("pager", "pager"),
+    ] {
         if l.contains(word) && !types.contains(&t) {
             types.push(t);
         }

@@ -20,7 +20,8 @@ pub enum Vendor {
 }
 
 impl Vendor {
-    const SPECIFIC: [Vendor; 5] = [Vendor::Outlook, Vendor::Google, Vendor::Thunderbird, Vendor::Apple, Vendor::Yahoo];
+    const SPECIFIC: [Vendor; 5] =
+        [Vendor::Outlook, Vendor::Google, Vendor::Thunderbird, Vendor::Apple, Vendor::Yahoo];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -3,12 +3,12 @@
 //! `thunderbird`, `apple`, `yahoo`, `generic`) into a [`contact::Contact`], and write it as a
 //! vCard 4.0 (`vcard_out`) with a UID derived from who the contact is.
 
+mod apple;
 pub mod column;
 pub mod contact;
 pub mod dates;
 pub mod detect;
 pub mod encoding;
-mod apple;
 mod generic;
 mod google;
 mod outlook;
@@ -35,8 +35,11 @@ pub fn rows(data: &[u8]) -> Rows {
     let decoded = encoding::decode(data);
     let text = decoded.text.trim_start_matches('\u{feff}');
     let delimiter = detect::delimiter(text.lines().next().unwrap_or(""));
-    let mut reader =
-        ReaderBuilder::new().flexible(true).has_headers(false).delimiter(delimiter).from_reader(text.as_bytes());
+    let mut reader = ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
     let mut out = Rows { vendor: Vendor::Generic, encoding: decoded.encoding, rows: Vec::new() };
     let mut records = reader.records();
     let headers: Vec<String> = match records.next() {
@@ -54,7 +57,8 @@ pub fn rows(data: &[u8]) -> Rows {
     let columns: Vec<_> = headers.iter().map(|h| out.vendor.column(h)).collect();
     if columns.iter().all(Option::is_none) {
         let shown: Vec<&str> = headers.iter().take(5).map(String::as_str).collect();
-        out.rows.push((1, Err(format!("no column is a contact field the importer knows (headers: {shown:?}…)"))));
+        out.rows
+            .push((1, Err(format!("no column is a contact field the importer knows (headers: {shown:?}…)"))));
         return out;
     }
     let mut lines = LineCounter { text: text.as_bytes(), at: 0, line: 1 };
@@ -72,7 +76,9 @@ pub fn rows(data: &[u8]) -> Rows {
                 };
                 (line, result)
             }
-            Err(e) => (lines.line_of(e.position().map_or(0, |p| p.byte())), Err(format!("unreadable row: {e}"))),
+            Err(e) => {
+                (lines.line_of(e.position().map_or(0, |p| p.byte())), Err(format!("unreadable row: {e}")))
+            }
         };
         out.rows.push((line, result));
     }

@@ -48,7 +48,10 @@ fn outlook_english_with_bom_multiline_note_and_exchange_address() {
     assert!(values(jane, "ANNIVERSARY").is_empty(), "0/0/00 is no date");
     assert_eq!(values(jane, "CATEGORIES"), ["Business,VIP"]);
     assert_eq!(values(jane, "NOTE"), ["Met at Build, 2024.\nPrefers e-mail; call only if urgent."]);
-    assert_eq!(values(jane, "ADR"), [";;1 Microsoft Way\nBuilding 4;Redmond;WA;98052;United States of America"]);
+    assert_eq!(
+        values(jane, "ADR"),
+        [";;1 Microsoft Way\nBuilding 4;Redmond;WA;98052;United States of America"]
+    );
     assert_eq!(values(jane, "URL"), ["https://contoso.example/jane"]);
     assert_eq!(values(&cards[2], "FN"), ["Fabrikam Inc."], "a company-only row is named after it");
     let skipped: Vec<_> = parsed.skipped.iter().map(|e| e.line).collect();
@@ -96,7 +99,10 @@ fn google_current_export_pairs_labels_and_values() {
     assert_eq!(values(m, "NOTE"), ["Line one\nLine two, with comma"]);
     let tel = crate::vcard::properties(&vcard::parse(&read(&data).items[0].body).unwrap());
     let fax = tel.iter().find(|p| p.name == "TEL" && p.value.starts_with("+34 910")).expect("fax");
-    assert!(fax.params.iter().any(|(n, v)| n == "TYPE" && v.iter().any(|t| t.eq_ignore_ascii_case("fax"))), "{fax:?}");
+    assert!(
+        fax.params.iter().any(|(n, v)| n == "TYPE" && v.iter().any(|t| t.eq_ignore_ascii_case("fax"))),
+        "{fax:?}"
+    );
     assert_eq!(values(&cards[1], "BDAY"), ["--0704"]);
 }
 

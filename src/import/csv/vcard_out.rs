@@ -58,14 +58,19 @@ pub fn write(c: &Contact, uid: &str, display_name: &str) -> String {
 fn typed(out: &mut String, name: &str, t: &Typed) {
     // URL values are URIs (§6.7.8): no text escaping, but control characters (line breaks,
     // NUL) are never valid in one and would break the content line (fuzz finding).
-    let value = if name == "URL" { t.value.chars().filter(|c| !c.is_control()).collect() } else { text(&t.value) };
+    let value =
+        if name == "URL" { t.value.chars().filter(|c| !c.is_control()).collect() } else { text(&t.value) };
     line(out, name, &params(&t.types, t.pref), &value);
 }
 
 fn params(types: &[&str], pref: bool) -> Vec<String> {
     let mut out = Vec::new();
     if !types.is_empty() {
-        out.push(if types.len() == 1 { format!("TYPE={}", types[0]) } else { format!("TYPE=\"{}\"", types.join(",")) });
+        out.push(if types.len() == 1 {
+            format!("TYPE={}", types[0])
+        } else {
+            format!("TYPE=\"{}\"", types.join(","))
+        });
     }
     if pref {
         out.push("PREF=1".to_owned());
