@@ -71,12 +71,20 @@ fn create_collection(
     let principal = store
         .principal_by_slug(owner)?
         .ok_or_else(|| ImportError::NotFound(format!("there is no user, team or room {owner}")))?;
-    if let Actor::User(subject) = actor
-        && subject.principal.id != principal.id
-    {
-        return Err(ImportError::Forbidden(format!(
-            "only {owner} can create collections in their own space"
-        )));
+    if let Actor::User(subject) = actor {
+        if subject.principal.id != principal.id {
+            return Err(ImportError::Forbidden(format!(
+                "only {owner} can create collections in their own space"
+            )));
+        }
+        // As MKCOL: bind on the home. This is what refuses read-only and collection-limited
+        // app passwords, which may not make new collections.
+        let home_target = acl::Target::home(principal.id);
+        if !acl::effective_privileges(subject, home_target).contains(Privilege::Bind) {
+            return Err(ImportError::Forbidden(format!(
+                "this credential may not create collections for {owner}; use the main password"
+            )));
+        }
     }
     let home_kind = if kind == CollectionKind::Calendar { HomeKind::Calendar } else { HomeKind::Addressbook };
     let home = store

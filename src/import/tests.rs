@@ -146,3 +146,17 @@ fn tasks_go_only_where_the_calendar_takes_them() {
     let r = calendar(&w.store, Actor::Operator, "alice/tasks", ics.as_bytes(), false).unwrap();
     assert_eq!(r.created, 1);
 }
+
+#[test]
+fn a_read_only_app_password_cannot_import() {
+    let w = world();
+    let mut scoped = w.alice.clone();
+    scoped.scope = Some(crate::store::AppPasswordScope { read_only: true, collections: None });
+    let data = csv_fixture("yahoo_en.csv");
+    let e = contacts(&w.store, Actor::User(&scoped), "alice/contacts", &data, false).unwrap_err();
+    assert!(matches!(e, ImportError::Forbidden(_)), "{e}");
+    assert_eq!(count(&w.store, "alice/contacts"), 0);
+    let e = contacts(&w.store, Actor::User(&scoped), "alice/more", &data, true).unwrap_err();
+    assert!(matches!(e, ImportError::Forbidden(_)), "{e}");
+    assert!(crate::org::find_collection(&w.store, "alice/more").is_err(), "nor create one");
+}
