@@ -16,6 +16,7 @@ mod cs_sharing;
 mod discovery;
 mod feeds;
 mod hostile;
+mod import;
 mod methods;
 mod operations;
 mod principal_search;

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 sanitizer=${FUZZ_SANITIZER:-none}
-targets=${FUZZ_TARGETS:-xml_request icalendar vcard url_path auth_header}
+targets=${FUZZ_TARGETS:-xml_request icalendar vcard url_path auth_header csv_import}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2
@@ -47,6 +47,7 @@ seeds() {
         xml_request) echo fuzz/seeds/xml_request fixtures/hostile ;;
         icalendar) echo fuzz/seeds/icalendar fixtures/ical ;;
         vcard) echo fuzz/seeds/vcard fixtures/vcard ;;
+        csv_import) echo fuzz/seeds/csv_import fixtures/csv ;;
         *) echo "fuzz/seeds/$1" ;;
     esac
 }
@@ -55,6 +56,7 @@ dictionary() {
         xml_request) echo fuzz/dictionaries/xml.dict ;;
         icalendar) echo fuzz/dictionaries/icalendar.dict ;;
         vcard) echo fuzz/dictionaries/vcard.dict ;;
+        csv_import) echo fuzz/dictionaries/csv.dict ;;
         *) echo fuzz/dictionaries/http.dict ;;
     esac
 }

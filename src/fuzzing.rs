@@ -234,6 +234,29 @@ pub fn vcard(data: &[u8]) {
     }
 }
 
+/// A CSV contacts import as `davit import` and the API run it: decode → detect the vendor →
+/// map the columns → vCard. Every card the importer makes must be one PUT accepts (else the
+/// import would skip its own output), carry its derived UID, and the same bytes must give the
+/// same cards (the stable UIDs re-imports rely on). Bounded like production: files over the
+/// import limits are refused before they are read.
+pub fn csv_import(data: &[u8]) {
+    if crate::import::limits::check(data).is_err() {
+        return;
+    }
+    let parsed = crate::import::csv::read(data);
+    for item in &parsed.items {
+        let index = crate::carddav::validate_put::validate(&item.body).unwrap_or_else(|e| {
+            panic!(
+                "the importer made a card PUT refuses ({}):\n{}",
+                e.message,
+                String::from_utf8_lossy(&item.body)
+            )
+        });
+        assert!(index.uid.as_deref().is_some_and(|u| u.starts_with("csv-")), "{:?}", index.uid);
+    }
+    assert_eq!(crate::import::csv::read(data).items, parsed.items, "the same file read twice differs");
+}
+
 /// Request paths: parse, build the href of what was parsed, parse that again to the same
 /// resource. The first byte picks the configured `base_path`; the rest is the path. Also
 /// the path of a Destination header.
@@ -362,6 +385,11 @@ mod tests {
     #[test]
     fn vcard_inputs_replay() {
         replay("vcard", &["fixtures/vcard"], vcard);
+    }
+
+    #[test]
+    fn csv_import_inputs_replay() {
+        replay("csv_import", &["fixtures/csv"], csv_import);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod feeds;
 pub mod fuzzing;
 pub mod http;
 pub mod ical;
+pub mod import;
 pub mod memory;
 pub mod org;
 pub mod principal_search;

@@ -17,6 +17,7 @@
 
 mod account;
 mod feeds;
+mod import;
 mod org;
 mod two_factor;
 
@@ -35,6 +36,11 @@ use crate::store::StoreError;
 /// Largest request body the API reads: its requests are a few small JSON fields.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// The most a request body may hold below `path`: an import carries a whole file.
+pub fn body_limit(path: &str) -> u64 {
+    if import::is_import_path(path) { crate::import::limits::MAX_BYTES as u64 } else { MAX_BODY_BYTES }
+}
+
 /// The header that carries the session's CSRF token on cookie-authenticated calls.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -43,6 +49,8 @@ pub struct ApiRequest {
     pub method: Method,
     /// The path after `{base}/api/v1/`, still percent-encoded.
     pub path: String,
+    /// The query string, if any (without `?`).
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
@@ -148,11 +156,11 @@ impl ApiError {
             )
         }
     }
-    pub fn too_large() -> Self {
+    pub fn too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+            format!("the request body exceeds {limit} bytes"),
         )
     }
     /// A server-side failure: the detail goes to the log, the client gets a generic message.
@@ -217,6 +225,8 @@ fn dispatch(ctx: &ApiContext<'_>, req: &ApiRequest) -> Result<ApiResponse, ApiEr
         ["me", "two-factor", rest @ ..] => two_factor::route(ctx, req, rest),
         ["me", rest @ ..] => account::route(ctx, req, rest),
         ["calendars", owner, calendar, "feed", rest @ ..] => feeds::route(ctx, req, owner, calendar, rest),
+        ["calendars", owner, calendar, "import"] => import::route(ctx, req, owner, calendar, true),
+        ["addressbooks", owner, book, "import"] => import::route(ctx, req, owner, book, false),
         ["org", rest @ ..] => org::route_org(ctx, req, rest),
         ["teams", rest @ ..] => org::route_groups(ctx, req, crate::store::PrincipalKind::Team, rest),
         ["rooms", rest @ ..] => org::route_groups(ctx, req, crate::store::PrincipalKind::Room, rest),
@@ -322,7 +332,8 @@ fn refusal_error(state: &AppState, refusal: Refusal) -> ApiError {
     }
 }
 
-/// State-changing methods must say they send JSON (see the module comment for why).
+/// State-changing methods must say they send JSON (see the module comment for why); an
+/// import sends its file with a file type instead (`import::accepts_media`).
 fn check_content_type(req: &ApiRequest) -> Result<(), ApiError> {
     let sends_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH) || !req.body.is_empty();
     if !sends_body {
@@ -330,6 +341,17 @@ fn check_content_type(req: &ApiRequest) -> Result<(), ApiError> {
     }
     let content_type = req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
+    if import::is_import_path(&req.path) {
+        return if import::accepts_media(media) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the file with Content-Type text/csv, text/vcard, text/calendar or application/octet-stream",
+            ))
+        };
+    }
     if media.eq_ignore_ascii_case("application/json") {
         Ok(())
     } else {
@@ -436,7 +458,7 @@ mod tests {
             if let Some(ct) = content_type {
                 headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
             }
-            ApiRequest { method, path: String::new(), headers, body: body.to_vec() }
+            ApiRequest { method, path: String::new(), query: None, headers, body: body.to_vec() }
         };
         assert!(check_content_type(&req(Method::GET, None, b"")).is_ok());
         assert!(check_content_type(&req(Method::DELETE, None, b"")).is_ok());

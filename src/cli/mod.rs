@@ -1,10 +1,12 @@
 //! The operator interface. Scripts depend on these names: `davit serve`, `davit user add|list|
-//! passwd|delete`, `davit backup`, `davit org|team|room|grant|share|member …`, `--listen`,
+//! passwd|delete`, `davit backup`, `davit import
+//! contacts|calendar`, `davit org|team|room|grant|share|member …`, `--listen`,
 //! `--data-dir`, `--config` and their `DAVIT_*` variables.
 
 mod app_password;
 mod backup;
 mod feed;
+mod import;
 mod org;
 mod serve;
 mod user;
@@ -65,6 +67,9 @@ pub enum Command {
     /// Remove a member of the organization (their collections are transferred or deleted).
     #[command(subcommand)]
     Member(org::MemberCommand),
+    /// Import contacts (vCard, CSV) or a calendar (iCalendar) file; re-importing updates.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Write a consistent copy of the database to a new file (safe while the server runs).
     Backup {
         /// Where to write the copy; an existing file is never overwritten.
@@ -92,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::AppPassword(cmd)) => app_password::run(config, cmd),
         Some(Command::Backup { output }) => backup::run(config, &output),
         Some(Command::Feed(cmd)) => feed::run(config, cmd),
+        Some(Command::Import(cmd)) => import::run(config, cmd),
         Some(Command::Org(cmd)) => org::run_org(config, cmd),
         Some(Command::Team(cmd)) => org::run_team(config, cmd),
         Some(Command::Room(cmd)) => org::run_room(config, cmd),

@@ -112,16 +112,24 @@ async fn respond(
             }
             Err(refusal) => (whole(refusal), None),
         },
-        Route::Api(rest) => match read_small_body(req, crate::api::MAX_BODY_BYTES).await {
+        Route::Api(rest) => match read_small_body(req, crate::api::body_limit(&rest)).await {
             Ok((parts, body)) => {
-                let request =
-                    crate::api::ApiRequest { method: parts.method, path: rest, headers: parts.headers, body };
+                let query = parts.uri.query().map(str::to_owned);
+                let request = crate::api::ApiRequest {
+                    method: parts.method,
+                    path: rest,
+                    query,
+                    headers: parts.headers,
+                    body,
+                };
                 let (response, user) = crate::api::handle(state, peer.ip(), request).await;
                 (whole(response), user)
             }
             Err(refusal) => {
                 let error = match refusal.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => crate::api::ApiError::too_large(),
+                    StatusCode::PAYLOAD_TOO_LARGE => {
+                        crate::api::ApiError::too_large(crate::api::body_limit(&rest))
+                    }
                     _ => crate::api::ApiError::bad_request("could not read the request body"),
                 };
                 let mut r = crate::api::error_response(state, &error);
