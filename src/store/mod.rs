@@ -61,6 +61,14 @@ pub trait Store: Send + Sync + 'static {
         comp: Option<&str>,
         range: Option<TimeSpan>,
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
+    /// `query_candidates` with each object's indexed instance list, which can decide a
+    /// VEVENT time-range without parsing the body.
+    fn indexed_candidates(
+        &self,
+        collection_id: Id,
+        comp: Option<&str>,
+        range: Option<TimeSpan>,
+    ) -> StoreResult<Vec<Candidate>>;
 
     /// Cards of an address book with an indexed `field` whose folded value is LIKE
     /// `pattern` (`%` and `_` wildcards, `\` escapes), with their bodies.

@@ -127,7 +127,7 @@ pub(crate) fn now() -> i64 {
 }
 
 use crate::store::{
-    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
+    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect, Feed,
     FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
     Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
     TimeSpan, Transfer, UserSummary,
@@ -217,6 +217,14 @@ impl Store for SqliteStore {
         range: Option<TimeSpan>,
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
         self.read(|c| tree_read::query_candidates(c, collection_id, comp, range))
+    }
+    fn indexed_candidates(
+        &self,
+        collection_id: Id,
+        comp: Option<&str>,
+        range: Option<TimeSpan>,
+    ) -> StoreResult<Vec<Candidate>> {
+        self.read(|c| tree_read::indexed_candidates(c, collection_id, comp, range))
     }
     fn card_candidates(
         &self,

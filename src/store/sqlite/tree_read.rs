@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, rows};
 use crate::store::{
-    Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member, ObjectMeta,
+    Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member, ObjectMeta,
     PropTarget, StoreResult, TimeSpan,
 };
 
@@ -161,22 +161,49 @@ pub fn query_candidates(
     comp: Option<&str>,
     range: Option<TimeSpan>,
 ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    let found = indexed_candidates(conn, collection_id, comp, range)?;
+    Ok(found.into_iter().map(|c| (c.meta, c.body)).collect())
+}
+
+/// The prefilter's candidates (`comp_type`, then the span, both from `objects_by_time`,
+/// which covers them: rows are read only for candidates), with their instance lists.
+const CANDIDATES_OF_TYPE: &str = "SELECT id, collection_id, segment, uid, etag, content_type, size,
+       created_at, modified_at, body, instances FROM objects
+     WHERE collection_id = ?1 AND comp_type = ?2
+       AND (first_start IS NULL
+            OR ((?4 IS NULL OR first_start < ?4) AND (?3 IS NULL OR last_end IS NULL OR last_end > ?3)))";
+const CANDIDATES_ANY: &str = "SELECT id, collection_id, segment, uid, etag, content_type, size,
+       created_at, modified_at, body, instances FROM objects
+     WHERE collection_id = ?1
+       AND (first_start IS NULL
+            OR ((?3 IS NULL OR first_start < ?3) AND (?2 IS NULL OR last_end IS NULL OR last_end > ?2)))";
+
+/// `query_candidates` with each object's instance list, sorted by segment (in Rust: an
+/// ORDER BY could draw the planner to the segment index and away from `objects_by_time`).
+pub fn indexed_candidates(
+    conn: &Connection,
+    collection_id: Id,
+    comp: Option<&str>,
+    range: Option<TimeSpan>,
+) -> StoreResult<Vec<Candidate>> {
     let (start, end) = range.map_or((None, None), |r| (r.start, r.end));
-    let sql = format!(
-        "SELECT {}, body FROM objects WHERE collection_id = ?1
-           AND (?2 IS NULL OR comp_type = ?2)
-           AND (first_start IS NULL
-                OR ((?4 IS NULL OR first_start < ?4) AND (?3 IS NULL OR last_end IS NULL OR last_end > ?3)))
-         ORDER BY segment",
-        rows::OBJECT_COLUMNS
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(params![collection_id, comp, start, end], |r| {
-            Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
-        })
-        .map_err(map_err)?;
-    rows.collect::<Result<_, _>>().map_err(map_err)
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(Candidate { meta: rows::object(r)?, body: r.get(9)?, instances: r.get(10)? })
+    };
+    let mut found: Vec<Candidate> = match comp {
+        Some(comp) => {
+            let mut stmt = conn.prepare_cached(CANDIDATES_OF_TYPE).map_err(map_err)?;
+            let rows = stmt.query_map(params![collection_id, comp, start, end], row).map_err(map_err)?;
+            rows.collect::<Result<_, _>>().map_err(map_err)?
+        }
+        None => {
+            let mut stmt = conn.prepare_cached(CANDIDATES_ANY).map_err(map_err)?;
+            let rows = stmt.query_map(params![collection_id, start, end], row).map_err(map_err)?;
+            rows.collect::<Result<_, _>>().map_err(map_err)?
+        }
+    };
+    found.sort_unstable_by(|a, b| a.meta.segment.cmp(&b.meta.segment));
+    Ok(found)
 }
 
 pub fn card_candidates(
