@@ -56,7 +56,7 @@ pub(crate) fn inspect(ical: &ICalendar) -> Result<ObjectInfo, IcalError> {
 }
 
 /// Instances kept in the index per object, at most.
-const LISTED_INSTANCES: usize = 512;
+const LISTED_INSTANCES: usize = 1024;
 /// How far past today the instances of an endless (or very long) set are listed.
 const HORIZON: i64 = 366 * 86_400;
 const DAY: i64 = 86_400;

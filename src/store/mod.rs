@@ -69,6 +69,12 @@ pub trait Store: Send + Sync + 'static {
         comp: Option<&str>,
         range: Option<TimeSpan>,
     ) -> StoreResult<Vec<Candidate>>;
+    /// VEVENT objects whose instance list was never computed (stored before schema version
+    /// 4), with an id above `after`, in id order, at most `batch`.
+    fn unlisted_events(&self, after: Id, batch: usize) -> StoreResult<Vec<UnlistedEvent>>;
+    /// Stores instance lists computed for `unlisted_events` (id, ETag of the body they were
+    /// computed from, list); an object changed since keeps the list its PUT wrote.
+    fn set_instance_lists(&self, lists: &[(Id, String, Vec<u8>)]) -> StoreResult<()>;
 
     /// Cards of an address book with an indexed `field` whose folded value is LIKE
     /// `pattern` (`%` and `_` wildcards, `\` escapes), with their bodies.

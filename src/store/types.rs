@@ -383,6 +383,14 @@ pub struct Candidate {
     pub instances: Option<Vec<u8>>,
 }
 
+/// A calendar object stored without an instance list, to be back-filled.
+#[derive(Debug, Clone)]
+pub struct UnlistedEvent {
+    pub id: Id,
+    pub etag: String,
+    pub body: Vec<u8>,
+}
+
 /// A half-open UTC span in Unix seconds; `None` bounds are unbounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeSpan {
