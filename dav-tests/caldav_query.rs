@@ -306,7 +306,8 @@ async fn indexed_answers_follow_updates_moves_and_the_request_timezone() {
     let server = TestServer::start().await;
     server.add_user("alice", Role::Collaborator);
     let c = server.client("alice");
-    for cal in [ALL, OTHER] {
+    const THIRD: &str = "/dav/calendars/alice/third/";
+    for cal in [ALL, OTHER, THIRD] {
         c.go("MKCALENDAR", cal).await.assert_status(201);
     }
     let jan = query_body("VEVENT", "20260101T000000Z", "20260201T000000Z");
@@ -322,12 +323,14 @@ async fn indexed_answers_follow_updates_moves_and_the_request_timezone() {
     assert!(!query(&c, ALL, &jan).await.contains("s"));
     assert!(query(&c, ALL, &mar).await.contains("s"));
 
-    for (method, name) in [("COPY", "copy"), ("MOVE", "s")] {
-        let rb = c.request(method, &format!("{ALL}s.ics")).header("Destination", format!("{OTHER}{name}.ics"));
-        c.send(rb).await.assert_status(201);
+    // One UID per calendar: the copy goes to a third one.
+    for (method, to) in [("COPY", format!("{THIRD}copy.ics")), ("MOVE", format!("{OTHER}s.ics"))] {
+        c.send(c.request(method, &format!("{ALL}s.ics")).header("Destination", to)).await.assert_status(201);
     }
     assert!(query(&c, ALL, &mar).await.is_empty());
-    assert_eq!(query(&c, OTHER, &mar).await, BTreeSet::from(["copy".to_owned(), "s".to_owned()]));
+    assert_eq!(query(&c, OTHER, &mar).await, BTreeSet::from(["s".to_owned()]));
+    assert_eq!(query(&c, THIRD, &mar).await, BTreeSet::from(["copy".to_owned()]));
+    assert!(query(&c, THIRD, &jan).await.is_empty());
     assert!(query(&c, OTHER, &jan).await.is_empty());
 
     // Floating times take the request's CALDAV:timezone (RFC 4791 §9.8) when the calendar has
