@@ -341,14 +341,14 @@ async fn indexed_answers_follow_updates_moves_and_the_request_timezone() {
                  BEGIN:STANDARD&#13;\nDTSTART:19700101T000000&#13;\nTZOFFSETFROM:+0900&#13;\nTZOFFSETTO:+0900&#13;\n\
                  END:STANDARD&#13;\nEND:VTIMEZONE&#13;\nEND:VCALENDAR&#13;\n";
     let in_tokyo = |start: &str, end: &str| {
-        query_body("VEVENT", start, end).replace(
-            "</C:filter>",
-            &format!("</C:filter><C:timezone>{tokyo}</C:timezone>"),
-        )
+        query_body("VEVENT", start, end)
+            .replace("</C:filter>", &format!("</C:filter><C:timezone>{tokyo}</C:timezone>"))
     };
     assert!(query(&c, OTHER, &in_tokyo("20260112T000000Z", "20260112T001000Z")).await.contains("f"));
     assert!(!query(&c, OTHER, &in_tokyo("20260112T090000Z", "20260112T091000Z")).await.contains("f"));
-    assert!(query(&c, OTHER, &query_body("VEVENT", "20260112T090000Z", "20260112T091000Z")).await.contains("f"));
+    assert!(
+        query(&c, OTHER, &query_body("VEVENT", "20260112T090000Z", "20260112T091000Z")).await.contains("f")
+    );
     server.stop().await;
 }
 

@@ -83,7 +83,8 @@ mod tests {
 
         assert_eq!(backfill_instance_lists(&store).expect("backfill"), 1);
         let after = candidates(&store);
-        let expected = ical::inspect(&ical::parse(WEEKLY.as_bytes()).expect("parses")).expect("valid").instances;
+        let expected =
+            ical::inspect(&ical::parse(WEEKLY.as_bytes()).expect("parses")).expect("valid").instances;
         assert!(!expected.is_empty());
         assert_eq!(after[0].instances.as_deref(), Some(expected.as_slice()));
         // 12 January is an EXDATE, 19 January an instance.

@@ -50,16 +50,16 @@ impl<'a> Evaluator<'a> {
             }
         }
         filter.comp_filters.iter().all(|cf| {
-                let mut kids = view::children(self.ical, &self.ical.components[idx])
-                    .filter(|(_, c)| view::component_name(c) == cf.name)
-                    .map(|(i, _)| i)
-                    .peekable();
-                if cf.is_not_defined {
-                    kids.peek().is_none()
-                } else {
-                    kids.any(|k| self.component_matches(cf, k))
-                }
-            })
+            let mut kids = view::children(self.ical, &self.ical.components[idx])
+                .filter(|(_, c)| view::component_name(c) == cf.name)
+                .map(|(i, _)| i)
+                .peekable();
+            if cf.is_not_defined {
+                kids.peek().is_none()
+            } else {
+                kids.any(|k| self.component_matches(cf, k))
+            }
+        })
     }
 
     fn overlaps(&self, idx: usize, tr: TimeRange) -> bool {

@@ -75,9 +75,9 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
         if single.is_some_and(|m| m.id != meta.id) {
             continue;
         }
-        let listed = indexed.zip(instances.as_deref()).and_then(|(tr, list)| {
-            ical::instance_list_overlaps(list, tr.start, tr.end)
-        });
+        let listed = indexed
+            .zip(instances.as_deref())
+            .and_then(|(tr, list)| ical::instance_list_overlaps(list, tr.start, tr.end));
         let matched = match listed {
             Some(matched) => matched,
             None => {
@@ -143,26 +143,42 @@ mod tests {
             ("zero", event("DTSTART:20260110T100000Z\nDTEND:20260110T100000Z"), true),
             ("dtstart_only", event("DTSTART:20260110T100000Z"), true),
             ("duration", event("DTSTART:20260110T100000Z\nDURATION:PT0S"), true),
-            ("berlin", wrap(&format!(
-                "{BERLIN}BEGIN:VEVENT\nUID:u\nDTSTAMP:20260101T000000Z\nDTSTART;TZID=Europe/Berlin:20260329T013000\n\
+            (
+                "berlin",
+                wrap(&format!(
+                    "{BERLIN}BEGIN:VEVENT\nUID:u\nDTSTAMP:20260101T000000Z\nDTSTART;TZID=Europe/Berlin:20260329T013000\n\
                  DTEND;TZID=Europe/Berlin:20260329T033000\nEND:VEVENT\n"
-            )), true),
+                )),
+                true,
+            ),
             ("override_series", override_series, true),
             ("this_and_future", this_and_future, true),
             ("overrides_only", overrides_only, true),
-            ("rdate", event(
-                "DTSTART:20260110T100000Z\nDTEND:20260110T110000Z\nRDATE:20260115T080000Z,20260201T230000Z\n\
-                 RDATE;VALUE=PERIOD:20260301T000000Z/PT5H"
-            ), true),
-            ("weekly_forever", event("DTSTART:20250106T100000Z\nDURATION:PT1H\nRRULE:FREQ=WEEKLY;INTERVAL=2"), true),
+            (
+                "rdate",
+                event(
+                    "DTSTART:20260110T100000Z\nDTEND:20260110T110000Z\nRDATE:20260115T080000Z,20260201T230000Z\n\
+                 RDATE;VALUE=PERIOD:20260301T000000Z/PT5H",
+                ),
+                true,
+            ),
+            (
+                "weekly_forever",
+                event("DTSTART:20250106T100000Z\nDURATION:PT1H\nRRULE:FREQ=WEEKLY;INTERVAL=2"),
+                true,
+            ),
             ("daily_forever", event("DTSTART:20250101T080000Z\nDURATION:PT30M\nRRULE:FREQ=DAILY"), true),
             ("hourly_forever", event("DTSTART:20250101T080000Z\nDURATION:PT30M\nRRULE:FREQ=HOURLY"), false),
             ("all_day", event("DTSTART;VALUE=DATE:20260115\nDTEND;VALUE=DATE:20260117"), false),
             ("all_day_weekly", event("DTSTART;VALUE=DATE:20260115\nRRULE:FREQ=WEEKLY;COUNT=5"), false),
             ("floating", event("DTSTART:20260112T090000\nDTEND:20260112T100000"), false),
-            ("floating_exdate", event(
-                "DTSTART:20260112T090000Z\nDTEND:20260112T100000Z\nRRULE:FREQ=DAILY;COUNT=5\nEXDATE:20260113T090000"
-            ), false),
+            (
+                "floating_exdate",
+                event(
+                    "DTSTART:20260112T090000Z\nDTEND:20260112T100000Z\nRRULE:FREQ=DAILY;COUNT=5\nEXDATE:20260113T090000",
+                ),
+                false,
+            ),
         ]
     }
 
@@ -210,7 +226,8 @@ mod tests {
 
     #[test]
     fn the_index_answers_exactly_as_the_evaluator() {
-        let zones = [Tz::UTC, Tz::Europe__Berlin, Tz::Asia__Tokyo, Tz::America__Los_Angeles, Tz::Pacific__Kiritimati];
+        let zones =
+            [Tz::UTC, Tz::Europe__Berlin, Tz::Asia__Tokyo, Tz::America__Los_Angeles, Tz::Pacific__Kiritimati];
         for (name, body, listed) in objects() {
             let parsed = ical::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
             let info = ical::inspect(&parsed).unwrap_or_else(|e| panic!("{name}: {e}"));

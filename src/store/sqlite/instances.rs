@@ -25,9 +25,7 @@ pub fn unlisted_events(conn: &Connection, after: Id, batch: usize) -> StoreResul
 /// list yet: a PUT in between wrote its own.
 pub fn set_instance_lists(tx: &Connection, lists: &[(Id, String, Vec<u8>)]) -> StoreResult<()> {
     let mut stmt = tx
-        .prepare_cached(
-            "UPDATE objects SET instances = ?3 WHERE id = ?1 AND etag = ?2 AND instances IS NULL",
-        )
+        .prepare_cached("UPDATE objects SET instances = ?3 WHERE id = ?1 AND etag = ?2 AND instances IS NULL")
         .map_err(map_err)?;
     for (id, etag, list) in lists {
         stmt.execute(params![id, etag, list]).map_err(map_err)?;

@@ -128,10 +128,10 @@ pub(crate) fn now() -> i64 {
 }
 
 use crate::store::{
-    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect, Feed,
-    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
-    Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
-    TimeSpan, Transfer, UnlistedEvent, UserSummary,
+    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect,
+    Feed, FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser,
+    ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome,
+    Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
