@@ -327,6 +327,7 @@ async fn free_busy_over_a_week() {
                 comp_type: Some("VFREEBUSY".into()),
                 first_start: info.first_start,
                 last_end: info.last_end,
+                instances: Some(info.instances),
                 search: vec![],
             },
         })

@@ -298,6 +298,60 @@ async fn floating_times_follow_the_calendar_timezone() {
     server.stop().await;
 }
 
+/// calendar-query answers most VEVENT time-ranges from the instance list indexed at PUT: it
+/// must follow an update, a MOVE and a COPY, and leave floating times to the request's zone.
+#[tokio::test]
+async fn indexed_answers_follow_updates_moves_and_the_request_timezone() {
+    const OTHER: &str = "/dav/calendars/alice/other/";
+    let server = TestServer::start().await;
+    server.add_user("alice", Role::Collaborator);
+    let c = server.client("alice");
+    const THIRD: &str = "/dav/calendars/alice/third/";
+    for cal in [ALL, OTHER, THIRD] {
+        c.go("MKCALENDAR", cal).await.assert_status(201);
+    }
+    let jan = query_body("VEVENT", "20260101T000000Z", "20260201T000000Z");
+    let mar = query_body("VEVENT", "20260301T000000Z", "20260401T000000Z");
+    let weekly = event("s", "DTSTART:20260105T100000Z\nDURATION:PT1H\nRRULE:FREQ=WEEKLY;COUNT=3");
+    c.put(&format!("{ALL}s.ics"), "text/calendar", &weekly).await.assert_status(201);
+    assert!(query(&c, ALL, &jan).await.contains("s"));
+    assert!(!query(&c, ALL, &mar).await.contains("s"));
+
+    // Updated into a single event in March.
+    let moved = event("s", "DTSTART:20260310T100000Z\nDTEND:20260310T110000Z");
+    c.put(&format!("{ALL}s.ics"), "text/calendar", &moved).await.assert_status(204);
+    assert!(!query(&c, ALL, &jan).await.contains("s"));
+    assert!(query(&c, ALL, &mar).await.contains("s"));
+
+    // One UID per calendar: the copy goes to a third one.
+    for (method, to) in [("COPY", format!("{THIRD}copy.ics")), ("MOVE", format!("{OTHER}s.ics"))] {
+        c.send(c.request(method, &format!("{ALL}s.ics")).header("Destination", to)).await.assert_status(201);
+    }
+    assert!(query(&c, ALL, &mar).await.is_empty());
+    assert_eq!(query(&c, OTHER, &mar).await, BTreeSet::from(["s".to_owned()]));
+    assert_eq!(query(&c, THIRD, &mar).await, BTreeSet::from(["copy".to_owned()]));
+    assert!(query(&c, THIRD, &jan).await.is_empty());
+    assert!(query(&c, OTHER, &jan).await.is_empty());
+
+    // Floating times take the request's CALDAV:timezone (RFC 4791 §9.8) when the calendar has
+    // none: 09:00 in Tokyo is 00:00Z.
+    let floating = event("f", "DTSTART:20260112T090000\nDTEND:20260112T100000");
+    c.put(&format!("{OTHER}f.ics"), "text/calendar", &floating).await.assert_status(201);
+    let tokyo = "BEGIN:VCALENDAR&#13;\nVERSION:2.0&#13;\nPRODID:x&#13;\nBEGIN:VTIMEZONE&#13;\nTZID:Asia/Tokyo&#13;\n\
+                 BEGIN:STANDARD&#13;\nDTSTART:19700101T000000&#13;\nTZOFFSETFROM:+0900&#13;\nTZOFFSETTO:+0900&#13;\n\
+                 END:STANDARD&#13;\nEND:VTIMEZONE&#13;\nEND:VCALENDAR&#13;\n";
+    let in_tokyo = |start: &str, end: &str| {
+        query_body("VEVENT", start, end)
+            .replace("</C:filter>", &format!("</C:filter><C:timezone>{tokyo}</C:timezone>"))
+    };
+    assert!(query(&c, OTHER, &in_tokyo("20260112T000000Z", "20260112T001000Z")).await.contains("f"));
+    assert!(!query(&c, OTHER, &in_tokyo("20260112T090000Z", "20260112T091000Z")).await.contains("f"));
+    assert!(
+        query(&c, OTHER, &query_body("VEVENT", "20260112T090000Z", "20260112T091000Z")).await.contains("f")
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn property_parameter_and_component_filters() {
     let server = TestServer::start().await;

@@ -48,8 +48,22 @@ pub fn build(mut config: Config) -> Result<App, AppError> {
     config.validate().map_err(|e| AppError::Invalid(e.to_string()))?;
     let store = open_store(&config)?;
     let first_start = bootstrap(store.as_ref(), &config)?;
+    spawn_backfill(store.clone());
     let state = Arc::new(AppState::new(config, store.clone()));
     Ok(App { state, store, first_start })
+}
+
+/// Calendar objects stored before the instance lists existed get theirs in the background
+/// (a query answers them exactly meanwhile); a no-op read once they all have one.
+fn spawn_backfill(store: Arc<SqliteStore>) {
+    let run = move || match crate::caldav::backfill::backfill_instance_lists(store.as_ref()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(objects = n, "computed the calendar-query instance lists of older objects"),
+        Err(e) => tracing::warn!(error = %e, "computing instance lists of older objects failed"),
+    };
+    if let Err(e) = std::thread::Builder::new().name("instance-backfill".into()).spawn(run) {
+        tracing::warn!(error = %e, "cannot start the instance list back-fill");
+    }
 }
 
 fn bootstrap(store: &dyn Store, config: &Config) -> Result<Option<FirstStart>, AppError> {

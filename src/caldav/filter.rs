@@ -42,19 +42,24 @@ impl<'a> Evaluator<'a> {
         {
             return false;
         }
-        let props = view::properties(&self.ical.components[idx]);
-        filter.prop_filters.iter().all(|pf| self.prop_matches(pf, &props))
-            && filter.comp_filters.iter().all(|cf| {
-                let mut kids = view::children(self.ical, &self.ical.components[idx])
-                    .filter(|(_, c)| view::component_name(c) == cf.name)
-                    .map(|(i, _)| i)
-                    .peekable();
-                if cf.is_not_defined {
-                    kids.peek().is_none()
-                } else {
-                    kids.any(|k| self.component_matches(cf, k))
-                }
-            })
+        // Rendering the properties writes every one of them out: only when a filter looks.
+        if !filter.prop_filters.is_empty() {
+            let props = view::properties(&self.ical.components[idx]);
+            if !filter.prop_filters.iter().all(|pf| self.prop_matches(pf, &props)) {
+                return false;
+            }
+        }
+        filter.comp_filters.iter().all(|cf| {
+            let mut kids = view::children(self.ical, &self.ical.components[idx])
+                .filter(|(_, c)| view::component_name(c) == cf.name)
+                .map(|(i, _)| i)
+                .peekable();
+            if cf.is_not_defined {
+                kids.peek().is_none()
+            } else {
+                kids.any(|k| self.component_matches(cf, k))
+            }
+        })
     }
 
     fn overlaps(&self, idx: usize, tr: TimeRange) -> bool {

@@ -1,5 +1,6 @@
 //! CalDAV (RFC 4791): PUT validation, request types, filters and the calendar REPORTs.
 
+pub mod backfill;
 pub mod calendar_data;
 pub mod filter;
 pub mod freebusy;

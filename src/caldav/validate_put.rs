@@ -93,6 +93,7 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
         comp_type: Some(comp.to_owned()),
         first_start: info.first_start,
         last_end: info.last_end,
+        instances: Some(info.instances),
         search: Vec::new(),
     })
 }

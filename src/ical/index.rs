@@ -3,7 +3,7 @@
 
 use calcard::icalendar::{ICalendar, ICalendarComponent, ICalendarProperty, ICalendarValue};
 
-use super::recurrence::{self, Window};
+use super::recurrence::{self, Expansion, Window};
 use super::times;
 use super::timezone::{TIMED, Zones};
 use super::validate;
@@ -33,17 +33,137 @@ pub(crate) fn inspect(ical: &ICalendar) -> Result<ObjectInfo, IcalError> {
     if shape.comp_type == CompType::Todo {
         todo_span(ical, &zones, &mut span)?;
     }
-    if uses_floating(ical) {
+    let floating = uses_floating(ical);
+    if floating {
         span.widen(FLOATING_SLACK);
     }
     let (first_start, last_end) = span.bounds();
+    // Times that are neither floating nor DATE values do not depend on the calendar's zone,
+    // so a VEVENT's instances can be listed once for every later query.
+    let instances = if shape.comp_type == CompType::Event && !floating {
+        instance_list(ical, &zones, (!unbounded).then_some(&expansion))?
+    } else {
+        Vec::new()
+    };
     Ok(ObjectInfo {
         uid: shape.uid,
         comp_type: shape.comp_type,
         first_start,
         last_end,
         recurring: shape.recurring,
+        instances,
     })
+}
+
+/// Instances kept in the index per object, at most.
+const LISTED_INSTANCES: usize = 1024;
+/// How far past today the instances of an endless (or very long) set are listed.
+const HORIZON: i64 = 366 * 86_400;
+const DAY: i64 = 86_400;
+
+/// The encoded [`InstanceList`] of a VEVENT object without floating times: every instance
+/// overlapping a window, so that a query inside the window is answered from the list alone.
+/// `whole` is the expansion over all time of a bounded set. An empty result means "not
+/// listed" (too many instances near today): queries then take the exact path.
+fn instance_list(ical: &ICalendar, zones: &Zones, whole: Option<&Expansion>) -> Result<Vec<u8>, IcalError> {
+    if let Some(whole) = whole
+        && whole.complete
+        && whole.instances.len() <= LISTED_INSTANCES
+    {
+        return Ok(InstanceList::encode(Window::ALL, &whole.instances));
+    }
+    // Whole days, so that inspecting the same object twice in a day gives the same answer.
+    let today = chrono::Utc::now().timestamp().div_euclid(DAY) * DAY;
+    let to = Some(today + HORIZON);
+    for window in [Window { from: None, to }, Window { from: Some(today - HORIZON), to }] {
+        let found = recurrence::expand(ical, zones, window, LISTED_INSTANCES)?;
+        if found.complete {
+            return Ok(InstanceList::encode(window, &found.instances));
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// The instances of a VEVENT object that overlap a window, as stored in the index: each
+/// instance's UTC start and end, with the window they are complete for. A time-range inside
+/// the window (RFC 4791 §9.9) is answered from the list exactly as the expansion would answer
+/// it; one reaching outside is not answered.
+///
+/// Encoding: a version byte, then zig-zag LEB128 varints: window start and end (`i64::MIN` /
+/// `i64::MAX` when open), then per instance in start order the start minus the previous start
+/// (the first one minus 0) and the duration.
+pub struct InstanceList;
+
+impl InstanceList {
+    const VERSION: u8 = 1;
+
+    fn encode(window: Window, instances: &[super::Instance]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(20 + instances.len() * 6);
+        out.push(Self::VERSION);
+        put_varint(&mut out, window.from.unwrap_or(i64::MIN));
+        put_varint(&mut out, window.to.unwrap_or(i64::MAX));
+        let mut previous = 0i64;
+        for instance in instances {
+            put_varint(&mut out, instance.start.wrapping_sub(previous));
+            put_varint(&mut out, instance.end.wrapping_sub(instance.start));
+            previous = instance.start;
+        }
+        out
+    }
+
+    /// Whether an instance in `list` overlaps `[from, to)` under the §9.9 VEVENT rule
+    /// (`start < to && end > from`, a zero-length instance `from <= start < to`); `None` when
+    /// the list cannot tell (not listed, or the range reaches outside the listed window).
+    pub fn overlaps(list: &[u8], from: Option<i64>, to: Option<i64>) -> Option<bool> {
+        let (&version, mut rest) = list.split_first()?;
+        if version != Self::VERSION {
+            return None;
+        }
+        let from = from.unwrap_or(i64::MIN);
+        let to = to.unwrap_or(i64::MAX);
+        let listed_from = get_varint(&mut rest)?;
+        let listed_to = get_varint(&mut rest)?;
+        if from < listed_from || to > listed_to {
+            return None;
+        }
+        if from >= to {
+            return Some(false);
+        }
+        let mut start = 0i64;
+        while !rest.is_empty() {
+            start = start.wrapping_add(get_varint(&mut rest)?);
+            let end = start.wrapping_add(get_varint(&mut rest)?);
+            if start >= to {
+                return Some(false);
+            }
+            if if end > start { end > from } else { start >= from } {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(input: &mut &[u8]) -> Option<i64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = input.split_first()?;
+        *input = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    None
 }
 
 /// A union of inclusive intervals; `None` ends are infinite.

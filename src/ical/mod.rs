@@ -102,6 +102,10 @@ pub struct ObjectInfo {
     /// `None` = unbounded (an RRULE without COUNT/UNTIL, or a set too large to enumerate).
     pub last_end: Option<i64>,
     pub recurring: bool,
+    /// For a VEVENT object without floating times or DATE values: its instances in the index
+    /// encoding of [`instance_list_overlaps`], which answers time-range queries without
+    /// parsing. Empty when not listed.
+    pub instances: Vec<u8>,
 }
 
 /// One occurrence, UTC Unix seconds, end exclusive.
@@ -140,6 +144,14 @@ pub fn parse(body: &[u8]) -> Result<ICalendar, IcalError> {
 /// METHOD, at most one master, every TZID interpretable) and computes the index entry.
 pub fn inspect(ical: &ICalendar) -> Result<ObjectInfo, IcalError> {
     index::inspect(ical)
+}
+
+/// Whether the indexed instance list of an object ([`ObjectInfo::instances`]) has an instance
+/// overlapping `[from, to)` under the RFC 4791 §9.9 VEVENT rule, exactly as [`instances`]
+/// would find for any calendar zone; `None` when the list cannot tell (empty, or the range
+/// reaches beyond the window the list is complete for).
+pub fn instance_list_overlaps(list: &[u8], from: Option<i64>, to: Option<i64>) -> Option<bool> {
+    index::InstanceList::overlaps(list, from, to)
 }
 
 /// Occurrences overlapping `[from, to)` (either bound may be `None` = unbounded), sorted by

@@ -280,6 +280,7 @@ fn query_prefilter(store: &dyn Store, alice: &Principal) {
                     comp_type: Some(comp.into()),
                     first_start: first,
                     last_end: last,
+                    instances: None,
                     search: vec![("FN".into(), format!("name of {seg}"))],
                 },
             })

@@ -67,6 +67,20 @@ pub trait Store: Send + Sync + 'static {
         comp: Option<&str>,
         range: Option<TimeSpan>,
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
+    /// `query_candidates` with each object's indexed instance list, which can decide a
+    /// VEVENT time-range without parsing the body.
+    fn indexed_candidates(
+        &self,
+        collection_id: Id,
+        comp: Option<&str>,
+        range: Option<TimeSpan>,
+    ) -> StoreResult<Vec<Candidate>>;
+    /// VEVENT objects whose instance list was never computed (stored before schema version
+    /// 4), with an id above `after`, in id order, at most `batch`.
+    fn unlisted_events(&self, after: Id, batch: usize) -> StoreResult<Vec<UnlistedEvent>>;
+    /// Stores instance lists computed for `unlisted_events` (id, ETag of the body they were
+    /// computed from, list); an object changed since keeps the list its PUT wrote.
+    fn set_instance_lists(&self, lists: &[(Id, String, Vec<u8>)]) -> StoreResult<()>;
 
     /// Cards of an address book with an indexed `field` whose folded value is LIKE
     /// `pattern` (`%` and `_` wildcards, `\` escapes), with their bodies: each card once, in

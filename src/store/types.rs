@@ -294,6 +294,10 @@ pub struct ObjectIndex {
     pub comp_type: Option<String>,
     pub first_start: Option<i64>,
     pub last_end: Option<i64>,
+    /// A calendar object's instance list (`ical::ObjectInfo::instances`), which answers
+    /// time-range queries without parsing the body; `None` for objects that have none
+    /// computed (cards, and objects stored before schema version 4).
+    pub instances: Option<Vec<u8>>,
     /// Searchable card fields (field name, value folded with i;unicode-casemap).
     pub search: Vec<(String, String)>,
 }
@@ -368,6 +372,23 @@ pub struct FeedSettings {
 pub struct Feed {
     pub collection: Collection,
     pub settings: FeedSettings,
+}
+
+/// A calendar-query candidate: the object, its body and its indexed instance list.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub meta: ObjectMeta,
+    pub body: Vec<u8>,
+    /// `ObjectIndex::instances` as stored; `None` when never computed.
+    pub instances: Option<Vec<u8>>,
+}
+
+/// A calendar object stored without an instance list, to be back-filled.
+#[derive(Debug, Clone)]
+pub struct UnlistedEvent {
+    pub id: Id,
+    pub etag: String,
+    pub body: Vec<u8>,
 }
 
 /// A half-open UTC span in Unix seconds; `None` bounds are unbounded.

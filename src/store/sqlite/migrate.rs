@@ -10,7 +10,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_organizations.sql")),
     (3, include_str!("migrations/0003_two_factor.sql")),
-    (4, include_str!("migrations/0004_read_indexes.sql")),
+    (4, include_str!("migrations/0004_instance_index.sql")),
+    (5, include_str!("migrations/0005_read_indexes.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -60,7 +61,7 @@ mod tests {
     }
 
     #[test]
-    fn version_4_back_fills_and_keeps_the_card_index_collection() {
+    fn version_5_back_fills_and_keeps_the_card_index_collection() {
         let mut conn = version_3_with_a_card();
         migrate(&mut conn).unwrap();
         assert_eq!(index_collections(&conn), [Some(10)], "back-filled");

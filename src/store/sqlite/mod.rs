@@ -3,6 +3,7 @@
 
 mod backup;
 mod credentials;
+mod instances;
 mod migrate;
 mod org;
 mod principal_search;
@@ -127,10 +128,10 @@ pub(crate) fn now() -> i64 {
 }
 
 use crate::store::{
-    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
-    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
-    Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
-    TimeSpan, Transfer, UserSummary,
+    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect,
+    Feed, FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser,
+    ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome,
+    Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -222,6 +223,20 @@ impl Store for SqliteStore {
         range: Option<TimeSpan>,
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
         self.read(|c| tree_read::query_candidates(c, collection_id, comp, range))
+    }
+    fn indexed_candidates(
+        &self,
+        collection_id: Id,
+        comp: Option<&str>,
+        range: Option<TimeSpan>,
+    ) -> StoreResult<Vec<Candidate>> {
+        self.read(|c| tree_read::indexed_candidates(c, collection_id, comp, range))
+    }
+    fn unlisted_events(&self, after: Id, batch: usize) -> StoreResult<Vec<UnlistedEvent>> {
+        self.read(|c| instances::unlisted_events(c, after, batch))
+    }
+    fn set_instance_lists(&self, lists: &[(Id, String, Vec<u8>)]) -> StoreResult<()> {
+        self.write(|tx| instances::set_instance_lists(tx, lists))
     }
     fn card_candidates(
         &self,

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{map_err, rows};
 use crate::store::{
-    Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member, ObjectMeta,
-    PropTarget, StoreResult, TimeSpan,
+    Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member,
+    ObjectMeta, PropTarget, StoreResult, TimeSpan,
 };
 
 pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
@@ -163,22 +163,55 @@ pub fn query_candidates(
     comp: Option<&str>,
     range: Option<TimeSpan>,
 ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    let found = indexed_candidates(conn, collection_id, comp, range)?;
+    Ok(found.into_iter().map(|c| (c.meta, c.body)).collect())
+}
+
+/// The prefilter's candidates (`comp_type`, then the span, both from `objects_by_time`,
+/// which covers them: rows are read only for candidates), with their instance lists. Two
+/// index ranges — undated objects, and those starting before the range ends — so that the
+/// objects starting after it are not even scanned in the index. ?3/?4: the range, with
+/// i64::MIN/i64::MAX for open ends.
+const CANDIDATES_OF_TYPE: &str = "SELECT id, collection_id, segment, uid, etag, content_type, size,
+       created_at, modified_at, body, instances FROM objects
+     WHERE collection_id = ?1 AND comp_type = ?2 AND first_start IS NULL
+     UNION ALL
+     SELECT id, collection_id, segment, uid, etag, content_type, size,
+       created_at, modified_at, body, instances FROM objects
+     WHERE collection_id = ?1 AND comp_type = ?2 AND first_start < ?4 AND (last_end IS NULL OR last_end > ?3)";
+const CANDIDATES_ANY: &str = "SELECT id, collection_id, segment, uid, etag, content_type, size,
+       created_at, modified_at, body, instances FROM objects
+     WHERE collection_id = ?1
+       AND (first_start IS NULL
+            OR ((?3 IS NULL OR first_start < ?3) AND (?2 IS NULL OR last_end IS NULL OR last_end > ?2)))";
+
+/// `query_candidates` with each object's instance list, sorted by segment (in Rust: an
+/// ORDER BY could draw the planner to the segment index and away from `objects_by_time`).
+pub fn indexed_candidates(
+    conn: &Connection,
+    collection_id: Id,
+    comp: Option<&str>,
+    range: Option<TimeSpan>,
+) -> StoreResult<Vec<Candidate>> {
     let (start, end) = range.map_or((None, None), |r| (r.start, r.end));
-    let sql = format!(
-        "SELECT {}, body FROM objects WHERE collection_id = ?1
-           AND (?2 IS NULL OR comp_type = ?2)
-           AND (first_start IS NULL
-                OR ((?4 IS NULL OR first_start < ?4) AND (?3 IS NULL OR last_end IS NULL OR last_end > ?3)))
-         ORDER BY segment",
-        rows::OBJECT_COLUMNS
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(params![collection_id, comp, start, end], |r| {
-            Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
-        })
-        .map_err(map_err)?;
-    rows.collect::<Result<_, _>>().map_err(map_err)
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(Candidate { meta: rows::object(r)?, body: r.get(9)?, instances: r.get(10)? })
+    };
+    let mut found: Vec<Candidate> = match comp {
+        Some(comp) => {
+            let mut stmt = conn.prepare_cached(CANDIDATES_OF_TYPE).map_err(map_err)?;
+            let (start, end) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
+            let rows = stmt.query_map(params![collection_id, comp, start, end], row).map_err(map_err)?;
+            rows.collect::<Result<_, _>>().map_err(map_err)?
+        }
+        None => {
+            let mut stmt = conn.prepare_cached(CANDIDATES_ANY).map_err(map_err)?;
+            let rows = stmt.query_map(params![collection_id, start, end], row).map_err(map_err)?;
+            rows.collect::<Result<_, _>>().map_err(map_err)?
+        }
+    };
+    found.sort_unstable_by(|a, b| a.meta.segment.cmp(&b.meta.segment));
+    Ok(found)
 }
 
 pub fn card_candidates(
@@ -233,6 +266,30 @@ pub fn changes_since(conn: &Connection, collection_id: Id, rev: i64, limit: usiz
 mod tests {
     use super::*;
     use rusqlite::StatementStatus;
+
+    /// calendar-query reads the table only for candidates: both halves search the covering
+    /// `objects_by_time` by range, neither scans the table.
+    #[test]
+    fn candidates_come_from_the_covering_time_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::super::SqliteStore::open(&dir.path().join("t.db")).expect("open");
+        store
+            .read(|c| {
+                let mut stmt =
+                    c.prepare(&format!("EXPLAIN QUERY PLAN {CANDIDATES_OF_TYPE}")).map_err(map_err)?;
+                let plan: Vec<String> = stmt
+                    .query_map(params![1, "VEVENT", 0, 10], |r| r.get(3))
+                    .map_err(map_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err)?;
+                let searches: Vec<&String> = plan.iter().filter(|p| p.contains("objects_by_time")).collect();
+                assert_eq!(searches.len(), 2, "{plan:#?}");
+                assert!(searches[1].contains("first_start<?"), "{plan:#?}");
+                assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:#?}");
+                Ok(())
+            })
+            .expect("read");
+    }
 
     /// A cached statement that SQLite marks as depending on its bound values is prepared again
     /// on every use; these run once per listed or reported resource.

@@ -146,7 +146,8 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
         Some(old) => {
             tx.execute(
                 "UPDATE objects SET uid = ?2, etag = ?3, content_type = ?4, size = ?5, body = ?6,
-                     comp_type = ?7, first_start = ?8, last_end = ?9, modified_at = ?10 WHERE id = ?1",
+                     comp_type = ?7, first_start = ?8, last_end = ?9, modified_at = ?10, instances = ?11
+                 WHERE id = ?1",
                 params![
                     old.id,
                     ix.uid,
@@ -157,7 +158,8 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
                     ix.comp_type,
                     ix.first_start,
                     ix.last_end,
-                    t
+                    t,
+                    ix.instances
                 ],
             )
             .map_err(map_err)?;
@@ -166,8 +168,8 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
         None => {
             tx.execute(
                 "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
-                     comp_type, first_start, last_end, created_at, modified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                     comp_type, first_start, last_end, created_at, modified_at, instances)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
                 params![
                     put.collection_id,
                     put.segment,
@@ -179,7 +181,8 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
                     ix.comp_type,
                     ix.first_start,
                     ix.last_end,
-                    t
+                    t,
+                    ix.instances
                 ],
             )
             .map_err(map_err)?;
@@ -371,8 +374,9 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
     }
     tx.execute(
         "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
-             comp_type, first_start, last_end, created_at, modified_at)
-         SELECT ?2, ?3, uid, etag, content_type, size, body, comp_type, first_start, last_end, ?4, ?4
+             comp_type, first_start, last_end, created_at, modified_at, instances)
+         SELECT ?2, ?3, uid, etag, content_type, size, body, comp_type, first_start, last_end, ?4, ?4,
+             instances
          FROM objects WHERE id = ?1",
         params![id, dest, segment, now()],
     )

@@ -1,4 +1,4 @@
--- davit schema, version 4: indexes for the read paths that scaled with the whole database.
+-- davit schema, version 5: indexes for the read paths that scaled with the whole database.
 
 -- Listing a collection without reading its objects' bodies. Object rows carry their body
 -- inline, so reading the metadata of every member in segment order (PROPFIND Depth 1)
