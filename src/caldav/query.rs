@@ -8,9 +8,9 @@ use super::request::{CalendarQuery, CompFilter, TimeRange};
 use crate::dav::error::{Condition, DavError, DavResult};
 use crate::dav::headers::Depth;
 use crate::dav::methods::{Content, describe_object};
-use crate::dav::multistatus::Multistatus;
+use crate::dav::multistatus::{Multistatus, MultistatusWriter};
 use crate::dav::resource::Resource;
-use crate::dav::{Ctx, DavResponse, multistatus_response};
+use crate::dav::{Ctx, DavResponse, multistatus_response, multistatus_xml_response};
 use crate::ical;
 use crate::store::{Candidate, CollectionKind, TimeSpan};
 
@@ -60,17 +60,19 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
             ));
         }
     };
-    let mut ms = Multistatus::default();
     // Depth 0 on a collection evaluates the collection itself, which never matches (RFC 4791
     // §7.8); a missing Depth is taken as 1, as every client means it.
     if single.is_none() && ctx.headers.depth == Some(Depth::Zero) {
-        return Ok(multistatus_response(ctx, &ms));
+        return Ok(multistatus_response(ctx, &Multistatus::default()));
     }
     let tz = super::floating_zone(coll, query.timezone.as_deref());
     let (comp, span) = prefilter(&query.filter);
     let indexed = indexed_range(&query.filter);
     let candidates = ctx.store().indexed_candidates(coll.id, comp, span)?;
     let content = Content { calendar: query.calendar_data.as_ref(), floating: tz, ..Content::default() };
+    // Each answer is written out as soon as it is described (not held until the end).
+    let mut ms =
+        MultistatusWriter::new(ctx.headers.minimal, candidates.iter().map(|c| c.body.len() + 300).sum());
     for Candidate { meta, body, instances } in candidates {
         if single.is_some_and(|m| m.id != meta.id) {
             continue;
@@ -90,10 +92,10 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
         };
         if matched {
             let with_body = Content { body: Some((meta.id, &body)), ..content };
-            ms.responses.push(describe_object(ctx, res, meta, &query.props, &with_body)?);
+            ms.push(&describe_object(ctx, res, meta, &query.props, &with_body)?);
         }
     }
-    Ok(multistatus_response(ctx, &ms))
+    Ok(multistatus_xml_response(ctx, ms.finish(None)))
 }
 
 #[cfg(test)]

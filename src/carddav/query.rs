@@ -9,9 +9,9 @@ use super::validate_put::INDEXED;
 use crate::dav::error::{Condition, DavError, DavResult};
 use crate::dav::headers::Depth;
 use crate::dav::methods::{Content, describe_object};
-use crate::dav::multistatus::{Multistatus, Response, ResponseBody};
+use crate::dav::multistatus::{Multistatus, MultistatusWriter, Response, ResponseBody};
 use crate::dav::resource::Resource;
-use crate::dav::{Ctx, DavResponse, multistatus_response};
+use crate::dav::{Ctx, DavResponse, multistatus_response, multistatus_xml_response};
 use crate::store::{Collection, CollectionKind, ObjectMeta};
 use crate::vcard;
 
@@ -99,14 +99,18 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
             ));
         }
     };
-    let mut ms = Multistatus::default();
     if single.is_none() && ctx.headers.depth == Some(Depth::Zero) {
-        return Ok(multistatus_response(ctx, &ms));
+        return Ok(multistatus_response(ctx, &Multistatus::default()));
     }
     let content = Content { address: query.address_data.as_ref(), ..Content::default() };
     let limit = query.limit.unwrap_or(usize::MAX);
     let exact = index_is_exact(&query.filter);
-    for (meta, body) in candidates(ctx, coll, &query.filter)? {
+    let candidates = candidates(ctx, coll, &query.filter)?;
+    // Each answer is written out as soon as it is described (not held until the end).
+    let mut ms =
+        MultistatusWriter::new(ctx.headers.minimal, candidates.iter().map(|(_, b)| b.len() + 300).sum());
+    let mut answered = 0;
+    for (meta, body) in candidates {
         if single.is_some_and(|m| m.id != meta.id) {
             continue;
         }
@@ -116,9 +120,9 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
                 continue;
             }
         }
-        if ms.responses.len() == limit {
+        if answered == limit {
             // RFC 6352 §8.6.1: truncated results carry a 507 for the request-URI.
-            ms.responses.push(Response {
+            ms.push(&Response {
                 href: res.href(ctx.hrefs()),
                 body: ResponseBody::Status(
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -128,7 +132,8 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
             break;
         }
         let with_body = Content { body: Some((meta.id, &body)), ..content };
-        ms.responses.push(describe_object(ctx, res, meta, &query.props, &with_body)?);
+        ms.push(&describe_object(ctx, res, meta, &query.props, &with_body)?);
+        answered += 1;
     }
-    Ok(multistatus_response(ctx, &ms))
+    Ok(multistatus_xml_response(ctx, ms.finish(None)))
 }

@@ -571,7 +571,31 @@ fn replacement(b: u8, attr: bool) -> Option<&'static str> {
 }
 
 fn push_escaped(out: &mut String, s: &str, attr: bool) {
-    out.reserve(s.len());
+    out.reserve(s.len() + s.len() / 16);
+    if attr {
+        push_escaped_bytewise(out, s, true);
+        return;
+    }
+    // Text: mostly iCalendar and vCard data, whose every line ends in CR and which seldom
+    // holds `&`, `<` or `>`. Jump from CR to CR, and search each line for the other three.
+    let bytes = s.as_bytes();
+    let mut line_start = 0;
+    while line_start < bytes.len() {
+        let cr = memchr::memchr(b'\r', &bytes[line_start..]).map_or(bytes.len(), |i| line_start + i);
+        let line = &s[line_start..cr];
+        if memchr::memchr3(b'&', b'<', b'>', line.as_bytes()).is_some() {
+            push_escaped_bytewise(out, line, false);
+        } else {
+            out.push_str(line);
+        }
+        if cr < bytes.len() {
+            out.push_str("&#13;");
+        }
+        line_start = cr + 1;
+    }
+}
+
+fn push_escaped_bytewise(out: &mut String, s: &str, attr: bool) {
     let mut run_start = 0;
     for (i, b) in s.bytes().enumerate() {
         if let Some(escaped) = replacement(b, attr) {
@@ -1095,6 +1119,21 @@ mod tests {
         assert!(matches!(escape_text("plain"), Cow::Borrowed("plain")));
         assert_eq!(escape_text("a<b>&c\"d\re"), "a&lt;b&gt;&amp;c\"d&#13;e");
         assert_eq!(escape_attr("a<b>&c\"d\re\nf\tg'"), "a&lt;b&gt;&amp;c&quot;d&#13;e&#10;f&#9;g'");
+    }
+
+    #[test]
+    fn line_wise_text_escaping_equals_the_byte_wise_one() {
+        let mut rng = Rng(0x5eed);
+        let pieces = ["\r\n", "\r", "&", "<", ">", "é", "日本", "SUMMARY:x", " ", "\n", "\"", "&amp;"];
+        for _ in 0..2000 {
+            let n = rng.below(12);
+            let text: String = (0..n).map(|_| rng.pick(&pieces)).collect();
+            let mut expected = String::new();
+            push_escaped_bytewise(&mut expected, &text, false);
+            let mut got = String::new();
+            push_escaped_text(&mut got, &text);
+            assert_eq!(got, expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -8,11 +8,11 @@ use http::{StatusCode, Uri};
 
 use super::super::body::Propfind;
 use super::super::error::{Condition, DavError, DavResult};
-use super::super::multistatus::{Multistatus, Response, ResponseBody};
+use super::super::multistatus::{MultistatusWriter, Response, ResponseBody};
 use super::super::paths::{self, DavPath};
 use super::super::report::{Report, parse_report};
 use super::super::resource::{Located, Resource, resolve, resolve_existing};
-use super::super::{Ctx, DavResponse, multistatus_response};
+use super::super::{Ctx, DavResponse, multistatus_xml_response};
 use super::Content;
 use super::propfind::describe_with;
 use crate::acl::{self, Privilege};
@@ -96,8 +96,9 @@ fn multiget(
     }
     let paths: Vec<Option<DavPath>> = hrefs.iter().map(|h| href_path(ctx, h)).collect();
     let mut loaded = load_members(ctx, &paths, super::propfind::may_ask_dead_props(props))?;
-    let mut ms = Multistatus::default();
-    ms.responses.reserve(hrefs.len());
+    // Each answer is written out as soon as it is described (not held until the end).
+    let size: usize = loaded.values().map(|(_, o)| o.body.len() + 300).sum();
+    let mut ms = MultistatusWriter::new(ctx.headers.minimal, size);
     for (href, path) in hrefs.iter().zip(&paths) {
         let hit = path.as_ref().and_then(|p| loaded.remove(p));
         let response = match hit {
@@ -114,9 +115,9 @@ fn multiget(
             // Not a member object of a collection (or named twice): resolved on its own.
             None => multiget_one(ctx, href, path.as_ref(), props, content)?,
         };
-        ms.responses.push(response);
+        ms.push(&response);
     }
-    Ok(multistatus_response(ctx, &ms))
+    Ok(multistatus_xml_response(ctx, ms.finish(None)))
 }
 
 /// Hrefs may be absolute URLs or paths, percent-encoded (DAVx5 sends encoded paths).
