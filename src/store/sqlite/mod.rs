@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use super::{StoreError, StoreResult};
 
@@ -31,6 +31,9 @@ pub(crate) use tree_write::PRUNE_MEMBER_CHANGES;
 
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements kept per connection: every statement the store runs (about 150 distinct
+/// ones, most of them rare) fits, so no request pays for parsing SQL after the first.
+const STATEMENT_CACHE: usize = 256;
 
 pub struct SqliteStore {
     writer: writer::GroupWriter,
@@ -105,9 +108,36 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     // FULL: a write acknowledged to a client survives power loss, not only a crash.
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
         .map_err(map_err)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     principal_search::register_casemap(&conn).map_err(map_err)?;
     Ok(conn)
+}
+
+/// `query_row` and `execute` through the connection's statement cache: a statement is parsed
+/// and planned once per connection instead of on every call.
+pub(crate) trait Cached {
+    fn cached_row<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+    fn cached_execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn cached_row<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn cached_execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
 }
 
 pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {

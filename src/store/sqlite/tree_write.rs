@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{map_err, now, rows, tree_read};
+use super::{Cached, map_err, now, rows, tree_read};
 use crate::store::{
     Collection, CollectionField, CollectionKind, CollectionProps, DeadProp, Expect, Id, NewCollection,
     NodeRef, PropPatchOp, PropTarget, PutObject, PutOutcome, StoreError, StoreResult, Transfer,
@@ -30,7 +30,7 @@ pub fn record_change(
 ) -> StoreResult<()> {
     let t = now();
     let rev: i64 = tx
-        .query_row(
+        .cached_row(
             "UPDATE collections SET rev = rev + 1, modified_at = ?2 WHERE id = ?1 RETURNING rev",
             params![collection_id, t],
             |r| r.get(0),
@@ -49,7 +49,7 @@ pub fn record_change(
 }
 
 fn segment_taken(tx: &Connection, parent: Id, segment: &str) -> StoreResult<bool> {
-    tx.query_row(
+    tx.cached_row(
         "SELECT EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?2)
              OR EXISTS(SELECT 1 FROM objects WHERE collection_id = ?1 AND segment = ?2)",
         params![parent, segment],
@@ -67,7 +67,7 @@ pub fn insert_collection(
     p: &CollectionProps,
     t: i64,
 ) -> StoreResult<Id> {
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO collections (owner_id, parent_id, kind, segment, displayname, description,
              color, sort_order, timezone, components, created_at, modified_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
@@ -144,7 +144,7 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
             return Ok(PutOutcome { created: false, etag });
         }
         Some(old) => {
-            tx.execute(
+            tx.cached_execute(
                 "UPDATE objects SET uid = ?2, etag = ?3, content_type = ?4, size = ?5, body = ?6,
                      comp_type = ?7, first_start = ?8, last_end = ?9, modified_at = ?10 WHERE id = ?1",
                 params![
@@ -164,7 +164,7 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
             old.id
         }
         None => {
-            tx.execute(
+            tx.cached_execute(
                 "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
                      comp_type, first_start, last_end, created_at, modified_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
@@ -207,14 +207,14 @@ fn write_card_index(tx: &Connection, object_id: Id, search: &[(String, String)])
 pub fn delete_object(tx: &Connection, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
     let existing = tree_read::object(tx, collection_id, segment)?.ok_or(StoreError::NotFound)?;
     check_expect(expect, Some(&existing.etag))?;
-    tx.execute("DELETE FROM objects WHERE id = ?1", [existing.id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM objects WHERE id = ?1", [existing.id]).map_err(map_err)?;
     record_change(tx, collection_id, segment, false, true)
 }
 
 pub fn delete_collection(tx: &Connection, id: Id) -> StoreResult<()> {
     let coll = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     // Foreign keys cascade to members, sub-collections, change logs and dead properties.
-    tx.execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
     if let Some(parent) = coll.parent_id {
         record_change(tx, parent, &format!("{}/", coll.segment), true, true)?;
     }
@@ -224,7 +224,7 @@ pub fn delete_collection(tx: &Connection, id: Id) -> StoreResult<()> {
 fn set_dead(tx: &Connection, target: PropTarget, p: &DeadProp) -> StoreResult<()> {
     remove_dead(tx, target, &p.ns, &p.name)?;
     let (c, o) = split_target(target);
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO dead_props (collection_id, object_id, ns, name, xml) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![c, o, p.ns, p.name, p.xml],
     )
@@ -234,7 +234,7 @@ fn set_dead(tx: &Connection, target: PropTarget, p: &DeadProp) -> StoreResult<()
 
 fn remove_dead(tx: &Connection, target: PropTarget, ns: &str, name: &str) -> StoreResult<()> {
     let (c, o) = split_target(target);
-    tx.execute(
+    tx.cached_execute(
         "DELETE FROM dead_props WHERE collection_id IS ?1 AND object_id IS ?2 AND ns = ?3 AND name = ?4",
         params![c, o, ns, name],
     )
@@ -264,7 +264,7 @@ pub fn patch_props(tx: &Connection, target: PropTarget, ops: &[PropPatchOp]) -> 
                     CollectionField::Components => "components",
                 };
                 let sql = format!("UPDATE collections SET {column} = ?1 WHERE id = ?2");
-                tx.execute(&sql, params![value, id]).map_err(map_err)?;
+                tx.cached_execute(&sql, params![value, id]).map_err(map_err)?;
             }
             (PropPatchOp::SetField(..), PropTarget::Object(_)) => {
                 return Err(StoreError::Conflict("objects have no collection fields".into()));
@@ -338,7 +338,7 @@ fn remove_destination(
 }
 
 fn object_uid(tx: &Connection, id: Id) -> StoreResult<(Id, String, Option<String>)> {
-    tx.query_row("SELECT collection_id, segment, uid FROM objects WHERE id = ?1", [id], |r| {
+    tx.cached_row("SELECT collection_id, segment, uid FROM objects WHERE id = ?1", [id], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })
     .optional()
@@ -353,7 +353,7 @@ fn move_object(tx: &Connection, id: Id, dest: &Collection, segment: &str) -> Sto
     {
         return Err(StoreError::UidConflict { segment: holder });
     }
-    tx.execute(
+    tx.cached_execute(
         "UPDATE objects SET collection_id = ?2, segment = ?3 WHERE id = ?1",
         params![id, dest.id, segment],
     )
@@ -369,7 +369,7 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
     {
         return Err(StoreError::UidConflict { segment: holder });
     }
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
              comp_type, first_start, last_end, created_at, modified_at)
          SELECT ?2, ?3, uid, etag, content_type, size, body, comp_type, first_start, last_end, ?4, ?4
@@ -378,12 +378,12 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
     )
     .map_err(map_err)?;
     let new_id = tx.last_insert_rowid();
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO dead_props (object_id, ns, name, xml) SELECT ?2, ns, name, xml FROM dead_props WHERE object_id = ?1",
         params![id, new_id],
     )
     .map_err(map_err)?;
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO card_index (object_id, field, value) SELECT ?2, field, value FROM card_index WHERE object_id = ?1",
         params![id, new_id],
     )
@@ -394,7 +394,7 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
 fn move_collection(tx: &Connection, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     let from = src.parent_id.ok_or_else(|| StoreError::Conflict("a home cannot be moved".into()))?;
-    tx.execute(
+    tx.cached_execute(
         "UPDATE collections SET parent_id = ?2, segment = ?3 WHERE id = ?1",
         params![id, dest.id, segment],
     )
@@ -413,7 +413,7 @@ fn copy_collection(
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     let kind = if src.kind.is_home() { CollectionKind::Plain } else { src.kind };
     let new_id = insert_collection(tx, dest.owner_id, dest.id, segment, kind, &src.props, now())?;
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO dead_props (collection_id, ns, name, xml)
          SELECT ?2, ns, name, xml FROM dead_props WHERE collection_id = ?1",
         params![id, new_id],
@@ -445,14 +445,15 @@ fn copy_collection(
 }
 
 pub fn prune_tombstones(tx: &Connection, before: i64) -> StoreResult<u64> {
-    tx.execute(
+    tx.cached_execute(
         "UPDATE collections SET sync_floor = MAX(sync_floor,
              (SELECT MAX(rev) FROM changes WHERE collection_id = collections.id AND deleted = 1 AND changed_at < ?1))
          WHERE id IN (SELECT collection_id FROM changes WHERE deleted = 1 AND changed_at < ?1)",
         [before],
     )
     .map_err(map_err)?;
-    let removed =
-        tx.execute("DELETE FROM changes WHERE deleted = 1 AND changed_at < ?1", [before]).map_err(map_err)?;
+    let removed = tx
+        .cached_execute("DELETE FROM changes WHERE deleted = 1 AND changed_at < ?1", [before])
+        .map_err(map_err)?;
     Ok(removed as u64)
 }
