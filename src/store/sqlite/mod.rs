@@ -158,9 +158,9 @@ pub(crate) fn now() -> i64 {
 
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, ChangeSet, Collection, DeadProp, Expect, Feed,
-    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser, ObjectMeta,
-    Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store,
-    TimeSpan, Transfer, UserSummary,
+    FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, LoginRecord, Member, NewCollection, NewUser,
+    ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome,
+    Role, Store, TimeSpan, Transfer, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -200,6 +200,9 @@ impl Store for SqliteStore {
     }
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>> {
         self.read(|c| users::login_credentials(c, login))
+    }
+    fn login_record(&self, login: &str) -> StoreResult<Option<LoginRecord>> {
+        self.read(|c| users::login_record(c, login))
     }
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
         self.read(|c| users::principal_where(c, "slug = ?1", &slug))

@@ -4,8 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Cached, map_err, now, rows};
 use crate::store::{
-    CollectionKind, CollectionProps, Id, LoginCredentials, NewUser, Organization, Principal, Role,
-    StoreError, StoreResult, UserSummary,
+    CollectionKind, CollectionProps, Id, LoginCredentials, LoginRecord, NewUser, Organization, Principal,
+    Role, StoreError, StoreResult, UserSummary,
 };
 
 pub fn create_organization(tx: &Connection, name: &str) -> StoreResult<Id> {
@@ -182,6 +182,37 @@ pub fn login_credentials(conn: &Connection, login: &str) -> StoreResult<Option<L
                 .optional()
         })
         .map_err(map_err)
+}
+
+pub fn login_record(conn: &Connection, login: &str) -> StoreResult<Option<LoginRecord>> {
+    // The membership is role_of's: the one with the lowest organization id.
+    let sql = "SELECT u.principal_id, u.password_hash, p.id, p.kind, p.slug, p.display_name, p.email,
+                      EXISTS(SELECT 1 FROM two_factor t WHERE t.user_id = p.id AND t.enabled),
+                      o.id, o.name, m.role
+               FROM users u JOIN principals p ON p.id = u.principal_id
+               LEFT JOIN memberships m ON m.user_id = p.id
+                    AND m.org_id = (SELECT MIN(org_id) FROM memberships WHERE user_id = p.id)
+               LEFT JOIN organizations o ON o.id = m.org_id
+               WHERE u.disabled = 0 AND (p.slug = ?1 OR p.email = ?1 COLLATE NOCASE)
+               ORDER BY p.slug = ?1 DESC LIMIT 1";
+    conn.cached_row(sql, [login], |r| {
+        let org_id: Option<Id> = r.get(8)?;
+        let membership = match org_id {
+            Some(id) => {
+                let role: String = r.get(10)?;
+                Some((Organization { id, name: r.get(9)? }, Role::parse(&role).unwrap_or(Role::External)))
+            }
+            None => None,
+        };
+        Ok(LoginRecord {
+            credentials: LoginCredentials { user_id: r.get(0)?, password_hash: r.get(1)? },
+            principal: rows::principal_at(r, 2)?,
+            two_factor_on: r.get(7)?,
+            membership,
+        })
+    })
+    .optional()
+    .map_err(map_err)
 }
 
 pub fn principal_where(
