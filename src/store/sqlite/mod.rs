@@ -263,7 +263,10 @@ impl Store for SqliteStore {
         self.write(|tx| tree_write::create_collection(tx, new))
     }
     fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
-        self.write(|tx| tree_write::put_object(tx, put))
+        // Everything that does not need the database is done before queueing for the writer.
+        let etag = tree_write::etag_of(put.body);
+        let t = now();
+        self.write(|tx| tree_write::put_object(tx, put, &etag, t))
     }
     fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
         self.write(|tx| tree_write::delete_object(tx, collection_id, segment, expect))

@@ -36,6 +36,20 @@ pub fn record_change(
             |r| r.get(0),
         )
         .map_err(map_err)?;
+    log_change(tx, collection_id, rev, segment, is_collection, deleted, t)
+}
+
+/// Logs a member change at revision `rev` (already taken from the collection), replacing the
+/// member's older rows.
+fn log_change(
+    tx: &Connection,
+    collection_id: Id,
+    rev: i64,
+    segment: &str,
+    is_collection: bool,
+    deleted: bool,
+    t: i64,
+) -> StoreResult<()> {
     tx.prepare_cached(PRUNE_MEMBER_CHANGES)
         .and_then(|mut s| s.execute(params![collection_id, segment, is_collection]))
         .map_err(map_err)?;
@@ -121,28 +135,52 @@ fn uid_holder(tx: &Connection, collection: Id, uid: &str, except: &str) -> Store
         .map_err(map_err)
 }
 
-pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
-    if tree_read::collection(tx, put.collection_id)?.is_none() {
-        return Err(StoreError::ParentMissing);
-    }
+/// Stores `put` with the ETag and time the caller computed beforehand (outside the writer's
+/// critical section). Four statements for a new member: the member look-up, the collection's
+/// revision (which also tells whether the collection exists and whether a sub-collection has
+/// the name), the INSERT (whose UNIQUE index finds a UID conflict), and the change log.
+pub fn put_object(tx: &Connection, put: &PutObject<'_>, etag: &str, t: i64) -> StoreResult<PutOutcome> {
     let existing = tree_read::object(tx, put.collection_id, put.segment)?;
-    check_expect(&put.expect, existing.as_ref().map(|o| o.etag.as_str()))?;
-    if existing.is_none() && segment_taken(tx, put.collection_id, put.segment)? {
+    if let Err(e) = check_expect(&put.expect, existing.as_ref().map(|o| o.etag.as_str())) {
+        // A missing collection explains a missing member better than the precondition does.
+        if existing.is_none() && tree_read::collection(tx, put.collection_id)?.is_none() {
+            return Err(StoreError::ParentMissing);
+        }
+        return Err(e);
+    }
+    if let Some(old) = &existing
+        && old.etag == etag
+        && old.content_type == put.content_type
+    {
+        // Same bytes: nothing changed, so neither the revision nor the ctag moves.
+        return Ok(PutOutcome { created: false, etag: etag.to_owned() });
+    }
+    let (rev, collection_named): (i64, bool) = tx
+        .cached_row(
+            "UPDATE collections SET rev = rev + 1, modified_at = ?2 WHERE id = ?1
+             RETURNING rev, EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?3)",
+            params![put.collection_id, t, put.segment],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(map_err)?
+        .ok_or(StoreError::ParentMissing)?;
+    if existing.is_none() && collection_named {
         return Err(StoreError::AlreadyExists);
     }
-    if let Some(uid) = &put.index.uid
-        && let Some(segment) = uid_holder(tx, put.collection_id, uid, put.segment)?
-    {
-        return Err(StoreError::UidConflict { segment });
-    }
-    let etag = etag_of(put.body);
-    let t = now();
     let ix = &put.index;
-    let object_id = match &existing {
-        Some(old) if old.etag == etag && old.content_type == put.content_type => {
-            // Same bytes: nothing changed, so neither the revision nor the ctag moves.
-            return Ok(PutOutcome { created: false, etag });
+    // objects_by_uid is UNIQUE (collection_id, uid): a UID another member holds fails the write.
+    let uid_conflict = |e: rusqlite::Error| match (e.sqlite_error_code(), &ix.uid) {
+        (Some(rusqlite::ErrorCode::ConstraintViolation), Some(uid)) => {
+            match uid_holder(tx, put.collection_id, uid, put.segment) {
+                Ok(Some(segment)) => StoreError::UidConflict { segment },
+                Ok(None) => map_err(e),
+                Err(other) => other,
+            }
         }
+        _ => map_err(e),
+    };
+    let object_id = match &existing {
         Some(old) => {
             tx.cached_execute(
                 "UPDATE objects SET uid = ?2, etag = ?3, content_type = ?4, size = ?5, body = ?6,
@@ -160,7 +198,7 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
                     t
                 ],
             )
-            .map_err(map_err)?;
+            .map_err(uid_conflict)?;
             old.id
         }
         None => {
@@ -182,19 +220,29 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
                     t
                 ],
             )
-            .map_err(map_err)?;
+            .map_err(uid_conflict)?;
             tx.last_insert_rowid()
         }
     };
-    write_card_index(tx, object_id, &ix.search)?;
-    record_change(tx, put.collection_id, put.segment, false, false)?;
-    Ok(PutOutcome { created: existing.is_none(), etag })
+    // A new member has no index rows yet (they go with a deleted object by ON DELETE CASCADE).
+    if existing.is_some() || !ix.search.is_empty() {
+        write_card_index(tx, object_id, &ix.search, existing.is_some())?;
+    }
+    log_change(tx, put.collection_id, rev, put.segment, false, false, t)?;
+    Ok(PutOutcome { created: existing.is_none(), etag: etag.to_owned() })
 }
 
-fn write_card_index(tx: &Connection, object_id: Id, search: &[(String, String)]) -> StoreResult<()> {
-    tx.prepare_cached("DELETE FROM card_index WHERE object_id = ?1")
-        .and_then(|mut s| s.execute([object_id]))
-        .map_err(map_err)?;
+fn write_card_index(
+    tx: &Connection,
+    object_id: Id,
+    search: &[(String, String)],
+    replace: bool,
+) -> StoreResult<()> {
+    if replace {
+        tx.prepare_cached("DELETE FROM card_index WHERE object_id = ?1")
+            .and_then(|mut s| s.execute([object_id]))
+            .map_err(map_err)?;
+    }
     let mut insert = tx
         .prepare_cached("INSERT INTO card_index (object_id, field, value) VALUES (?1, ?2, ?3)")
         .map_err(map_err)?;
