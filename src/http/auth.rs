@@ -38,6 +38,15 @@ pub async fn authenticate(
         .unwrap_or(Err(Refusal::Internal))
 }
 
+/// `authenticate` on the calling thread, which must be allowed to block (argon2 on a cache
+/// miss): for a request handled on the blocking pool as a whole.
+pub fn authenticate_blocking(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Subject, Refusal> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Err(Refusal::Challenge) };
+    let Some(creds) = parse_basic(value.as_bytes()) else { return Err(Refusal::Challenge) };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    verify(state, &creds, ip, user_agent)
+}
+
 fn verify(
     state: &AppState,
     creds: &BasicCredentials,
