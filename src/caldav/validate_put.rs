@@ -1,6 +1,7 @@
 //! PUT preconditions for calendar collections (RFC 4791 §5.3.2.1): the body is parsed only
 //! to validate it and to compute the index; it is stored as sent.
 
+use calcard::icalendar::{ICalendarComponent, ICalendarEntry, ICalendarProperty, ICalendarValue};
 use http::StatusCode;
 
 use crate::dav::error::{Condition, DavError, DavResult};
@@ -98,6 +99,18 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
     })
 }
 
+/// Whether an RRULE has a COUNT or an UNTIL. A rule calcard could not read as one is looked at
+/// as written, like filters see it.
+fn rule_ends(component: &ICalendarComponent, rrule: &ICalendarEntry) -> bool {
+    match rrule.values.as_slice() {
+        [ICalendarValue::RecurrenceRule(rule)] => rule.count.is_some() || rule.until.is_some(),
+        _ => ical::view::properties(component)
+            .iter()
+            .filter(|p| p.name == "RRULE")
+            .all(|p| p.value.contains("COUNT=") || p.value.contains("UNTIL=")),
+    }
+}
+
 /// min-date-time, max-date-time, max-instances and max-attendees-per-instance. A rule
 /// without COUNT or UNTIL has no last instance and is allowed (clients create them daily);
 /// max-instances bounds the finite sets.
@@ -111,17 +124,17 @@ fn check_limits(parsed: &ical::ICalendar, info: &ical::ObjectInfo) -> DavResult<
     }
     let mut unbounded = false;
     for component in &parsed.components {
-        let props = ical::view::properties(component);
-        let attendees = props.iter().filter(|p| p.name == "ATTENDEE").count();
+        // Read from the parsed entries: the body is stored as sent, so nothing is written back
+        // (ical::view::properties would serialise every property of every component).
+        let attendees = component.entries.iter().filter(|e| e.name == ICalendarProperty::Attendee).count();
         if attendees > MAX_ATTENDEES_PER_INSTANCE {
             return Err(refuse(
                 "max-attendees-per-instance",
                 format!("{attendees} attendees; at most {MAX_ATTENDEES_PER_INSTANCE} per instance"),
             ));
         }
-        unbounded |= props
-            .iter()
-            .any(|p| p.name == "RRULE" && !p.value.contains("COUNT=") && !p.value.contains("UNTIL="));
+        unbounded |=
+            component.entries.iter().any(|e| e.name == ICalendarProperty::Rrule && !rule_ends(component, e));
     }
     if info.recurring && !unbounded {
         match ical::instances(parsed, None, None, chrono_tz::UTC, MAX_INSTANCES) {

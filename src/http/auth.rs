@@ -8,9 +8,10 @@ use std::time::Instant;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::acl::Subject;
+use crate::auth::app_password::looks_like_app_password;
 use crate::auth::{AuthOutcome, BasicCredentials, Credential, StoredCredentials, parse_basic};
 use crate::state::AppState;
-use crate::store::{AppPasswordScope, AppPasswordSecret, Store};
+use crate::store::{AppPasswordScope, AppPasswordSecret, LoginRecord, Store};
 
 pub enum Refusal {
     /// 401 with a challenge (Apple and DAVx5 send a first request without credentials).
@@ -37,6 +38,15 @@ pub async fn authenticate(
         .unwrap_or(Err(Refusal::Internal))
 }
 
+/// `authenticate` on the calling thread, which must be allowed to block (argon2 on a cache
+/// miss): for a request handled on the blocking pool as a whole.
+pub fn authenticate_blocking(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Subject, Refusal> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Err(Refusal::Challenge) };
+    let Some(creds) = parse_basic(value.as_bytes()) else { return Err(Refusal::Challenge) };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    verify(state, &creds, ip, user_agent)
+}
+
 fn verify(
     state: &AppState,
     creds: &BasicCredentials,
@@ -45,28 +55,37 @@ fn verify(
 ) -> Result<Subject, Refusal> {
     let store = state.store.as_ref();
     let mut app_passwords: Vec<AppPasswordSecret> = Vec::new();
+    let mut record: Option<LoginRecord> = None;
+    // Only a password of the app-password form can be one: the others never need the list.
+    let may_be_app_password = looks_like_app_password(&creds.password);
     let outcome = state.auth.authenticate(
         creds,
         ip,
         |login| {
-            let found = store.login_credentials(login).ok().flatten()?;
-            app_passwords = store.app_password_secrets(found.user_id).unwrap_or_default();
-            // Read on every request, never cached: turning two-factor login on takes effect at
-            // once. If the read fails, the main password is refused rather than let through.
-            let two_factor_on = crate::auth::two_factor::is_on(store, found.user_id).unwrap_or(true);
-            Some(StoredCredentials {
-                user_id: found.user_id,
-                password_hash: found.password_hash,
+            // One read, on every request, never cached: revoking an app password, turning
+            // two-factor login on, a role change or the removal of a member take effect at once.
+            // If the read fails, the login is refused as unknown.
+            let found = store.login_record(login).ok().flatten()?;
+            if may_be_app_password {
+                app_passwords = store.app_password_secrets(found.credentials.user_id).unwrap_or_default();
+            }
+            let stored = StoredCredentials {
+                user_id: found.credentials.user_id,
+                password_hash: found.credentials.password_hash.clone(),
                 app_passwords: app_passwords.iter().map(|p| (p.id, p.secret_hash.clone())).collect(),
-                main_password_allowed: !two_factor_on,
-            })
+                main_password_allowed: !found.two_factor_on,
+            };
+            record = Some(found);
+            Some(stored)
         },
         Instant::now(),
     );
+    let subject = |user_id: i64, scope| match record {
+        Some(r) if r.credentials.user_id == user_id => Ok(subject_from(r, scope)),
+        _ => Err(Refusal::Internal),
+    };
     match outcome {
-        AuthOutcome::Authenticated { user_id, credential: Credential::Password } => {
-            subject_of(store, user_id, None)
-        }
+        AuthOutcome::Authenticated { user_id, credential: Credential::Password } => subject(user_id, None),
         AuthOutcome::Authenticated { user_id, credential: Credential::AppPassword(id) } => {
             if state.auth.should_record_use(id, Instant::now())
                 && let Err(e) = store.record_app_password_use(id, user_agent, &ip.to_string())
@@ -74,12 +93,20 @@ fn verify(
                 tracing::warn!(error = %e, "could not record app password use");
             }
             let scope = app_passwords.into_iter().find(|p| p.id == id).map(|p| p.scope).unwrap_or_default();
-            subject_of(store, user_id, Some(scope))
+            subject(user_id, Some(scope))
         }
         AuthOutcome::Rejected => Err(Refusal::Challenge),
         AuthOutcome::SecondFactorRequired { .. } => Err(Refusal::UseAppPassword),
         AuthOutcome::Throttled { retry_after } => Err(Refusal::Throttled(retry_after.as_secs().max(1))),
     }
+}
+
+fn subject_from(record: LoginRecord, scope: Option<AppPasswordScope>) -> Subject {
+    let (organization, role) = match record.membership {
+        Some((org, role)) => (Some(org), Some(role)),
+        None => (None, None),
+    };
+    Subject { principal: record.principal, organization, role, scope }
 }
 
 pub(crate) fn subject_of(

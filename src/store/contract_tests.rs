@@ -46,6 +46,7 @@ pub fn run_all(store: &dyn Store) {
     app_passwords(store, &alice);
     feeds(store, &alice);
     two_factor(store, &alice);
+    login_record(store, &alice, org);
     web_sessions(store, &alice);
     organization_model(store, &alice, org);
 }
@@ -195,6 +196,33 @@ fn two_factor(store: &dyn Store, alice: &Principal) {
     assert!(store.two_factor(alice.id).unwrap().is_none());
     assert_eq!(store.recovery_codes_left(alice.id).unwrap(), 0);
     assert!(store.web_session("h-2fa").unwrap().is_none());
+}
+
+/// `login_record` is `login_credentials`, the principal, two-factor state and `role_of` at once,
+/// and follows every change of them.
+fn login_record(store: &dyn Store, alice: &Principal, org: Id) {
+    let check = |login: &str| {
+        let record = store.login_record(login).unwrap().expect("alice logs in");
+        let creds = store.login_credentials(login).unwrap().unwrap();
+        assert_eq!(
+            (record.credentials.user_id, &record.credentials.password_hash),
+            (creds.user_id, &creds.password_hash)
+        );
+        assert_eq!(record.principal, store.principal_by_id(alice.id).unwrap().unwrap());
+        assert_eq!(record.two_factor_on, store.two_factor(alice.id).unwrap().is_some_and(|t| t.enabled));
+        assert_eq!(record.membership, store.role_of(alice.id).unwrap());
+        record
+    };
+    let before = check("alice");
+    assert!(!before.two_factor_on);
+    assert_eq!(before.membership.as_ref().map(|(o, r)| (o.id, *r)), Some((org, Role::Owner)));
+    assert!(store.login_record("nobody").unwrap().is_none());
+    store.begin_two_factor(alice.id, b"key").unwrap();
+    assert!(!check("alice").two_factor_on, "a pending enrolment is not on");
+    store.enable_two_factor(alice.id, 1, &[]).unwrap();
+    assert!(check("alice").two_factor_on);
+    store.disable_two_factor(alice.id).unwrap();
+    assert!(!check("alice").two_factor_on);
 }
 
 fn web_sessions(store: &dyn Store, alice: &Principal) {

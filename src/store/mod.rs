@@ -32,6 +32,9 @@ pub trait Store: Send + Sync + 'static {
     fn set_password(&self, slug: &str, password_hash: &str) -> StoreResult<Id>;
     /// Looks a user up by username or e-mail for authentication.
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>>;
+    /// `login_credentials`, the principal, `two_factor(..).enabled` and `role_of` in one read:
+    /// what every authenticated request needs, fresh each time.
+    fn login_record(&self, login: &str) -> StoreResult<Option<LoginRecord>>;
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>>;
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>>;
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>>;

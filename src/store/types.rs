@@ -128,6 +128,16 @@ pub struct LoginCredentials {
     pub password_hash: String,
 }
 
+/// Everything HTTP authentication needs about a login, read as one snapshot: the credentials
+/// of `login_credentials`, the principal, whether two-factor login is on, and the first
+/// organization with the role in it (as `role_of`).
+pub struct LoginRecord {
+    pub credentials: LoginCredentials,
+    pub principal: Principal,
+    pub two_factor_on: bool,
+    pub membership: Option<(Organization, Role)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HomeKind {
     Calendar,

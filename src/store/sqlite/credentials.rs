@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{map_err, now, rows, tree_read};
+use super::{Cached, map_err, now, rows, tree_read};
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Feed, FeedSettings, Id, StoreError, StoreResult,
 };
@@ -26,7 +26,7 @@ pub fn create_app_password(
     scope: &AppPasswordScope,
 ) -> StoreResult<Id> {
     let (read_only, collections) = scope_to_columns(scope);
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO app_passwords (user_id, label, secret_hash, read_only, scope_collections, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![user_id, label, secret_hash, read_only, collections, now()],
@@ -79,7 +79,7 @@ pub fn app_password_secrets(conn: &Connection, user_id: Id) -> StoreResult<Vec<A
 
 pub fn revoke_app_password(tx: &Connection, user_id: Id, id: Id) -> StoreResult<bool> {
     let n = tx
-        .execute(
+        .cached_execute(
             "UPDATE app_passwords SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
             params![id, user_id, now()],
         )
@@ -93,7 +93,7 @@ pub fn record_app_password_use(
     user_agent: Option<&str>,
     ip: &str,
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.cached_execute(
         "UPDATE app_passwords SET last_used_at = ?2, last_user_agent = ?3, last_ip = ?4 WHERE id = ?1",
         params![id, now(), user_agent, ip],
     )
@@ -105,7 +105,7 @@ pub fn set_feed(tx: &Connection, collection_id: Id, token_hash: &str, s: &FeedSe
     if tree_read::collection(tx, collection_id)?.is_none() {
         return Err(StoreError::NotFound);
     }
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO feeds (collection_id, token_hash, busy_only, show_attendees, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(collection_id) DO UPDATE SET token_hash = excluded.token_hash,
@@ -117,7 +117,8 @@ pub fn set_feed(tx: &Connection, collection_id: Id, token_hash: &str, s: &FeedSe
 }
 
 pub fn remove_feed(tx: &Connection, collection_id: Id) -> StoreResult<bool> {
-    Ok(tx.execute("DELETE FROM feeds WHERE collection_id = ?1", [collection_id]).map_err(map_err)? == 1)
+    Ok(tx.cached_execute("DELETE FROM feeds WHERE collection_id = ?1", [collection_id]).map_err(map_err)?
+        == 1)
 }
 
 pub fn feed_by_token_hash(conn: &Connection, token_hash: &str) -> StoreResult<Option<Feed>> {

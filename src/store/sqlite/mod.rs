@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use super::{StoreError, StoreResult};
 
@@ -32,6 +32,9 @@ pub(crate) use tree_write::PRUNE_MEMBER_CHANGES;
 
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements kept per connection: every statement the store runs (about 150 distinct
+/// ones, most of them rare) fits, so no request pays for parsing SQL after the first.
+const STATEMENT_CACHE: usize = 256;
 
 pub struct SqliteStore {
     writer: writer::GroupWriter,
@@ -106,9 +109,36 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     // FULL: a write acknowledged to a client survives power loss, not only a crash.
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
         .map_err(map_err)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     principal_search::register_casemap(&conn).map_err(map_err)?;
     Ok(conn)
+}
+
+/// `query_row` and `execute` through the connection's statement cache: a statement is parsed
+/// and planned once per connection instead of on every call.
+pub(crate) trait Cached {
+    fn cached_row<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+    fn cached_execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn cached_row<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn cached_execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
 }
 
 pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
@@ -129,9 +159,9 @@ pub(crate) fn now() -> i64 {
 
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect,
-    Feed, FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, Member, NewCollection, NewUser,
-    ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject, PutOutcome,
-    Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
+    Feed, FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, LoginRecord, Member, NewCollection,
+    NewUser, ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject,
+    PutOutcome, Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -171,6 +201,9 @@ impl Store for SqliteStore {
     }
     fn login_credentials(&self, login: &str) -> StoreResult<Option<LoginCredentials>> {
         self.read(|c| users::login_credentials(c, login))
+    }
+    fn login_record(&self, login: &str) -> StoreResult<Option<LoginRecord>> {
+        self.read(|c| users::login_record(c, login))
     }
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
         self.read(|c| users::principal_where(c, "slug = ?1", &slug))
@@ -250,7 +283,10 @@ impl Store for SqliteStore {
         self.write(|tx| tree_write::create_collection(tx, new))
     }
     fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
-        self.write(|tx| tree_write::put_object(tx, put))
+        // Everything that does not need the database is done before queueing for the writer.
+        let etag = tree_write::etag_of(put.body);
+        let t = now();
+        self.write(|tx| tree_write::put_object(tx, put, &etag, t))
     }
     fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
         self.write(|tx| tree_write::delete_object(tx, collection_id, segment, expect))

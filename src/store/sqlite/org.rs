@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{map_err, now, rows, tree_write};
+use super::{Cached, map_err, now, rows, tree_write};
 use crate::store::{
     CollectionAccess, CollectionField, CollectionKind, CollectionProps, ContentAccess, Disposition, Grant,
     GrantScope, Grantee, Held, HomeKind, Id, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -41,7 +41,7 @@ fn prefixed_principal_columns(alias: &str) -> String {
 
 fn role_in(conn: &Connection, org_id: Id, user_id: Id) -> StoreResult<Option<Role>> {
     let role: Option<String> = conn
-        .query_row(
+        .cached_row(
             "SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2",
             [org_id, user_id],
             |r| r.get(0),
@@ -52,7 +52,7 @@ fn role_in(conn: &Connection, org_id: Id, user_id: Id) -> StoreResult<Option<Rol
 }
 
 fn owner_count(conn: &Connection, org_id: Id) -> StoreResult<i64> {
-    conn.query_row("SELECT COUNT(*) FROM memberships WHERE org_id = ?1 AND role = 'owner'", [org_id], |r| {
+    conn.cached_row("SELECT COUNT(*) FROM memberships WHERE org_id = ?1 AND role = 'owner'", [org_id], |r| {
         r.get(0)
     })
     .map_err(map_err)
@@ -65,7 +65,7 @@ pub fn set_role(tx: &Connection, org_id: Id, user_id: Id, role: Role) -> StoreRe
             "the last owner of an organization cannot be demoted; make someone else owner first",
         ));
     }
-    tx.execute(
+    tx.cached_execute(
         "UPDATE memberships SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id, role.as_str()],
     )
@@ -76,7 +76,7 @@ pub fn set_role(tx: &Connection, org_id: Id, user_id: Id, role: Role) -> StoreRe
 }
 
 pub fn organization_of(conn: &Connection, principal_id: Id) -> StoreResult<Option<Id>> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT coalesce(p.org_id,
              (SELECT m.org_id FROM memberships m WHERE m.user_id = p.id ORDER BY m.org_id LIMIT 1))
          FROM principals p WHERE p.id = ?1",
@@ -100,7 +100,7 @@ pub fn create_group_principal(
         return Err(StoreError::Internal("users are created with create_user".into()));
     }
     let taken: bool = tx
-        .query_row(
+        .cached_row(
             "SELECT EXISTS(SELECT 1 FROM principals WHERE slug = ?1 OR (?2 IS NOT NULL AND email = ?2 COLLATE NOCASE))",
             params![slug, email],
             |r| r.get(0),
@@ -110,7 +110,7 @@ pub fn create_group_principal(
         return Err(StoreError::AlreadyExists);
     }
     let t = now();
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO principals (kind, slug, display_name, email, org_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![kind.as_str(), slug, display_name, email, org_id, t],
@@ -122,7 +122,7 @@ pub fn create_group_principal(
         _ => &[CollectionKind::CalendarHome],
     };
     for home in homes {
-        tx.execute(
+        tx.cached_execute(
             "INSERT INTO collections (owner_id, parent_id, kind, segment, created_at, modified_at)
              VALUES (?1, NULL, ?2, '', ?3, ?3)",
             params![id, home.as_str(), t],
@@ -159,7 +159,7 @@ pub fn group_principals(conn: &Connection, org_id: Id, kind: PrincipalKind) -> S
 
 pub fn delete_group_principal(tx: &Connection, id: Id) -> StoreResult<()> {
     let n = tx
-        .execute("DELETE FROM principals WHERE id = ?1 AND kind IN ('team', 'room')", [id])
+        .cached_execute("DELETE FROM principals WHERE id = ?1 AND kind IN ('team', 'room')", [id])
         .map_err(map_err)?;
     if n == 0 {
         return Err(StoreError::NotFound);
@@ -189,7 +189,7 @@ pub fn teams_of(conn: &Connection, user_id: Id) -> StoreResult<Vec<Principal>> {
 
 /// The organization of a team or room (`kind`), or NotFound.
 fn group_org(conn: &Connection, id: Id, kind: PrincipalKind) -> StoreResult<Id> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT org_id FROM principals WHERE id = ?1 AND kind = ?2",
         params![id, kind.as_str()],
         |r| r.get::<_, Option<Id>>(0),
@@ -204,7 +204,10 @@ pub fn set_team_member(tx: &Connection, team_id: Id, user_id: Id, member: bool) 
     let org = group_org(tx, team_id, PrincipalKind::Team)?;
     if !member {
         let n = tx
-            .execute("DELETE FROM team_members WHERE team_id = ?1 AND user_id = ?2", [team_id, user_id])
+            .cached_execute(
+                "DELETE FROM team_members WHERE team_id = ?1 AND user_id = ?2",
+                [team_id, user_id],
+            )
             .map_err(map_err)?;
         refresh_team_shares(tx, team_id, user_id)?;
         return Ok(n > 0);
@@ -213,7 +216,10 @@ pub fn set_team_member(tx: &Connection, team_id: Id, user_id: Id, member: bool) 
         return Err(conflict("only members of the team's organization can join it"));
     }
     let n = tx
-        .execute("INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?1, ?2)", [team_id, user_id])
+        .cached_execute(
+            "INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?1, ?2)",
+            [team_id, user_id],
+        )
         .map_err(map_err)?;
     refresh_team_shares(tx, team_id, user_id)?;
     Ok(n > 0)
@@ -239,7 +245,7 @@ fn refresh_team_shares(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult
 /// The organization whose collection this is (owner is a team or room), if any.
 fn collection_org(conn: &Connection, collection_id: Id) -> StoreResult<Option<(Id, CollectionKind)>> {
     let row: Option<(Option<Id>, String, String)> = conn
-        .query_row(
+        .cached_row(
             "SELECT p.org_id, p.kind, c.kind FROM collections c JOIN principals p ON p.id = c.owner_id
              WHERE c.id = ?1",
             [collection_id],
@@ -274,7 +280,7 @@ pub fn add_grant(tx: &Connection, g: &NewGrant) -> StoreResult<Id> {
     if g.use_access == ContentAccess::None && !g.manage {
         return Err(conflict("a grant gives use, manage or both"));
     }
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO grants (org_id, grantee_id, collection_id, scope, use_access, manage, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -317,7 +323,9 @@ pub fn grants(conn: &Connection, org_id: Id) -> StoreResult<Vec<Grant>> {
 }
 
 pub fn revoke_grant(tx: &Connection, org_id: Id, id: Id) -> StoreResult<bool> {
-    let n = tx.execute("DELETE FROM grants WHERE org_id = ?1 AND id = ?2", [org_id, id]).map_err(map_err)?;
+    let n = tx
+        .cached_execute("DELETE FROM grants WHERE org_id = ?1 AND id = ?2", [org_id, id])
+        .map_err(map_err)?;
     Ok(n > 0)
 }
 
@@ -337,7 +345,7 @@ fn grantee_columns(g: &Grantee) -> (&'static str, Option<Id>, Option<Id>, Option
 
 fn existing_share(tx: &Connection, collection_id: Id, g: &Grantee) -> StoreResult<Option<Id>> {
     let (kind, gid, org, email) = grantee_columns(g);
-    tx.query_row(
+    tx.cached_row(
         "SELECT id FROM shares WHERE collection_id = ?1 AND grantee_kind = ?2
            AND grantee_id IS ?3 AND org_id IS ?4 AND email IS ?5",
         params![collection_id, kind, gid, org, email],
@@ -355,7 +363,7 @@ pub fn put_share(
     by: Id,
 ) -> StoreResult<Id> {
     let kind: String = tx
-        .query_row(
+        .cached_row(
             "SELECT kind FROM collections WHERE id = ?1 AND parent_id IS NOT NULL",
             [collection_id],
             |r| r.get(0),
@@ -377,14 +385,14 @@ pub fn put_share(
     let t = now();
     let id = match existing_share(tx, collection_id, &grantee)? {
         Some(id) => {
-            tx.execute("UPDATE shares SET access = ?2 WHERE id = ?1", params![id, access.as_str()])
+            tx.cached_execute("UPDATE shares SET access = ?2 WHERE id = ?1", params![id, access.as_str()])
                 .map_err(map_err)?;
             id
         }
         None => {
             let (kind, gid, org, email) = grantee_columns(&grantee);
             let invited = (kind == "email").then_some(t);
-            tx.execute(
+            tx.cached_execute(
                 "INSERT INTO shares (collection_id, grantee_kind, grantee_id, org_id, email, access,
                      created_by, created_at, invited_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -395,7 +403,7 @@ pub fn put_share(
         }
     };
     if let Grantee::User(user) = grantee {
-        tx.execute(
+        tx.cached_execute(
             "UPDATE sharee_settings SET declined = 0 WHERE collection_id = ?1 AND user_id = ?2",
             [collection_id, user],
         )
@@ -406,7 +414,7 @@ pub fn put_share(
 }
 
 fn user_by_email(conn: &Connection, email: &str) -> StoreResult<Option<Id>> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT id FROM principals WHERE kind = 'user' AND email = ?1 COLLATE NOCASE",
         [email.trim()],
         |r| r.get(0),
@@ -449,7 +457,7 @@ pub fn shares(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Share>> {
 pub fn revoke_share(tx: &Connection, collection_id: Id, grantee: &Grantee) -> StoreResult<bool> {
     match existing_share(tx, collection_id, grantee)? {
         Some(id) => {
-            tx.execute("DELETE FROM shares WHERE id = ?1", [id]).map_err(map_err)?;
+            tx.cached_execute("DELETE FROM shares WHERE id = ?1", [id]).map_err(map_err)?;
             refresh_mounts(tx, collection_id, &users_reached(tx, grantee)?)?;
             Ok(true)
         }
@@ -475,7 +483,7 @@ fn users_reached(conn: &Connection, grantee: &Grantee) -> StoreResult<Vec<Id>> {
 /// sync-collection or ctag poll on the home sees a share arrive or leave (RFC 6578 §3.5).
 fn refresh_mounts(tx: &Connection, collection_id: Id, users: &[Id]) -> StoreResult<()> {
     let (owner, kind): (Id, String) = tx
-        .query_row("SELECT owner_id, kind FROM collections WHERE id = ?1", [collection_id], |r| {
+        .cached_row("SELECT owner_id, kind FROM collections WHERE id = ?1", [collection_id], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .map_err(map_err)?;
@@ -486,7 +494,7 @@ fn refresh_mounts(tx: &Connection, collection_id: Id, users: &[Id]) -> StoreResu
     let segment = format!("{}/", crate::store::mount_segment(collection_id));
     for &user in users.iter().filter(|u| **u != owner) {
         let home: Option<Id> = tx
-            .query_row(
+            .cached_row(
                 "SELECT id FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL",
                 params![user, home_kind],
                 |r| r.get(0),
@@ -502,7 +510,7 @@ fn refresh_mounts(tx: &Connection, collection_id: Id, users: &[Id]) -> StoreResu
 
 pub fn touch_invitation(tx: &Connection, collection_id: Id, email: &str) -> StoreResult<bool> {
     let n = tx
-        .execute(
+        .cached_execute(
             "UPDATE shares SET invited_at = ?3 WHERE collection_id = ?1 AND grantee_kind = 'email' AND email = ?2",
             params![collection_id, email.trim().to_lowercase(), now()],
         )
@@ -514,7 +522,7 @@ pub fn touch_invitation(tx: &Connection, collection_id: Id, email: &str) -> Stor
 pub fn accept_invitations(tx: &Connection, user_id: Id, email: &str) -> StoreResult<()> {
     let pending: Vec<(Id, Id, String)> = {
         let mut stmt = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT id, collection_id, access FROM shares WHERE grantee_kind = 'email' AND email = ?1",
             )
             .map_err(map_err)?;
@@ -524,7 +532,7 @@ pub fn accept_invitations(tx: &Connection, user_id: Id, email: &str) -> StoreRes
         rows.collect::<Result<_, _>>().map_err(map_err)?
     };
     for (id, collection_id, access) in pending {
-        tx.execute("DELETE FROM shares WHERE id = ?1", [id]).map_err(map_err)?;
+        tx.cached_execute("DELETE FROM shares WHERE id = ?1", [id]).map_err(map_err)?;
         let access = ShareAccess::parse(&access).unwrap_or(ShareAccess::View);
         put_share(tx, collection_id, &Grantee::User(user_id), access, user_id)?;
     }
@@ -627,7 +635,7 @@ pub fn set_sharee_props(
     collection_id: Id,
     fields: &[(CollectionField, Option<String>)],
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.cached_execute(
         "INSERT OR IGNORE INTO sharee_settings (collection_id, user_id) VALUES (?1, ?2)",
         [collection_id, user_id],
     )
@@ -643,7 +651,7 @@ pub fn set_sharee_props(
                 ));
             }
         };
-        tx.execute(
+        tx.cached_execute(
             &format!("UPDATE sharee_settings SET {column} = ?3 WHERE collection_id = ?1 AND user_id = ?2"),
             params![collection_id, user_id, value],
         )
@@ -653,7 +661,7 @@ pub fn set_sharee_props(
 }
 
 pub fn decline_share(tx: &Connection, user_id: Id, collection_id: Id) -> StoreResult<()> {
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO sharee_settings (collection_id, user_id, declined) VALUES (?1, ?2, 1)
          ON CONFLICT (collection_id, user_id) DO UPDATE SET declined = 1",
         [collection_id, user_id],
@@ -668,12 +676,13 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
     if role == Role::Owner && owner_count(tx, removal.org_id)? <= 1 {
         return Err(conflict("the last owner of an organization cannot be removed"));
     }
-    let slug: String =
-        tx.query_row("SELECT slug FROM principals WHERE id = ?1", [member], |r| r.get(0)).map_err(map_err)?;
+    let slug: String = tx
+        .cached_row("SELECT slug FROM principals WHERE id = ?1", [member], |r| r.get(0))
+        .map_err(map_err)?;
     // The member's own top-level collections (the homes themselves go with the principal).
     let owned: Vec<(Id, String, String)> = {
         let mut stmt = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT c.id, c.segment, h.kind FROM collections c JOIN collections h ON h.id = c.parent_id
                  WHERE h.owner_id = ?1 AND h.parent_id IS NULL ORDER BY c.id",
             )
@@ -692,7 +701,7 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
             removal.per_collection.iter().find(|(c, _)| *c == id).map(|(_, d)| *d).unwrap_or(removal.default);
         match disposition {
             Disposition::Delete => {
-                tx.execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
+                tx.cached_execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
                 report.deleted.push(id);
             }
             Disposition::TransferTo(heir) => {
@@ -702,20 +711,20 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
                     ));
                 }
                 let home: Id = tx
-                    .query_row(
+                    .cached_row(
                         "SELECT id FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL",
                         params![heir, home_kind],
                         |r| r.get(0),
                     )
                     .map_err(map_err)?;
                 let new_segment = free_segment(tx, home, &segment, &slug)?;
-                tx.execute(
+                tx.cached_execute(
                     "UPDATE collections SET parent_id = ?2, segment = ?3 WHERE id = ?1",
                     params![id, home, new_segment],
                 )
                 .map_err(map_err)?;
                 // The whole subtree changes hands (plain collections may nest).
-                tx.execute(
+                tx.cached_execute(
                     "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
                          SELECT c.id FROM collections c JOIN sub ON c.parent_id = sub.id)
                      UPDATE collections SET owner_id = ?2 WHERE id IN sub",
@@ -723,12 +732,12 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
                 )
                 .map_err(map_err)?;
                 // The heir owns it now: a share with them is moot.
-                tx.execute(
+                tx.cached_execute(
                     "DELETE FROM shares WHERE collection_id = ?1 AND grantee_kind = 'user' AND grantee_id = ?2",
                     [id, heir],
                 )
                 .map_err(map_err)?;
-                tx.execute(
+                tx.cached_execute(
                     "DELETE FROM sharee_settings WHERE collection_id = ?1 AND user_id = ?2",
                     [id, heir],
                 )
@@ -740,14 +749,14 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
     }
     // Shares with them, grants, team memberships, app passwords, settings and their homes
     // all reference the principal and go with it (ON DELETE CASCADE).
-    tx.execute("DELETE FROM principals WHERE id = ?1", [member]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM principals WHERE id = ?1", [member]).map_err(map_err)?;
     Ok(report)
 }
 
 /// `segment` if free in `home`, else `segment-{from}`, then `segment-{from}-2`, …
 fn free_segment(tx: &Connection, home: Id, segment: &str, from: &str) -> StoreResult<String> {
     let taken = |s: &str| -> StoreResult<bool> {
-        tx.query_row(
+        tx.cached_row(
             "SELECT EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?2)
                  OR EXISTS(SELECT 1 FROM objects WHERE collection_id = ?1 AND segment = ?2)",
             params![home, s],

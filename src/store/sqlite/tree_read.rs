@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{map_err, rows};
+use super::{Cached, map_err, rows};
 use crate::store::{
     Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member,
     ObjectMeta, PropTarget, StoreResult, TimeSpan,
@@ -242,7 +242,7 @@ pub fn card_candidates(
 /// proportional to the number of changes, never to the collection's size.
 pub fn changes_since(conn: &Connection, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {
     let current_rev: i64 = conn
-        .query_row("SELECT rev FROM collections WHERE id = ?1", [collection_id], |r| r.get(0))
+        .cached_row("SELECT rev FROM collections WHERE id = ?1", [collection_id], |r| r.get(0))
         .map_err(map_err)?;
     let mut stmt = conn
         .prepare_cached(

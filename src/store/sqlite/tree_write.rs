@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{map_err, now, rows, tree_read};
+use super::{Cached, map_err, now, rows, tree_read};
 use crate::store::{
     Collection, CollectionField, CollectionKind, CollectionProps, DeadProp, Expect, Id, NewCollection,
     NodeRef, PropPatchOp, PropTarget, PutObject, PutOutcome, StoreError, StoreResult, Transfer,
@@ -30,12 +30,26 @@ pub fn record_change(
 ) -> StoreResult<()> {
     let t = now();
     let rev: i64 = tx
-        .query_row(
+        .cached_row(
             "UPDATE collections SET rev = rev + 1, modified_at = ?2 WHERE id = ?1 RETURNING rev",
             params![collection_id, t],
             |r| r.get(0),
         )
         .map_err(map_err)?;
+    log_change(tx, collection_id, rev, segment, is_collection, deleted, t)
+}
+
+/// Logs a member change at revision `rev` (already taken from the collection), replacing the
+/// member's older rows.
+fn log_change(
+    tx: &Connection,
+    collection_id: Id,
+    rev: i64,
+    segment: &str,
+    is_collection: bool,
+    deleted: bool,
+    t: i64,
+) -> StoreResult<()> {
     tx.prepare_cached(PRUNE_MEMBER_CHANGES)
         .and_then(|mut s| s.execute(params![collection_id, segment, is_collection]))
         .map_err(map_err)?;
@@ -49,7 +63,7 @@ pub fn record_change(
 }
 
 fn segment_taken(tx: &Connection, parent: Id, segment: &str) -> StoreResult<bool> {
-    tx.query_row(
+    tx.cached_row(
         "SELECT EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?2)
              OR EXISTS(SELECT 1 FROM objects WHERE collection_id = ?1 AND segment = ?2)",
         params![parent, segment],
@@ -67,7 +81,7 @@ pub fn insert_collection(
     p: &CollectionProps,
     t: i64,
 ) -> StoreResult<Id> {
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO collections (owner_id, parent_id, kind, segment, displayname, description,
              color, sort_order, timezone, components, created_at, modified_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
@@ -121,30 +135,54 @@ fn uid_holder(tx: &Connection, collection: Id, uid: &str, except: &str) -> Store
         .map_err(map_err)
 }
 
-pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcome> {
-    if tree_read::collection(tx, put.collection_id)?.is_none() {
-        return Err(StoreError::ParentMissing);
-    }
+/// Stores `put` with the ETag and time the caller computed beforehand (outside the writer's
+/// critical section). Four statements for a new member: the member look-up, the collection's
+/// revision (which also tells whether the collection exists and whether a sub-collection has
+/// the name), the INSERT (whose UNIQUE index finds a UID conflict), and the change log.
+pub fn put_object(tx: &Connection, put: &PutObject<'_>, etag: &str, t: i64) -> StoreResult<PutOutcome> {
     let existing = tree_read::object(tx, put.collection_id, put.segment)?;
-    check_expect(&put.expect, existing.as_ref().map(|o| o.etag.as_str()))?;
-    if existing.is_none() && segment_taken(tx, put.collection_id, put.segment)? {
+    if let Err(e) = check_expect(&put.expect, existing.as_ref().map(|o| o.etag.as_str())) {
+        // A missing collection explains a missing member better than the precondition does.
+        if existing.is_none() && tree_read::collection(tx, put.collection_id)?.is_none() {
+            return Err(StoreError::ParentMissing);
+        }
+        return Err(e);
+    }
+    if let Some(old) = &existing
+        && old.etag == etag
+        && old.content_type == put.content_type
+    {
+        // Same bytes: nothing changed, so neither the revision nor the ctag moves.
+        return Ok(PutOutcome { created: false, etag: etag.to_owned() });
+    }
+    let (rev, collection_named): (i64, bool) = tx
+        .cached_row(
+            "UPDATE collections SET rev = rev + 1, modified_at = ?2 WHERE id = ?1
+             RETURNING rev, EXISTS(SELECT 1 FROM collections WHERE parent_id = ?1 AND segment = ?3)",
+            params![put.collection_id, t, put.segment],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(map_err)?
+        .ok_or(StoreError::ParentMissing)?;
+    if existing.is_none() && collection_named {
         return Err(StoreError::AlreadyExists);
     }
-    if let Some(uid) = &put.index.uid
-        && let Some(segment) = uid_holder(tx, put.collection_id, uid, put.segment)?
-    {
-        return Err(StoreError::UidConflict { segment });
-    }
-    let etag = etag_of(put.body);
-    let t = now();
     let ix = &put.index;
-    let object_id = match &existing {
-        Some(old) if old.etag == etag && old.content_type == put.content_type => {
-            // Same bytes: nothing changed, so neither the revision nor the ctag moves.
-            return Ok(PutOutcome { created: false, etag });
+    // objects_by_uid is UNIQUE (collection_id, uid): a UID another member holds fails the write.
+    let uid_conflict = |e: rusqlite::Error| match (e.sqlite_error_code(), &ix.uid) {
+        (Some(rusqlite::ErrorCode::ConstraintViolation), Some(uid)) => {
+            match uid_holder(tx, put.collection_id, uid, put.segment) {
+                Ok(Some(segment)) => StoreError::UidConflict { segment },
+                Ok(None) => map_err(e),
+                Err(other) => other,
+            }
         }
+        _ => map_err(e),
+    };
+    let object_id = match &existing {
         Some(old) => {
-            tx.execute(
+            tx.cached_execute(
                 "UPDATE objects SET uid = ?2, etag = ?3, content_type = ?4, size = ?5, body = ?6,
                      comp_type = ?7, first_start = ?8, last_end = ?9, modified_at = ?10, instances = ?11
                  WHERE id = ?1",
@@ -162,11 +200,11 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
                     ix.instances
                 ],
             )
-            .map_err(map_err)?;
+            .map_err(uid_conflict)?;
             old.id
         }
         None => {
-            tx.execute(
+            tx.cached_execute(
                 "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
                      comp_type, first_start, last_end, created_at, modified_at, instances)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
@@ -185,19 +223,29 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>) -> StoreResult<PutOutcom
                     ix.instances
                 ],
             )
-            .map_err(map_err)?;
+            .map_err(uid_conflict)?;
             tx.last_insert_rowid()
         }
     };
-    write_card_index(tx, object_id, &ix.search)?;
-    record_change(tx, put.collection_id, put.segment, false, false)?;
-    Ok(PutOutcome { created: existing.is_none(), etag })
+    // A new member has no index rows yet (they go with a deleted object by ON DELETE CASCADE).
+    if existing.is_some() || !ix.search.is_empty() {
+        write_card_index(tx, object_id, &ix.search, existing.is_some())?;
+    }
+    log_change(tx, put.collection_id, rev, put.segment, false, false, t)?;
+    Ok(PutOutcome { created: existing.is_none(), etag: etag.to_owned() })
 }
 
-fn write_card_index(tx: &Connection, object_id: Id, search: &[(String, String)]) -> StoreResult<()> {
-    tx.prepare_cached("DELETE FROM card_index WHERE object_id = ?1")
-        .and_then(|mut s| s.execute([object_id]))
-        .map_err(map_err)?;
+fn write_card_index(
+    tx: &Connection,
+    object_id: Id,
+    search: &[(String, String)],
+    replace: bool,
+) -> StoreResult<()> {
+    if replace {
+        tx.prepare_cached("DELETE FROM card_index WHERE object_id = ?1")
+            .and_then(|mut s| s.execute([object_id]))
+            .map_err(map_err)?;
+    }
     let mut insert = tx
         .prepare_cached("INSERT INTO card_index (object_id, field, value) VALUES (?1, ?2, ?3)")
         .map_err(map_err)?;
@@ -210,14 +258,14 @@ fn write_card_index(tx: &Connection, object_id: Id, search: &[(String, String)])
 pub fn delete_object(tx: &Connection, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
     let existing = tree_read::object(tx, collection_id, segment)?.ok_or(StoreError::NotFound)?;
     check_expect(expect, Some(&existing.etag))?;
-    tx.execute("DELETE FROM objects WHERE id = ?1", [existing.id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM objects WHERE id = ?1", [existing.id]).map_err(map_err)?;
     record_change(tx, collection_id, segment, false, true)
 }
 
 pub fn delete_collection(tx: &Connection, id: Id) -> StoreResult<()> {
     let coll = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     // Foreign keys cascade to members, sub-collections, change logs and dead properties.
-    tx.execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
     if let Some(parent) = coll.parent_id {
         record_change(tx, parent, &format!("{}/", coll.segment), true, true)?;
     }
@@ -227,7 +275,7 @@ pub fn delete_collection(tx: &Connection, id: Id) -> StoreResult<()> {
 fn set_dead(tx: &Connection, target: PropTarget, p: &DeadProp) -> StoreResult<()> {
     remove_dead(tx, target, &p.ns, &p.name)?;
     let (c, o) = split_target(target);
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO dead_props (collection_id, object_id, ns, name, xml) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![c, o, p.ns, p.name, p.xml],
     )
@@ -237,7 +285,7 @@ fn set_dead(tx: &Connection, target: PropTarget, p: &DeadProp) -> StoreResult<()
 
 fn remove_dead(tx: &Connection, target: PropTarget, ns: &str, name: &str) -> StoreResult<()> {
     let (c, o) = split_target(target);
-    tx.execute(
+    tx.cached_execute(
         "DELETE FROM dead_props WHERE collection_id IS ?1 AND object_id IS ?2 AND ns = ?3 AND name = ?4",
         params![c, o, ns, name],
     )
@@ -267,7 +315,7 @@ pub fn patch_props(tx: &Connection, target: PropTarget, ops: &[PropPatchOp]) -> 
                     CollectionField::Components => "components",
                 };
                 let sql = format!("UPDATE collections SET {column} = ?1 WHERE id = ?2");
-                tx.execute(&sql, params![value, id]).map_err(map_err)?;
+                tx.cached_execute(&sql, params![value, id]).map_err(map_err)?;
             }
             (PropPatchOp::SetField(..), PropTarget::Object(_)) => {
                 return Err(StoreError::Conflict("objects have no collection fields".into()));
@@ -341,7 +389,7 @@ fn remove_destination(
 }
 
 fn object_uid(tx: &Connection, id: Id) -> StoreResult<(Id, String, Option<String>)> {
-    tx.query_row("SELECT collection_id, segment, uid FROM objects WHERE id = ?1", [id], |r| {
+    tx.cached_row("SELECT collection_id, segment, uid FROM objects WHERE id = ?1", [id], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })
     .optional()
@@ -356,7 +404,7 @@ fn move_object(tx: &Connection, id: Id, dest: &Collection, segment: &str) -> Sto
     {
         return Err(StoreError::UidConflict { segment: holder });
     }
-    tx.execute(
+    tx.cached_execute(
         "UPDATE objects SET collection_id = ?2, segment = ?3 WHERE id = ?1",
         params![id, dest.id, segment],
     )
@@ -372,7 +420,7 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
     {
         return Err(StoreError::UidConflict { segment: holder });
     }
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
              comp_type, first_start, last_end, created_at, modified_at, instances)
          SELECT ?2, ?3, uid, etag, content_type, size, body, comp_type, first_start, last_end, ?4, ?4,
@@ -382,12 +430,12 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
     )
     .map_err(map_err)?;
     let new_id = tx.last_insert_rowid();
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO dead_props (object_id, ns, name, xml) SELECT ?2, ns, name, xml FROM dead_props WHERE object_id = ?1",
         params![id, new_id],
     )
     .map_err(map_err)?;
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO card_index (object_id, field, value) SELECT ?2, field, value FROM card_index WHERE object_id = ?1",
         params![id, new_id],
     )
@@ -398,7 +446,7 @@ fn copy_object(tx: &Connection, id: Id, dest: Id, segment: &str) -> StoreResult<
 fn move_collection(tx: &Connection, id: Id, dest: &Collection, segment: &str) -> StoreResult<()> {
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     let from = src.parent_id.ok_or_else(|| StoreError::Conflict("a home cannot be moved".into()))?;
-    tx.execute(
+    tx.cached_execute(
         "UPDATE collections SET parent_id = ?2, segment = ?3 WHERE id = ?1",
         params![id, dest.id, segment],
     )
@@ -417,7 +465,7 @@ fn copy_collection(
     let src = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
     let kind = if src.kind.is_home() { CollectionKind::Plain } else { src.kind };
     let new_id = insert_collection(tx, dest.owner_id, dest.id, segment, kind, &src.props, now())?;
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO dead_props (collection_id, ns, name, xml)
          SELECT ?2, ns, name, xml FROM dead_props WHERE collection_id = ?1",
         params![id, new_id],
@@ -449,14 +497,15 @@ fn copy_collection(
 }
 
 pub fn prune_tombstones(tx: &Connection, before: i64) -> StoreResult<u64> {
-    tx.execute(
+    tx.cached_execute(
         "UPDATE collections SET sync_floor = MAX(sync_floor,
              (SELECT MAX(rev) FROM changes WHERE collection_id = collections.id AND deleted = 1 AND changed_at < ?1))
          WHERE id IN (SELECT collection_id FROM changes WHERE deleted = 1 AND changed_at < ?1)",
         [before],
     )
     .map_err(map_err)?;
-    let removed =
-        tx.execute("DELETE FROM changes WHERE deleted = 1 AND changed_at < ?1", [before]).map_err(map_err)?;
+    let removed = tx
+        .cached_execute("DELETE FROM changes WHERE deleted = 1 AND changed_at < ?1", [before])
+        .map_err(map_err)?;
     Ok(removed as u64)
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{map_err, now};
+use super::{Cached, map_err, now};
 use crate::store::{Id, NewWebSession, StoreError, StoreResult, TwoFactor, WebSession};
 
 pub fn two_factor(conn: &Connection, user_id: Id) -> StoreResult<Option<TwoFactor>> {
@@ -20,7 +20,7 @@ pub fn begin_two_factor(tx: &Connection, user_id: Id, secret: &[u8]) -> StoreRes
     if two_factor(tx, user_id)?.is_some_and(|t| t.enabled) {
         return Err(StoreError::AlreadyExists);
     }
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO two_factor (user_id, secret, enabled, last_step, created_at) VALUES (?1, ?2, 0, NULL, ?3)
          ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, last_step = NULL,
              created_at = excluded.created_at",
@@ -37,7 +37,7 @@ pub fn enable_two_factor(
     recovery_code_hashes: &[String],
 ) -> StoreResult<bool> {
     let n = tx
-        .execute(
+        .cached_execute(
             "UPDATE two_factor SET enabled = 1, last_step = ?2 WHERE user_id = ?1 AND enabled = 0",
             params![user_id, step],
         )
@@ -45,7 +45,7 @@ pub fn enable_two_factor(
     if n == 0 {
         return Ok(false);
     }
-    tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
     let mut insert = tx
         .prepare_cached("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")
         .map_err(map_err)?;
@@ -56,8 +56,8 @@ pub fn enable_two_factor(
 }
 
 pub fn disable_two_factor(tx: &Connection, user_id: Id) -> StoreResult<bool> {
-    let n = tx.execute("DELETE FROM two_factor WHERE user_id = ?1", [user_id]).map_err(map_err)?;
-    tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+    let n = tx.cached_execute("DELETE FROM two_factor WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id]).map_err(map_err)?;
     delete_web_sessions(tx, user_id)?;
     Ok(n == 1)
 }
@@ -65,7 +65,7 @@ pub fn disable_two_factor(tx: &Connection, user_id: Id) -> StoreResult<bool> {
 /// One conditional UPDATE, so two requests racing with the same code cannot both succeed.
 pub fn accept_totp_step(tx: &Connection, user_id: Id, step: i64) -> StoreResult<bool> {
     let n = tx
-        .execute(
+        .cached_execute(
             "UPDATE two_factor SET last_step = ?2
              WHERE user_id = ?1 AND enabled = 1 AND (last_step IS NULL OR last_step < ?2)",
             params![user_id, step],
@@ -76,7 +76,7 @@ pub fn accept_totp_step(tx: &Connection, user_id: Id, step: i64) -> StoreResult<
 
 pub fn use_recovery_code(tx: &Connection, user_id: Id, code_hash: &str) -> StoreResult<bool> {
     let n = tx
-        .execute(
+        .cached_execute(
             "UPDATE recovery_codes SET used_at = ?3
              WHERE id = (SELECT id FROM recovery_codes
                          WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL LIMIT 1)",
@@ -87,7 +87,7 @@ pub fn use_recovery_code(tx: &Connection, user_id: Id, code_hash: &str) -> Store
 }
 
 pub fn recovery_codes_left(conn: &Connection, user_id: Id) -> StoreResult<u64> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
         [user_id],
         |r| r.get::<_, i64>(0),
@@ -97,8 +97,8 @@ pub fn recovery_codes_left(conn: &Connection, user_id: Id) -> StoreResult<u64> {
 }
 
 pub fn create_web_session(tx: &Connection, s: &NewWebSession<'_>) -> StoreResult<()> {
-    tx.execute("DELETE FROM web_sessions WHERE expires_at <= ?1", [s.created_at]).map_err(map_err)?;
-    tx.execute(
+    tx.cached_execute("DELETE FROM web_sessions WHERE expires_at <= ?1", [s.created_at]).map_err(map_err)?;
+    tx.cached_execute(
         "INSERT INTO web_sessions
              (id_hash, user_id, csrf_token, second_factor_pending, created_at, last_seen_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
@@ -133,16 +133,16 @@ pub fn web_session(conn: &Connection, id_hash: &str) -> StoreResult<Option<WebSe
 }
 
 pub fn touch_web_session(tx: &Connection, id_hash: &str, at: i64) -> StoreResult<()> {
-    tx.execute("UPDATE web_sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, at])
+    tx.cached_execute("UPDATE web_sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, at])
         .map_err(map_err)?;
     Ok(())
 }
 
 pub fn delete_web_session(tx: &Connection, id_hash: &str) -> StoreResult<bool> {
-    Ok(tx.execute("DELETE FROM web_sessions WHERE id_hash = ?1", [id_hash]).map_err(map_err)? == 1)
+    Ok(tx.cached_execute("DELETE FROM web_sessions WHERE id_hash = ?1", [id_hash]).map_err(map_err)? == 1)
 }
 
 pub fn delete_web_sessions(tx: &Connection, user_id: Id) -> StoreResult<u64> {
-    let n = tx.execute("DELETE FROM web_sessions WHERE user_id = ?1", [user_id]).map_err(map_err)?;
+    let n = tx.cached_execute("DELETE FROM web_sessions WHERE user_id = ?1", [user_id]).map_err(map_err)?;
     Ok(n as u64)
 }

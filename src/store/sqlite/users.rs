@@ -2,23 +2,23 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{map_err, now, rows};
+use super::{Cached, map_err, now, rows};
 use crate::store::{
-    CollectionKind, CollectionProps, Id, LoginCredentials, NewUser, Organization, Principal, Role,
-    StoreError, StoreResult, UserSummary,
+    CollectionKind, CollectionProps, Id, LoginCredentials, LoginRecord, NewUser, Organization, Principal,
+    Role, StoreError, StoreResult, UserSummary,
 };
 
 pub fn create_organization(tx: &Connection, name: &str) -> StoreResult<Id> {
-    tx.execute("INSERT INTO organizations (name, created_at) VALUES (?1, ?2)", params![name, now()])
+    tx.cached_execute("INSERT INTO organizations (name, created_at) VALUES (?1, ?2)", params![name, now()])
         .map_err(|e| match map_err(e) {
-            StoreError::Conflict(_) => StoreError::AlreadyExists,
-            other => other,
-        })?;
+        StoreError::Conflict(_) => StoreError::AlreadyExists,
+        other => other,
+    })?;
     Ok(tx.last_insert_rowid())
 }
 
 pub fn organization_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Organization>> {
-    conn.query_row("SELECT id, name FROM organizations WHERE name = ?1", [name], |r| {
+    conn.cached_row("SELECT id, name FROM organizations WHERE name = ?1", [name], |r| {
         Ok(Organization { id: r.get(0)?, name: r.get(1)? })
     })
     .optional()
@@ -53,7 +53,7 @@ fn default_collections() -> [(CollectionKind, &'static str, CollectionProps); 3]
 pub fn create_user(tx: &Connection, user: &NewUser) -> StoreResult<Principal> {
     let t = now();
     let taken: bool = tx
-        .query_row(
+        .cached_row(
             "SELECT EXISTS(SELECT 1 FROM principals WHERE slug = ?1 OR (?2 IS NOT NULL AND email = ?2 COLLATE NOCASE))",
             params![user.slug, user.email],
             |r| r.get(0),
@@ -62,26 +62,26 @@ pub fn create_user(tx: &Connection, user: &NewUser) -> StoreResult<Principal> {
     if taken {
         return Err(StoreError::AlreadyExists);
     }
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO principals (kind, slug, display_name, email, org_id, created_at)
          VALUES ('user', ?1, ?2, ?3, NULL, ?4)",
         params![user.slug, user.display_name, user.email, t],
     )
     .map_err(map_err)?;
     let id = tx.last_insert_rowid();
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO users (principal_id, password_hash, password_changed_at) VALUES (?1, ?2, ?3)",
         params![id, user.password_hash, t],
     )
     .map_err(map_err)?;
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO memberships (org_id, user_id, role) VALUES (?1, ?2, ?3)",
         params![user.org_id, id, user.role.as_str()],
     )
     .map_err(map_err)?;
     let mut homes = std::collections::HashMap::new();
     for kind in [CollectionKind::CalendarHome, CollectionKind::AddressbookHome] {
-        tx.execute(
+        tx.cached_execute(
             "INSERT INTO collections (owner_id, parent_id, kind, segment, created_at, modified_at)
              VALUES (?1, NULL, ?2, '', ?3, ?3)",
             params![id, kind.as_str(), t],
@@ -125,13 +125,13 @@ pub fn users(conn: &Connection) -> StoreResult<Vec<UserSummary>> {
 }
 
 pub fn user_count(conn: &Connection) -> StoreResult<u64> {
-    conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
+    conn.cached_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
         .map_err(map_err)
 }
 
 fn user_id(conn: &Connection, slug: &str) -> StoreResult<Id> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT p.id FROM principals p JOIN users u ON u.principal_id = p.id WHERE p.slug = ?1",
         [slug],
         |r| r.get(0),
@@ -145,7 +145,7 @@ fn user_id(conn: &Connection, slug: &str) -> StoreResult<Id> {
 pub fn delete_user(tx: &Connection, slug: &str) -> StoreResult<()> {
     let id = user_id(tx, slug)?;
     let last_owner: bool = tx
-        .query_row(
+        .cached_row(
             "SELECT EXISTS(SELECT 1 FROM memberships m WHERE m.user_id = ?1 AND m.role = 'owner'
                AND (SELECT COUNT(*) FROM memberships o WHERE o.org_id = m.org_id AND o.role = 'owner') = 1)",
             [id],
@@ -157,13 +157,13 @@ pub fn delete_user(tx: &Connection, slug: &str) -> StoreResult<()> {
             "{slug} is the last owner of their organization and cannot be removed"
         )));
     }
-    tx.execute("DELETE FROM principals WHERE id = ?1", [id]).map_err(map_err)?;
+    tx.cached_execute("DELETE FROM principals WHERE id = ?1", [id]).map_err(map_err)?;
     Ok(())
 }
 
 pub fn set_password(tx: &Connection, slug: &str, hash: &str) -> StoreResult<Id> {
     let id = user_id(tx, slug)?;
-    tx.execute(
+    tx.cached_execute(
         "UPDATE users SET password_hash = ?1, password_changed_at = ?2 WHERE principal_id = ?3",
         params![hash, now(), id],
     )
@@ -184,6 +184,37 @@ pub fn login_credentials(conn: &Connection, login: &str) -> StoreResult<Option<L
         .map_err(map_err)
 }
 
+pub fn login_record(conn: &Connection, login: &str) -> StoreResult<Option<LoginRecord>> {
+    // The membership is role_of's: the one with the lowest organization id.
+    let sql = "SELECT u.principal_id, u.password_hash, p.id, p.kind, p.slug, p.display_name, p.email,
+                      EXISTS(SELECT 1 FROM two_factor t WHERE t.user_id = p.id AND t.enabled),
+                      o.id, o.name, m.role
+               FROM users u JOIN principals p ON p.id = u.principal_id
+               LEFT JOIN memberships m ON m.user_id = p.id
+                    AND m.org_id = (SELECT MIN(org_id) FROM memberships WHERE user_id = p.id)
+               LEFT JOIN organizations o ON o.id = m.org_id
+               WHERE u.disabled = 0 AND (p.slug = ?1 OR p.email = ?1 COLLATE NOCASE)
+               ORDER BY p.slug = ?1 DESC LIMIT 1";
+    conn.cached_row(sql, [login], |r| {
+        let org_id: Option<Id> = r.get(8)?;
+        let membership = match org_id {
+            Some(id) => {
+                let role: String = r.get(10)?;
+                Some((Organization { id, name: r.get(9)? }, Role::parse(&role).unwrap_or(Role::External)))
+            }
+            None => None,
+        };
+        Ok(LoginRecord {
+            credentials: LoginCredentials { user_id: r.get(0)?, password_hash: r.get(1)? },
+            principal: rows::principal_at(r, 2)?,
+            two_factor_on: r.get(7)?,
+            membership,
+        })
+    })
+    .optional()
+    .map_err(map_err)
+}
+
 pub fn principal_where(
     conn: &Connection,
     clause: &str,
@@ -196,7 +227,7 @@ pub fn principal_where(
 }
 
 pub fn role_of(conn: &Connection, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
-    conn.query_row(
+    conn.cached_row(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
          WHERE m.user_id = ?1 ORDER BY o.id LIMIT 1",
         [user_id],

@@ -192,7 +192,7 @@ impl WriterConn {
         if let Some(b) = &self.batch {
             return Ok(b.id);
         }
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+        run(&self.conn, "BEGIN IMMEDIATE")?;
         let id = self.next_batch;
         self.next_batch += 1;
         self.batch = Some(Batch { id, opened: Instant::now(), writes: 0, sleepers: 0 });
@@ -202,7 +202,7 @@ impl WriterConn {
     /// COMMITs the batch's transaction; rolls it back if the COMMIT fails, so that the next
     /// batch starts clean.
     fn commit(&mut self) -> StoreResult<()> {
-        let result = self.conn.execute_batch("COMMIT").map_err(map_err);
+        let result = run(&self.conn, "COMMIT");
         if result.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
@@ -213,11 +213,17 @@ impl WriterConn {
 /// Runs `f` inside a savepoint of the open transaction: released on `Ok`, rolled back on
 /// `Err` or panic so that the other writes of the batch stay as they were.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT davit_write").map_err(map_err)?;
+    run(conn, "SAVEPOINT davit_write")?;
     let mut undo = Undo { conn, armed: true };
-    let result = f(conn).and_then(|v| conn.execute_batch("RELEASE davit_write").map_err(map_err).map(|()| v));
+    let result = f(conn).and_then(|v| run(conn, "RELEASE davit_write").map(|()| v));
     undo.armed = result.is_err();
     result
+}
+
+/// One transaction-control statement, through the statement cache (they run several times
+/// per write, and `execute_batch` would parse them every time).
+fn run(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(map_err)
 }
 
 /// Rolls the write's savepoint back when dropped armed (on `Err`, or while unwinding).
