@@ -183,11 +183,7 @@ async fn refuse(
 ) -> http::Response<Vec<u8>> {
     let mut r = refusal_response(state, refusal);
     r.headers_mut().insert("dav", HeaderValue::from_static(crate::dav::capabilities::DAV_HEADER));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(req.headers());
     let has_body = declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if has_body {
         let drained = tokio::time::timeout(
@@ -245,11 +241,7 @@ async fn read_small_body(
     limit: u64,
 ) -> Result<(http::request::Parts, Vec<u8>), http::Response<Vec<u8>>> {
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&parts.headers);
     match read_bounded(body, declared, limit).await {
         Ok(b) => Ok((parts, b.to_vec())),
         Err(BodyError::TooLarge) => {
@@ -272,11 +264,7 @@ async fn serve_dav(
     req: hyper::Request<Incoming>,
 ) -> http::Response<Vec<u8>> {
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&parts.headers);
     let body = match read_bounded(body, declared, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return body_refusal(state, e),
@@ -316,13 +304,16 @@ fn small_body(headers: &http::HeaderMap, max_body_bytes: u64) -> Option<Option<u
     if headers.contains_key(header::TRANSFER_ENCODING) {
         return None;
     }
-    match headers.get(header::CONTENT_LENGTH) {
-        None => Some(None),
-        Some(v) => {
-            let n = v.to_str().ok()?.parse::<u64>().ok()?;
-            (n <= DRAIN_LIMIT.min(max_body_bytes)).then_some(Some(n))
-        }
+    if !headers.contains_key(header::CONTENT_LENGTH) {
+        return Some(None);
     }
+    let n = declared_length(headers)?;
+    (n <= DRAIN_LIMIT.min(max_body_bytes)).then_some(Some(n))
+}
+
+/// The Content-Length a request declares, if it is a number.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
 }
 
 /// A DAV request with a small body (the common case: every PROPFIND, REPORT and PUT of one

@@ -69,10 +69,7 @@ pub fn contacts(
     data: &[u8],
     create: bool,
 ) -> ImportResult<Report> {
-    limits::check(data)?;
-    let (collection, created) = target::resolve(store, actor, path, CollectionKind::Addressbook, create)?;
-    let parsed = read_contacts(data);
-    write::apply(store, &collection, path, created, parsed)
+    import_into(store, actor, path, data, create, CollectionKind::Addressbook, read_contacts)
 }
 
 /// Imports an iCalendar file into the calendar `OWNER/NAME` (created when `create` is set).
@@ -83,10 +80,23 @@ pub fn calendar(
     data: &[u8],
     create: bool,
 ) -> ImportResult<Report> {
+    import_into(store, actor, path, data, create, CollectionKind::Calendar, ics::split)
+}
+
+/// The one path of both imports: limits, then the target (authorised, maybe created), then
+/// the file read by `read` and written item by item.
+fn import_into(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    path: &str,
+    data: &[u8],
+    create: bool,
+    kind: CollectionKind,
+    read: fn(&[u8]) -> Parsed,
+) -> ImportResult<Report> {
     limits::check(data)?;
-    let (collection, created) = target::resolve(store, actor, path, CollectionKind::Calendar, create)?;
-    let parsed = ics::split(data);
-    write::apply(store, &collection, path, created, parsed)
+    let (collection, created) = target::resolve(store, actor, path, kind, create)?;
+    write::apply(store, &collection, path, created, read(data))
 }
 
 /// A contacts file is vCard when its first non-blank text is `BEGIN:VCARD`, else CSV: the
