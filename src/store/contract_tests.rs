@@ -217,6 +217,28 @@ fn login_record(store: &dyn Store, alice: &Principal, org: Id) {
     assert!(!before.two_factor_on);
     assert_eq!(before.membership.as_ref().map(|(o, r)| (o.id, *r)), Some((org, Role::Owner)));
     assert!(store.login_record("nobody").unwrap().is_none());
+    assert_eq!(check("ALICE@example.org").principal.id, alice.id, "e-mail login, any case");
+    // A user whose name is someone else's e-mail address: the name wins, the address still
+    // reaches its owner through another spelling.
+    let twin = store
+        .create_user(&NewUser {
+            slug: "alice@example.org".into(),
+            display_name: "Twin".into(),
+            email: None,
+            password_hash: "y".into(),
+            org_id: org,
+            role: Role::Collaborator,
+        })
+        .unwrap();
+    for lookup in [
+        store.login_record("alice@example.org").unwrap().map(|r| r.credentials.user_id),
+        store.login_credentials("alice@example.org").unwrap().map(|c| c.user_id),
+    ] {
+        assert_eq!(lookup, Some(twin.id));
+    }
+    assert_eq!(store.login_record("Alice@Example.org").unwrap().map(|r| r.principal.id), Some(alice.id));
+    store.delete_user("alice@example.org").unwrap();
+    assert_eq!(check("alice@example.org").principal.id, alice.id);
     store.begin_two_factor(alice.id, b"key").unwrap();
     assert!(!check("alice").two_factor_on, "a pending enrolment is not on");
     store.enable_two_factor(alice.id, 1, &[]).unwrap();
