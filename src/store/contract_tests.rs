@@ -551,6 +551,49 @@ fn sqlite_store_passes_the_contract() {
     run_all(&store);
 }
 
+/// Cached statements stay prepared: running the store's common reads and writes again and
+/// again re-prepares none of them (a statement whose plan SQLite may re-optimise for new
+/// bindings used to be parsed and planned on every use, see `open_connection`).
+#[test]
+fn sqlite_statements_are_prepared_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite::SqliteStore::open(&dir.path().join("davit.sqlite3")).unwrap();
+    let org = store.create_organization("Acme").unwrap();
+    let alice = new_user(&store, "alice", org, Role::Owner);
+    let cal = calendar_of(&store, &alice);
+    let event = |uid: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    let span = TimeSpan { start: Some(0), end: Some(i64::MAX) };
+    for round in 0..4 {
+        for login in ["alice", "alice@example.org", "nobody"] {
+            store.login_record(login).unwrap();
+            store.login_credentials(login).unwrap();
+        }
+        let segment = format!("e{round}.ics");
+        let body = event(&format!("uid-{round}"));
+        put(&store, cal.id, &segment, body.as_bytes(), Expect::Absent).unwrap();
+        put(&store, cal.id, &segment, body.as_bytes(), Expect::Anything).unwrap();
+        let home = store.home(alice.id, HomeKind::Calendar).unwrap().unwrap();
+        store.child_collection(home.id, "calendar").unwrap().unwrap();
+        store.principal_by_slug("alice").unwrap().unwrap();
+        let meta = store.object(cal.id, &segment).unwrap().unwrap();
+        store.object_body(meta.id).unwrap().unwrap();
+        store.members(cal.id).unwrap();
+        store.loaded_objects(cal.id, &[segment.as_str(), "missing.ics"], true).unwrap();
+        store.loaded_objects(cal.id, &[segment.as_str()], false).unwrap();
+        store.query_candidates(cal.id, Some("VEVENT"), Some(span)).unwrap();
+        store.indexed_candidates(cal.id, Some("VEVENT"), Some(span)).unwrap();
+        store.card_candidates(cal.id, "FN", "%x%").unwrap();
+        store.changes_since(cal.id, 0, 100).unwrap();
+        store.collection_access(alice.id, cal.id).unwrap();
+        store.delete_object(cal.id, &segment, &Expect::Anything).unwrap();
+    }
+    assert_eq!(store.reprepared_statements(), Vec::<(String, i32)>::new());
+}
+
 #[test]
 fn sqlite_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
