@@ -28,6 +28,11 @@ pub fn report(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavRespon
     if !matches!(report, Report::FreeBusyQuery(_)) {
         super::authorize(ctx, ctx.target(&res), Privilege::Read, &res.href(ctx.hrefs()))?;
     }
+    // The reports that read and write out many objects run a few at a time, in arrival order
+    // (see `admission`); the others are short and pass.
+    let heavy =
+        matches!(report, Report::Multiget { .. } | Report::AddressbookQuery(_) | Report::CalendarQuery(_));
+    let _permit = heavy.then(|| crate::dav::admission::heavy_reads().enter());
     match report {
         Report::SyncCollection { token, level, limit, props } => {
             crate::sync::sync_collection(ctx, &res, &token, level, limit, &props)
