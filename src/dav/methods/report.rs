@@ -14,7 +14,7 @@ use super::super::report::{Report, parse_report};
 use super::super::resource::{Located, Resource, resolve, resolve_existing};
 use super::super::{Ctx, DavResponse, multistatus_xml_response};
 use super::Content;
-use super::propfind::describe_with;
+use super::propfind::describe_into;
 use crate::acl::{self, Privilege};
 use crate::store::{CollectionKind, LoadedObject, Member};
 
@@ -112,9 +112,16 @@ fn multiget(
                     status(href, StatusCode::FORBIDDEN)
                 } else {
                     let with_body = Content { body: Some((object.meta.id, &object.body)), ..*content };
-                    let mut r = describe_with(ctx, &member, props, Some(&with_body), object.dead_props)?;
-                    r.href = href.to_owned();
-                    r
+                    describe_into(
+                        &mut ms,
+                        ctx,
+                        &member,
+                        props,
+                        Some(&with_body),
+                        object.dead_props,
+                        Some(href),
+                    )?;
+                    continue;
                 }
             }
             // Not a member object of a collection (or named twice): resolved on its own.
