@@ -420,3 +420,46 @@ async fn calendars_advertise_free_busy_query() {
     assert!(reports.iter().any(|r| r == "free-busy-query"), "{reports:?}");
     server.stop().await;
 }
+
+/// A multiget's members of the collection it is sent to take a shorter way (no path parsing,
+/// one read); each answer must be the one the general way gives, which absolute-URL hrefs
+/// take. Covers escaped and plain names, duplicates, missing members, a dead property, a
+/// missing property, allprop and a selection.
+#[tokio::test]
+async fn multiget_members_answer_as_the_general_path_does() {
+    let (server, c) = setup().await;
+    put(&c, "plain.ics", &event("plain", PLANNING)).await;
+    put(&c, "with space.ics", &event("spaced", "DTSTART:20260106T090000Z\nSUMMARY:A & <b>")).await;
+    put(&c, "été.ics", &event("accent", "DTSTART:20260107T090000Z\nSUMMARY:Été")).await;
+    let r = c
+        .body(
+            "PROPPATCH",
+            &format!("{CAL}plain.ics"),
+            "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><x:note xmlns:x=\"urn:x\">kept &amp; shown</x:note>\
+             </D:prop></D:set></D:propertyupdate>",
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.body);
+    let names =
+        ["plain.ics", "with%20space.ics", "%C3%A9t%C3%A9.ics", "missing.ics", "plain.ics", "pl%61in.ics"];
+    let absolute = format!("http://{}", server.addr);
+    for prop in [
+        "<D:prop><D:getetag/><C:calendar-data/></D:prop>".to_owned(),
+        "<D:prop><D:getetag/><x:note xmlns:x=\"urn:x\"/><D:displayname/><C:calendar-data/></D:prop>"
+            .to_owned(),
+        "<D:allprop/>".to_owned(),
+        format!("<D:prop>{SUMMARY_AND_UID}</D:prop>"),
+    ] {
+        let body = |prefix: &str| {
+            let hrefs: String = names.iter().map(|n| format!("<D:href>{prefix}{CAL}{n}</D:href>")).collect();
+            format!("<C:calendar-multiget {NS}>{prop}{hrefs}</C:calendar-multiget>")
+        };
+        let direct = report(&c, CAL, "1", body("")).await;
+        let general = report(&c, CAL, "1", body(&absolute)).await;
+        assert_eq!(direct.status, 207, "{}", direct.body);
+        assert_eq!(direct.body, general.body.replace(&format!("<D:href>{absolute}"), "<D:href>"), "{prop}");
+        if prop.contains("<C:calendar-data/>") {
+            assert!(direct.body.contains("SUMMARY:A &amp; &lt;b&gt;&#13;"), "{}", direct.body);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use super::filter::Evaluator;
 use super::request::{CalendarQuery, CompFilter, TimeRange};
 use crate::dav::error::{Condition, DavError, DavResult};
 use crate::dav::headers::Depth;
-use crate::dav::methods::{Content, describe_object};
+use crate::dav::methods::{Content, describe_object_into};
 use crate::dav::multistatus::{Multistatus, MultistatusWriter};
 use crate::dav::resource::Resource;
 use crate::dav::{Ctx, DavResponse, multistatus_response, multistatus_xml_response};
@@ -71,8 +71,10 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
     let candidates = ctx.store().indexed_candidates(coll.id, comp, span)?;
     let content = Content { calendar: query.calendar_data.as_ref(), floating: tz, ..Content::default() };
     // Each answer is written out as soon as it is described (not held until the end).
-    let mut ms =
-        MultistatusWriter::new(ctx.headers.minimal, candidates.iter().map(|c| c.body.len() + 300).sum());
+    let mut ms = MultistatusWriter::new(
+        ctx.headers.minimal,
+        candidates.iter().map(|c| c.body.len() + c.body.len() / 8 + 300).sum(),
+    );
     for Candidate { meta, body, instances } in candidates {
         if single.is_some_and(|m| m.id != meta.id) {
             continue;
@@ -92,7 +94,7 @@ pub fn calendar_query(ctx: &Ctx<'_>, res: &Resource, query: &CalendarQuery) -> D
         };
         if matched {
             let with_body = Content { body: Some((meta.id, &body)), ..content };
-            ms.push(&describe_object(ctx, res, meta, &query.props, &with_body)?);
+            describe_object_into(&mut ms, ctx, res, meta, &query.props, &with_body)?;
         }
     }
     Ok(multistatus_xml_response(ctx, ms.finish(None)))

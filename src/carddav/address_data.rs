@@ -4,6 +4,11 @@
 use super::request::AddressData;
 use crate::vcard::{self, Version};
 
+/// Whether `spec` asks for the stored body as it is (no version, no selection).
+pub fn is_verbatim(spec: &AddressData) -> bool {
+    spec.version.is_none() && spec.props.is_empty()
+}
+
 /// The body to serve for `spec`; `None` when the stored body does not parse any more.
 pub fn render(body: &[u8], spec: &AddressData) -> Option<String> {
     let stored = || crate::dav::xml::body_text(body);

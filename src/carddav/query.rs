@@ -8,7 +8,7 @@ use super::request::{AddressbookQuery, Collation, Filter, MatchType, PropFilter}
 use super::validate_put::INDEXED;
 use crate::dav::error::{Condition, DavError, DavResult};
 use crate::dav::headers::Depth;
-use crate::dav::methods::{Content, describe_object};
+use crate::dav::methods::{Content, describe_object_into};
 use crate::dav::multistatus::{Multistatus, MultistatusWriter, Response, ResponseBody};
 use crate::dav::resource::Resource;
 use crate::dav::{Ctx, DavResponse, multistatus_response, multistatus_xml_response};
@@ -107,8 +107,10 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
     let exact = index_is_exact(&query.filter);
     let candidates = candidates(ctx, coll, &query.filter)?;
     // Each answer is written out as soon as it is described (not held until the end).
-    let mut ms =
-        MultistatusWriter::new(ctx.headers.minimal, candidates.iter().map(|(_, b)| b.len() + 300).sum());
+    let mut ms = MultistatusWriter::new(
+        ctx.headers.minimal,
+        candidates.iter().map(|(_, b)| b.len() + b.len() / 8 + 300).sum(),
+    );
     let mut answered = 0;
     for (meta, body) in candidates {
         if single.is_some_and(|m| m.id != meta.id) {
@@ -132,7 +134,7 @@ pub fn addressbook_query(ctx: &Ctx<'_>, res: &Resource, query: &AddressbookQuery
             break;
         }
         let with_body = Content { body: Some((meta.id, &body)), ..content };
-        ms.push(&describe_object(ctx, res, meta, &query.props, &with_body)?);
+        describe_object_into(&mut ms, ctx, res, meta, &query.props, &with_body)?;
         answered += 1;
     }
     Ok(multistatus_xml_response(ctx, ms.finish(None)))

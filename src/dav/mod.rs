@@ -2,6 +2,7 @@
 //! resolve the resource, authorise through `acl::authorize`, run the method, serialise.
 //! Everything here is synchronous; the HTTP layer runs it on tokio's blocking pool.
 
+pub mod admission;
 pub mod body;
 pub mod capabilities;
 pub mod conditional;

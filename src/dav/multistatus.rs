@@ -127,6 +127,16 @@ pub fn write_prop(out: &mut String, q: &QName, value: &PropValue) {
     push_prop_close(out, q, prefix);
 }
 
+/// `write_prop` of a text value that is only borrowed (a stored body): no `PropValue`, no
+/// copy of the text before it is escaped into `out`.
+pub fn write_text_prop(out: &mut String, q: &QName, text: &str) {
+    let prefix = names::prefix_of(&q.ns);
+    push_prop_open(out, q, prefix);
+    out.push('>');
+    push_escaped_text(out, text);
+    push_prop_close(out, q, prefix);
+}
+
 fn condition_xml(c: &Condition) -> String {
     let (ns, name) = c.element();
     let prefix = names::prefix_of(ns).unwrap_or("D");
@@ -191,6 +201,38 @@ impl MultistatusWriter {
             ResponseBody::Propstats(stats) => write_propstats(w, stats, self.minimal),
         }
         w.close("D:response");
+    }
+
+    /// Starts a `<D:response>` whose propstats the caller writes in place (see
+    /// `propfind::describe_into`): `open_ok_props`, then `write_prop`s into `buffer`, then
+    /// `close_ok_props`, then `push_propstats` for the others, then `close_response`.
+    pub fn open_response(&mut self, href: &str) {
+        self.w.open("D:response", &[]);
+        self.w.text_element("D:href", href);
+    }
+
+    /// Opens the 200 propstat; it must not stay empty (an empty one is not written at all).
+    pub fn open_ok_props(&mut self) {
+        self.w.buffer().push_str("<D:propstat><D:prop>");
+    }
+
+    pub fn close_ok_props(&mut self) {
+        self.w.buffer().push_str("</D:prop>");
+        push_status_element(&mut self.w, StatusCode::OK);
+        self.w.close("D:propstat");
+    }
+
+    /// Propstats other than the 200 one, written as `push` writes them.
+    pub fn push_propstats(&mut self, stats: &[Propstat]) {
+        write_propstats(&mut self.w, stats, self.minimal);
+    }
+
+    pub fn close_response(&mut self) {
+        self.w.close("D:response");
+    }
+
+    pub fn buffer(&mut self) -> &mut String {
+        self.w.buffer()
     }
 
     pub fn finish(mut self, sync_token: Option<&str>) -> String {

@@ -12,7 +12,7 @@ mod proppatch;
 pub(crate) mod put;
 mod report;
 
-pub use propfind::{Content, describe};
+pub use propfind::{Content, describe, describe_into};
 
 use http::{Method, StatusCode};
 
@@ -156,17 +156,25 @@ pub fn describe_member(
 }
 
 /// The `<D:response>` for an object found by a query on `scope` (its collection, or the
-/// object itself), with calendar-data or address-data as `content` asks.
-pub fn describe_object(
+/// object itself), with calendar-data or address-data as `content` asks, written straight
+/// into `ms` (see `propfind::describe_into`).
+pub fn describe_object_into(
+    ms: &mut super::multistatus::MultistatusWriter,
     ctx: &Ctx<'_>,
     scope: &Resource,
     meta: crate::store::ObjectMeta,
     props: &super::body::Propfind,
     content: &Content<'_>,
-) -> DavResult<super::multistatus::Response> {
+) -> DavResult<()> {
+    let member;
     let object = match scope {
-        Resource::Object { .. } => scope.clone(),
-        _ => scope.member(crate::store::Member::Object(meta)).ok_or_else(DavError::not_found)?,
+        Resource::Object { .. } => scope,
+        _ => {
+            member = scope.member(crate::store::Member::Object(meta)).ok_or_else(DavError::not_found)?;
+            &member
+        }
     };
-    propfind::describe(ctx, &object, props, Some(content))
+    let dead =
+        if propfind::may_ask_dead_props(props) { propfind::dead_props(ctx, object)? } else { Vec::new() };
+    describe_into(ms, ctx, object, props, Some(content), dead, None)
 }

@@ -6,7 +6,9 @@ use http::StatusCode;
 use super::super::body::{Propfind, parse_propfind};
 use super::super::error::{Condition, DavError, DavResult};
 use super::super::headers::Depth;
-use super::super::multistatus::{MultistatusWriter, Propstat, Response, ResponseBody};
+use super::super::multistatus::{
+    MultistatusWriter, Propstat, Response, ResponseBody, write_prop, write_text_prop,
+};
 use super::super::names::QName;
 use super::super::paths::DavPath;
 use super::super::props::{self, PropValue};
@@ -105,7 +107,7 @@ fn prop_target(res: &Resource) -> Option<PropTarget> {
     }
 }
 
-fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<DeadProp>> {
+pub(super) fn dead_props(ctx: &Ctx<'_>, res: &Resource) -> DavResult<Vec<DeadProp>> {
     match prop_target(res) {
         Some(target) => Ok(ctx.store().dead_props(target)?),
         None => Ok(vec![]),
@@ -212,6 +214,94 @@ pub fn describe_with(
     Ok(Response { href: res.href(ctx.hrefs()), body: ResponseBody::Propstats(stats) })
 }
 
+/// `describe_with` written straight into `ms` instead of built as a `Response`: the usual
+/// REPORT answer (a few named properties and the object's body) then costs no property list,
+/// no copy of the body and no href string of its own. `href` replaces the resource's own
+/// (a multiget answers with the href it was asked for). Writes exactly what
+/// `ms.push(&describe_with(..))` writes.
+pub fn describe_into(
+    ms: &mut MultistatusWriter,
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    request: &Propfind,
+    content: Option<&Content<'_>>,
+    dead: Vec<DeadProp>,
+    href: Option<&str>,
+) -> DavResult<()> {
+    let Propfind::Prop(names) = request else {
+        // allprop and propname: rare in reports; listed first, then written.
+        let mut r = describe_with(ctx, res, request, content, dead)?;
+        if let Some(h) = href {
+            h.clone_into(&mut r.href);
+        }
+        ms.push(&r);
+        return Ok(());
+    };
+    let own;
+    let href = match href {
+        Some(h) => h,
+        None => {
+            own = res.href(ctx.hrefs());
+            &own
+        }
+    };
+    ms.open_response(href);
+    let mut ok_open = false;
+    let mut open_ok = |ms: &mut MultistatusWriter| {
+        if !std::mem::replace(&mut ok_open, true) {
+            ms.open_ok_props();
+        }
+    };
+    let mut missing: Vec<(QName, PropValue)> = Vec::new();
+    let mut refused: Vec<(QName, DavError)> = Vec::new();
+    for q in names {
+        if let Some(d) = dead.iter().find(|d| d.ns == q.ns && d.name == q.name) {
+            open_ok(ms);
+            ms.buffer().push_str(&d.xml);
+        } else if let Some(v) = props::live(ctx, res, q) {
+            open_ok(ms);
+            write_prop(ms.buffer(), q, &v);
+        } else if let Some(v) = content.and_then(|c| rendered_content(ctx, res, q, c)) {
+            match v {
+                Ok(Rendered::Stored(body)) => {
+                    open_ok(ms);
+                    match std::str::from_utf8(&body) {
+                        Ok(text) => write_text_prop(ms.buffer(), q, text),
+                        Err(_) => write_text_prop(ms.buffer(), q, &String::from_utf8_lossy(&body)),
+                    }
+                }
+                Ok(Rendered::Value(v)) => {
+                    open_ok(ms);
+                    write_prop(ms.buffer(), q, &v);
+                }
+                Err(e) => refused.push((q.clone(), e)),
+            }
+        } else {
+            missing.push((q.clone(), PropValue::Empty));
+        }
+    }
+    if ok_open {
+        ms.close_ok_props();
+    }
+    let mut stats = Vec::new();
+    if !missing.is_empty() {
+        stats.push(Propstat { status: StatusCode::NOT_FOUND, props: missing, condition: None });
+    }
+    for (q, e) in refused {
+        stats.push(Propstat { status: e.status, props: vec![(q, PropValue::Empty)], condition: e.condition });
+    }
+    ms.push_propstats(&stats);
+    ms.close_response();
+    Ok(())
+}
+
+/// What `C:calendar-data` / `CR:address-data` holds: the stored bytes as they are (borrowed
+/// when the caller read them), or a value made from them.
+enum Rendered<'a> {
+    Stored(std::borrow::Cow<'a, [u8]>),
+    Value(PropValue),
+}
+
 /// The body of a calendar object or vCard as the value of `C:calendar-data` /
 /// `CR:address-data`, served as stored.
 fn object_content(
@@ -220,6 +310,20 @@ fn object_content(
     q: &QName,
     content: &Content<'_>,
 ) -> Option<Result<PropValue, DavError>> {
+    rendered_content(ctx, res, q, content).map(|r| {
+        r.map(|r| match r {
+            Rendered::Stored(body) => PropValue::Text(crate::dav::xml::body_text(&body)),
+            Rendered::Value(v) => v,
+        })
+    })
+}
+
+fn rendered_content<'a>(
+    ctx: &Ctx<'_>,
+    res: &Resource,
+    q: &QName,
+    content: &Content<'a>,
+) -> Option<Result<Rendered<'a>, DavError>> {
     use crate::dav::names::{CALDAV, CARDDAV};
     use crate::store::CollectionKind;
     let Resource::Object { meta, parent, .. } = res else {
@@ -233,19 +337,21 @@ fn object_content(
     if !wanted {
         return None;
     }
-    let fetched;
-    let body: &[u8] = match content.body {
-        Some((id, body)) if id == meta.id => body,
-        _ => {
-            fetched = ctx.store().object_body(meta.id).ok()??;
-            &fetched
-        }
+    let body: std::borrow::Cow<'a, [u8]> = match content.body {
+        Some((id, body)) if id == meta.id => body.into(),
+        _ => ctx.store().object_body(meta.id).ok()??.into(),
     };
+    let value = |t| Ok(Rendered::Value(PropValue::Text(t)));
     if let Some(spec) = content.address.filter(|_| parent.kind == CollectionKind::Addressbook) {
-        return crate::carddav::address_data::render(body, spec).map(|t| Ok(PropValue::Text(t)));
+        if crate::carddav::address_data::is_verbatim(spec) {
+            return Some(Ok(Rendered::Stored(body)));
+        }
+        return crate::carddav::address_data::render(&body, spec).map(value);
     }
     Some(match content.calendar.filter(|_| parent.kind == CollectionKind::Calendar) {
-        Some(spec) => crate::caldav::calendar_data::render(body, spec, content.floating).map(PropValue::Text),
-        None => Ok(PropValue::Text(crate::dav::xml::body_text(body))),
+        Some(spec) if !crate::caldav::calendar_data::is_verbatim(spec) => {
+            crate::caldav::calendar_data::render(&body, spec, content.floating).and_then(value)
+        }
+        _ => Ok(Rendered::Stored(body)),
     })
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_two_factor.sql")),
     (4, include_str!("migrations/0004_instance_index.sql")),
     (5, include_str!("migrations/0005_read_indexes.sql")),
+    (6, include_str!("migrations/0006_long_spans.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

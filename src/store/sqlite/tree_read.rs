@@ -167,18 +167,30 @@ pub fn query_candidates(
     Ok(found.into_iter().map(|c| (c.meta, c.body)).collect())
 }
 
-/// The prefilter's candidates (`comp_type`, then the span, both from `objects_by_time`,
-/// which covers them: rows are read only for candidates), with their instance lists. Two
-/// index ranges — undated objects, and those starting before the range ends — so that the
-/// objects starting after it are not even scanned in the index. ?3/?4: the range, with
-/// i64::MIN/i64::MAX for open ends.
+/// Longest occurrence span (seconds) of the objects found by a bounded range of
+/// `objects_by_time`; longer ones are in the partial index `objects_long_spans`, whose
+/// condition (migration 0006) repeats this number.
+const LONG_SPAN: i64 = 2_678_400;
+
+/// The prefilter's candidates (`comp_type`, then the span, from indexes that cover them:
+/// rows are read only for candidates), with their instance lists. Three index ranges, so
+/// that neither the objects starting after the range nor those ending long before it are
+/// scanned: undated objects; objects spanning at most LONG_SPAN, which start at most that long
+/// before the range (?5 = ?3 - LONG_SPAN); the longer ones, from their own index. ?3/?4: the
+/// range, with i64::MIN/i64::MAX for open ends.
 const CANDIDATES_OF_TYPE: &str = "SELECT id, collection_id, segment, uid, etag, content_type, size,
        created_at, modified_at, body, instances FROM objects
      WHERE collection_id = ?1 AND comp_type = ?2 AND first_start IS NULL
      UNION ALL
      SELECT id, collection_id, segment, uid, etag, content_type, size,
-       created_at, modified_at, body, instances FROM objects
-     WHERE collection_id = ?1 AND comp_type = ?2 AND first_start < ?4 AND (last_end IS NULL OR last_end > ?3)";
+       created_at, modified_at, body, instances FROM objects INDEXED BY objects_by_time
+     WHERE collection_id = ?1 AND comp_type = ?2 AND first_start >= ?5 AND first_start < ?4
+       AND last_end > ?3 AND last_end - first_start <= 2678400
+     UNION ALL
+     SELECT id, collection_id, segment, uid, etag, content_type, size,
+       created_at, modified_at, body, instances FROM objects INDEXED BY objects_long_spans
+     WHERE collection_id = ?1 AND comp_type = ?2 AND first_start < ?4 AND (last_end IS NULL OR last_end > ?3)
+       AND (last_end IS NULL OR last_end - first_start > 2678400)";
 const CANDIDATES_ANY: &str = "SELECT id, collection_id, segment, uid, etag, content_type, size,
        created_at, modified_at, body, instances FROM objects
      WHERE collection_id = ?1
@@ -201,7 +213,9 @@ pub fn indexed_candidates(
         Some(comp) => {
             let mut stmt = conn.prepare_cached(CANDIDATES_OF_TYPE).map_err(map_err)?;
             let (start, end) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
-            let rows = stmt.query_map(params![collection_id, comp, start, end], row).map_err(map_err)?;
+            let short_from = start.saturating_sub(LONG_SPAN);
+            let rows =
+                stmt.query_map(params![collection_id, comp, start, end, short_from], row).map_err(map_err)?;
             rows.collect::<Result<_, _>>().map_err(map_err)?
         }
         None => {
@@ -214,6 +228,22 @@ pub fn indexed_candidates(
     Ok(found)
 }
 
+/// `pattern` (a LIKE pattern with `\\` escapes) without its escapes when it is `%text%`
+/// with no other wildcard: a plain substring search.
+fn contained_text(pattern: &str) -> Option<String> {
+    let inner = pattern.strip_prefix('%')?.strip_suffix('%')?;
+    let mut text = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => text.push(chars.next()?),
+            '%' | '_' => return None,
+            c => text.push(c),
+        }
+    }
+    Some(text)
+}
+
 pub fn card_candidates(
     conn: &Connection,
     collection_id: Id,
@@ -221,15 +251,20 @@ pub fn card_candidates(
     pattern: &str,
 ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
     // The hits of this address book's index rows, each card then fetched by id (sorted here:
-    // an ORDER BY segment would make SQLite walk the whole collection instead).
+    // an ORDER BY segment would make SQLite walk the whole collection instead). A contains
+    // search (the usual one) is instr(): the index values and the text are both folded, so a
+    // plain substring test is exact, and it costs a fraction of LIKE's pattern matcher, which
+    // was a quarter of an addressbook-query.
+    let contained = contained_text(pattern);
+    let test = if contained.is_some() { "instr(value, ?3) > 0" } else { "value LIKE ?3 ESCAPE '\\'" };
     let sql = format!(
         "SELECT {}, body FROM objects WHERE id IN
-           (SELECT object_id FROM card_index WHERE collection_id = ?1 AND field = ?2 AND value LIKE ?3 ESCAPE '\\')",
+           (SELECT object_id FROM card_index WHERE collection_id = ?1 AND field = ?2 AND {test})",
         rows::OBJECT_COLUMNS
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
-        .query_map(params![collection_id, field, pattern], |r| {
+        .query_map(params![collection_id, field, contained.as_deref().unwrap_or(pattern)], |r| {
             Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
         })
         .map_err(map_err)?;
@@ -278,17 +313,110 @@ mod tests {
                 let mut stmt =
                     c.prepare(&format!("EXPLAIN QUERY PLAN {CANDIDATES_OF_TYPE}")).map_err(map_err)?;
                 let plan: Vec<String> = stmt
-                    .query_map(params![1, "VEVENT", 0, 10], |r| r.get(3))
+                    .query_map(params![1, "VEVENT", 0, 10, -100], |r| r.get(3))
                     .map_err(map_err)?
                     .collect::<Result<_, _>>()
                     .map_err(map_err)?;
                 let searches: Vec<&String> = plan.iter().filter(|p| p.contains("objects_by_time")).collect();
                 assert_eq!(searches.len(), 2, "{plan:#?}");
-                assert!(searches[1].contains("first_start<?"), "{plan:#?}");
+                assert!(searches[1].contains("first_start>? AND first_start<?"), "{plan:#?}");
+                let long: Vec<&String> = plan.iter().filter(|p| p.contains("objects_long_spans")).collect();
+                assert_eq!(long.len(), 1, "{plan:#?}");
+                assert!(long[0].contains("first_start<?"), "{plan:#?}");
                 assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:#?}");
                 Ok(())
             })
             .expect("read");
+    }
+
+    /// The three index ranges find exactly the objects one plain range condition finds:
+    /// spans just under, at and over LONG_SPAN, open ends, undated objects, open ranges.
+    #[test]
+    fn candidates_are_those_of_the_plain_span_condition() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        drop(super::super::SqliteStore::open(&path).expect("open"));
+        // Rows straight into the tables, without owner rows (foreign keys off).
+        let c = Connection::open(&path).expect("connection");
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at)
+             VALUES (3, 1, NULL, 'calendar-home', 'h', 0, 0),
+                    (1, 1, 3, 'calendar', 'c', 0, 0), (2, 1, 3, 'calendar', 'd', 0, 0);
+             BEGIN;",
+        )
+        .expect("collections");
+        let day = 86_400;
+        let spans = [0, 1, 3600, day, LONG_SPAN - 1, LONG_SPAN, LONG_SPAN + 1, 90 * day, 4000 * day];
+        let mut id = 0;
+        let mut insert = |coll: i64, comp: &str, start: Option<i64>, end: Option<i64>| {
+            id += 1;
+            c.execute(
+                "INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, comp_type,
+                   first_start, last_end, created_at, modified_at)
+                 VALUES (?1, ?2, ?3, 'e', 'text/calendar', 1, x'00', ?4, ?5, ?6, 0, 0)",
+                params![id, coll, format!("o{id}.ics"), comp, start, end],
+            )
+            .expect("object");
+        };
+        for start in (-60..60).map(|d| 1_000_000_000 + d * day + d * 997) {
+            for span in spans {
+                insert(1, "VEVENT", Some(start), Some(start + span));
+                insert(1, "VTODO", Some(start), Some(start + span));
+                insert(2, "VEVENT", Some(start), Some(start + span));
+            }
+            insert(1, "VEVENT", Some(start), None);
+        }
+        insert(1, "VEVENT", None, None);
+        insert(1, "VEVENT", None, Some(5));
+        c.execute_batch("COMMIT").expect("commit");
+        let plain = |start: Option<i64>, end: Option<i64>| -> Vec<Id> {
+            let (start, end) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX));
+            let mut stmt = c
+                .prepare(
+                    "SELECT id FROM objects WHERE collection_id = 1 AND comp_type = 'VEVENT'
+                       AND (first_start IS NULL OR (first_start < ?2 AND (last_end IS NULL OR last_end > ?1)))",
+                )
+                .expect("prepare");
+            let mut ids: Vec<Id> = stmt
+                .query_map(params![start, end], |r| r.get(0))
+                .expect("query")
+                .map(|r| r.expect("row"))
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        let edges =
+            [None, Some(1_000_000_000 - 30 * day), Some(1_000_000_000), Some(1_000_000_000 + 17 * 3600)];
+        let mut checked = 0;
+        for start in edges {
+            for len in [1, 3600, day, 31 * day, 400 * day] {
+                let end = start.map_or(Some(1_000_000_000 + len), |s| Some(s + len));
+                for (start, end) in [(start, end), (start, None)] {
+                    let span = TimeSpan { start, end };
+                    let mut got: Vec<Id> = indexed_candidates(&c, 1, Some("VEVENT"), Some(span))
+                        .expect("candidates")
+                        .iter()
+                        .map(|c| c.meta.id)
+                        .collect();
+                    got.sort_unstable();
+                    let want = plain(start, end);
+                    assert_eq!(got, want, "[{start:?}, {end:?})");
+                    checked += want.len();
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
+    #[test]
+    fn contains_patterns_become_plain_texts() {
+        assert_eq!(contained_text("%jan%").as_deref(), Some("jan"));
+        assert_eq!(contained_text("%50\\%\\_x\\\\%").as_deref(), Some("50%_x\\"));
+        assert_eq!(contained_text("%%").as_deref(), Some(""));
+        for other in ["jan%", "%jan", "jan", "%", "%a_b%", "%a%b%", "%a\\%"] {
+            assert_eq!(contained_text(other), None, "{other}");
+        }
     }
 
     /// A cached statement that SQLite marks as depending on its bound values is prepared again
