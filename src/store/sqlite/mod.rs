@@ -52,7 +52,7 @@ impl SqliteStore {
             .map(|_| open_connection(path, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(SqliteStore {
-            writer: writer::GroupWriter::new(writer)?,
+            writer: writer::GroupWriter::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
         })
