@@ -179,7 +179,7 @@ pub fn login_credentials(conn: &Connection, login: &str) -> StoreResult<Option<L
              WHERE u.disabled = 0 AND {by}"
         )
     };
-    by_slug_then_email(login, |by| {
+    by_slug_then_email(|by| {
         conn.cached_row(&sql(by), [login], |r| {
             Ok(LoginCredentials { user_id: r.get(0)?, password_hash: r.get(1)? })
         })
@@ -193,7 +193,6 @@ pub fn login_credentials(conn: &Connection, login: &str) -> StoreResult<Option<L
 /// with a multi-index union and a temporary B-tree for the ORDER BY, which made the lookup
 /// that runs on every authenticated request cost several times a point query.
 fn by_slug_then_email<T>(
-    login: &str,
     mut lookup: impl FnMut(&'static str) -> StoreResult<Option<T>>,
 ) -> StoreResult<Option<T>> {
     if let Some(found) = lookup("p.slug = ?1")? {
@@ -216,7 +215,7 @@ pub fn login_record(conn: &Connection, login: &str) -> StoreResult<Option<LoginR
              WHERE u.disabled = 0 AND {by}"
         )
     };
-    by_slug_then_email(login, |by| {
+    by_slug_then_email(|by| {
         conn.cached_row(&sql(by), [login], |r| {
             let org_id: Option<Id> = r.get(8)?;
             let membership = match org_id {
