@@ -205,12 +205,7 @@ pub fn describe_with(
         }
     }
     let mut stats = vec![Propstat { status: StatusCode::OK, props: found, condition: None }];
-    if !missing.is_empty() {
-        stats.push(Propstat { status: StatusCode::NOT_FOUND, props: missing, condition: None });
-    }
-    for (q, e) in refused {
-        stats.push(Propstat { status: e.status, props: vec![(q, PropValue::Empty)], condition: e.condition });
-    }
+    stats.extend(unfound_propstats(missing, refused));
     Ok(Response { href: res.href(ctx.hrefs()), body: ResponseBody::Propstats(stats) })
 }
 
@@ -283,6 +278,14 @@ pub fn describe_into(
     if ok_open {
         ms.close_ok_props();
     }
+    ms.push_propstats(&unfound_propstats(missing, refused));
+    ms.close_response();
+    Ok(())
+}
+
+/// The propstats after the 200 one: the missing properties (404), then each content property
+/// that could not be produced, with its own status and condition.
+fn unfound_propstats(missing: Vec<(QName, PropValue)>, refused: Vec<(QName, DavError)>) -> Vec<Propstat> {
     let mut stats = Vec::new();
     if !missing.is_empty() {
         stats.push(Propstat { status: StatusCode::NOT_FOUND, props: missing, condition: None });
@@ -290,9 +293,7 @@ pub fn describe_into(
     for (q, e) in refused {
         stats.push(Propstat { status: e.status, props: vec![(q, PropValue::Empty)], condition: e.condition });
     }
-    ms.push_propstats(&stats);
-    ms.close_response();
-    Ok(())
+    stats
 }
 
 /// What `C:calendar-data` / `CR:address-data` holds: the stored bytes as they are (borrowed

@@ -116,11 +116,9 @@ fn multiget(
         segments.sort_unstable();
         segments.dedup();
         if !segments.is_empty() {
-            let found = ctx.store().loaded_objects(coll.id, &segments, dead_props)?;
-            // Keyed by the requested spelling (equal to the stored segment).
-            let by_name: HashMap<&str, usize> = segments.iter().enumerate().map(|(i, s)| (*s, i)).collect();
-            for object in found {
-                if let Some(&i) = by_name.get(object.meta.segment.as_str()) {
+            for object in ctx.store().loaded_objects(coll.id, &segments, dead_props)? {
+                // Keyed by the requested spelling (equal to the stored segment).
+                if let Ok(i) = segments.binary_search(&object.meta.segment.as_str()) {
                     members.insert(segments[i], object);
                 }
             }
@@ -144,44 +142,45 @@ fn multiget(
                 Some(object) => {
                     let member =
                         res.member(Member::Object(object.meta.clone())).ok_or_else(DavError::not_found)?;
-                    if !acl::effective_privileges(&ctx.subject, ctx.target(&member)).contains(Privilege::Read)
-                    {
-                        ms.push(&status(href, StatusCode::FORBIDDEN));
-                    } else {
-                        let with_body = Content { body: Some((object.meta.id, &object.body)), ..*content };
-                        let dead = object.dead_props.clone();
-                        describe_into(&mut ms, ctx, &member, props, Some(&with_body), dead, Some(href))?;
-                    }
+                    // The same href may be named twice: the object stays for the next one.
+                    let dead = object.dead_props.clone();
+                    describe_loaded(&mut ms, ctx, &member, object, dead, href, props, content)?;
                 }
                 None => ms.push(&status(href, StatusCode::NOT_FOUND)),
             }
             continue;
         }
-        let hit = path.as_ref().and_then(|p| loaded.remove(p));
-        let response = match hit {
-            Some((member, object)) => {
-                if !acl::effective_privileges(&ctx.subject, ctx.target(&member)).contains(Privilege::Read) {
-                    status(href, StatusCode::FORBIDDEN)
-                } else {
-                    let with_body = Content { body: Some((object.meta.id, &object.body)), ..*content };
-                    describe_into(
-                        &mut ms,
-                        ctx,
-                        &member,
-                        props,
-                        Some(&with_body),
-                        object.dead_props,
-                        Some(href),
-                    )?;
-                    continue;
-                }
+        match path.as_ref().and_then(|p| loaded.remove(p)) {
+            Some((member, mut object)) => {
+                let dead = std::mem::take(&mut object.dead_props);
+                describe_loaded(&mut ms, ctx, &member, &object, dead, href, props, content)?;
             }
             // Not a member object of a collection (or named twice): resolved on its own.
-            None => multiget_one(ctx, href, path.as_ref(), props, content)?,
-        };
-        ms.push(&response);
+            None => ms.push(&multiget_one(ctx, href, path.as_ref(), props, content)?),
+        }
     }
     Ok(multistatus_xml_response(ctx, ms.finish(None)))
+}
+
+/// The answer for a member read ahead of the loop: 403 without read access, else its
+/// properties with the stored body.
+#[allow(clippy::too_many_arguments)]
+fn describe_loaded(
+    ms: &mut MultistatusWriter,
+    ctx: &Ctx<'_>,
+    member: &Resource,
+    object: &LoadedObject,
+    dead: Vec<crate::store::DeadProp>,
+    href: &str,
+    props: &Propfind,
+    content: &Content<'_>,
+) -> DavResult<()> {
+    if !acl::effective_privileges(&ctx.subject, ctx.target(member)).contains(Privilege::Read) {
+        ms.push(&status(href, StatusCode::FORBIDDEN));
+        return Ok(());
+    }
+    let with_body = Content { body: Some((object.meta.id, &object.body)), ..*content };
+    describe_into(ms, ctx, member, props, Some(&with_body), dead, Some(href))
 }
 
 /// The member segment an href names when it is `collection_href` followed by one segment

@@ -302,31 +302,33 @@ mod tests {
     use super::*;
     use rusqlite::StatementStatus;
 
+    /// Runs `f` on a reader connection of a new, empty store.
+    fn on_a_fresh_reader(f: impl FnOnce(&Connection) -> StoreResult<()>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::super::SqliteStore::open(&dir.path().join("t.db")).expect("open");
+        store.read(f).expect("read");
+    }
+
     /// calendar-query reads the table only for candidates: both halves search the covering
     /// `objects_by_time` by range, neither scans the table.
     #[test]
     fn candidates_come_from_the_covering_time_index() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = super::super::SqliteStore::open(&dir.path().join("t.db")).expect("open");
-        store
-            .read(|c| {
-                let mut stmt =
-                    c.prepare(&format!("EXPLAIN QUERY PLAN {CANDIDATES_OF_TYPE}")).map_err(map_err)?;
-                let plan: Vec<String> = stmt
-                    .query_map(params![1, "VEVENT", 0, 10, -100], |r| r.get(3))
-                    .map_err(map_err)?
-                    .collect::<Result<_, _>>()
-                    .map_err(map_err)?;
-                let searches: Vec<&String> = plan.iter().filter(|p| p.contains("objects_by_time")).collect();
-                assert_eq!(searches.len(), 2, "{plan:#?}");
-                assert!(searches[1].contains("first_start>? AND first_start<?"), "{plan:#?}");
-                let long: Vec<&String> = plan.iter().filter(|p| p.contains("objects_long_spans")).collect();
-                assert_eq!(long.len(), 1, "{plan:#?}");
-                assert!(long[0].contains("first_start<?"), "{plan:#?}");
-                assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:#?}");
-                Ok(())
-            })
-            .expect("read");
+        on_a_fresh_reader(|c| {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {CANDIDATES_OF_TYPE}")).map_err(map_err)?;
+            let plan: Vec<String> = stmt
+                .query_map(params![1, "VEVENT", 0, 10, -100], |r| r.get(3))
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            let searches: Vec<&String> = plan.iter().filter(|p| p.contains("objects_by_time")).collect();
+            assert_eq!(searches.len(), 2, "{plan:#?}");
+            assert!(searches[1].contains("first_start>? AND first_start<?"), "{plan:#?}");
+            let long: Vec<&String> = plan.iter().filter(|p| p.contains("objects_long_spans")).collect();
+            assert_eq!(long.len(), 1, "{plan:#?}");
+            assert!(long[0].contains("first_start<?"), "{plan:#?}");
+            assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:#?}");
+            Ok(())
+        });
     }
 
     /// The three index ranges find exactly the objects one plain range condition finds:
@@ -423,22 +425,18 @@ mod tests {
     /// on every use; these run once per listed or reported resource.
     #[test]
     fn per_resource_statements_are_not_prepared_again_on_each_use() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = super::super::SqliteStore::open(&dir.path().join("t.db")).expect("open");
-        store
-            .read(|c| {
-                for id in 1..20 {
-                    dead_props(c, PropTarget::Object(id))?;
-                    dead_props(c, PropTarget::Collection(id))?;
-                    member_dead_props(c, id)?;
-                }
-                for sql in [DEAD_PROPS_OF_OBJECT, DEAD_PROPS_OF_COLLECTION, DEAD_PROPS_OF_MEMBERS] {
-                    let stmt = c.prepare_cached(sql).map_err(map_err)?;
-                    assert_eq!(stmt.get_status(StatementStatus::Run), 19, "{sql}");
-                    assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
-                }
-                Ok(())
-            })
-            .expect("read");
+        on_a_fresh_reader(|c| {
+            for id in 1..20 {
+                dead_props(c, PropTarget::Object(id))?;
+                dead_props(c, PropTarget::Collection(id))?;
+                member_dead_props(c, id)?;
+            }
+            for sql in [DEAD_PROPS_OF_OBJECT, DEAD_PROPS_OF_COLLECTION, DEAD_PROPS_OF_MEMBERS] {
+                let stmt = c.prepare_cached(sql).map_err(map_err)?;
+                assert_eq!(stmt.get_status(StatementStatus::Run), 19, "{sql}");
+                assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
+            }
+            Ok(())
+        });
     }
 }
