@@ -227,9 +227,9 @@ impl Shared {
         if result.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        batch.end(result);
         #[cfg(test)]
         self.batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        batch.end(result);
     }
 }
 
