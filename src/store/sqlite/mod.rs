@@ -61,7 +61,10 @@ impl SqliteStore {
     /// Runs `f` on the writer connection inside a transaction, atomically: on `Err` none of
     /// its changes stay. Returns once they are durable (committed with concurrent writes as one
     /// group, see `writer`). `f` may nest its own SAVEPOINTs but must not end the transaction.
-    pub(crate) fn write<T: Send>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send) -> StoreResult<T> {
+    pub(crate) fn write<T: Send>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send,
+    ) -> StoreResult<T> {
         self.writer.write(f)
     }
 

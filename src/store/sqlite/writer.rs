@@ -116,7 +116,9 @@ impl GroupWriter {
         self.shared.work.notify_one();
         let batch = done.wait();
         match slot.out.take() {
-            None => Err(batch.err().unwrap_or_else(|| StoreError::Internal("the write was never run".into()))),
+            None => {
+                Err(batch.err().unwrap_or_else(|| StoreError::Internal("the write was never run".into())))
+            }
             Some(Err(panic)) => resume_unwind(panic),
             Some(Ok(Err(e))) => Err(e),
             Some(Ok(Ok(value))) => batch.map(|()| value),
@@ -145,10 +147,12 @@ impl Shared {
     fn serve(&self) {
         // The loop catches every panic of a closure; this one only guards against a panic of
         // the loop itself, after which queued and later writes are refused rather than hang.
-        let _ = catch_unwind(AssertUnwindSafe(|| while self.wait_for_work() {
-            let w = lock(&self.conn);
-            self.run_queued(&w.conn);
-            drop(w);
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            while self.wait_for_work() {
+                let w = lock(&self.conn);
+                self.run_queued(&w.conn);
+                drop(w);
+            }
         }));
         let mut queue = lock(&self.queue);
         queue.closed = true;
