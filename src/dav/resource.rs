@@ -187,6 +187,51 @@ pub fn resolve(store: &dyn Store, path: &DavPath) -> DavResult<Located> {
 
 fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[String]) -> DavResult<Located> {
     let missing = Ok(Located::Missing { parent: None, segment: None });
+    let found = store.locate_in_home(owner, area, rest)?;
+    let (Some(principal), Some(home)) = (found.owner, found.home) else {
+        return missing;
+    };
+    let resolved = found.collections.len();
+    // A first segment that is no child collection of the home may name a collection shared
+    // with the owner; the lookup step by step below tries that.
+    if resolved == 0 && rest.len() > 1 {
+        return resolve_in_home_stepwise(store, area, owner, rest);
+    }
+    let mut place = Place { area, owner: Arc::new(principal), segments: Vec::new() };
+    let mut coll = home;
+    for (segment, child) in rest.iter().zip(found.collections) {
+        coll = child;
+        place = place.child(segment);
+    }
+    let Some(last) = rest.last().filter(|_| resolved < rest.len()) else {
+        return Ok(Located::Found(Resource::Collection { coll: Arc::new(coll), place }));
+    };
+    if resolved + 1 < rest.len() {
+        return missing;
+    }
+    if resolved == 0
+        && let Some(child) = mounted(store, &place, last)?
+    {
+        return Ok(Located::Found(Resource::Collection { coll: Arc::new(child), place: place.child(last) }));
+    }
+    if let Some(meta) = found.object {
+        return Ok(Located::Found(Resource::Object {
+            meta,
+            parent: Arc::new(coll),
+            place: place.child(last),
+        }));
+    }
+    Ok(Located::Missing { parent: Some((Arc::new(coll), place)), segment: Some(last.clone()) })
+}
+
+/// `resolve_in_home` one lookup at a time, for paths through a shared collection.
+fn resolve_in_home_stepwise(
+    store: &dyn Store,
+    area: HomeKind,
+    owner: &str,
+    rest: &[String],
+) -> DavResult<Located> {
+    let missing = Ok(Located::Missing { parent: None, segment: None });
     let Some(principal) = store.principal_by_slug(owner)? else {
         return missing;
     };

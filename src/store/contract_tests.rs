@@ -42,6 +42,7 @@ pub fn run_all(store: &dyn Store) {
     uid_conflicts(store, &alice);
     copy_move_tree(store, &alice);
     dead_props_atomic(store, &alice);
+    locate_in_home(store, &alice);
     query_prefilter(store, &alice);
     app_passwords(store, &alice);
     feeds(store, &alice);
@@ -49,6 +50,60 @@ pub fn run_all(store: &dyn Store) {
     login_record(store, &alice, org);
     web_sessions(store, &alice);
     organization_model(store, &alice, org);
+}
+
+/// `locate_in_home` in one read answers what the point lookups answer one at a time.
+fn locate_in_home(store: &dyn Store, alice: &Principal) {
+    let cal = calendar_of(store, alice);
+    put(store, cal.id, "locate.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", Expect::Absent).unwrap();
+    let stepwise = |owner: &str, segments: &[&str]| -> (Option<Id>, Option<Id>, Vec<Id>, Option<Id>) {
+        let Some(p) = store.principal_by_slug(owner).unwrap() else { return (None, None, vec![], None) };
+        let Some(home) = store.home(p.id, HomeKind::Calendar).unwrap() else {
+            return (Some(p.id), None, vec![], None);
+        };
+        let (mut parent, mut chain, mut object) = (home.id, vec![], None);
+        for (i, segment) in segments.iter().enumerate() {
+            match store.child_collection(parent, segment).unwrap() {
+                Some(c) => {
+                    parent = c.id;
+                    chain.push(c.id);
+                }
+                None => {
+                    if i + 1 == segments.len() {
+                        object = store.object(parent, segment).unwrap().map(|o| o.id);
+                    }
+                    break;
+                }
+            }
+        }
+        (Some(p.id), Some(home.id), chain, object)
+    };
+    let cases: [(&str, &[&str]); 8] = [
+        ("alice", &[]),
+        ("alice", &["calendar"]),
+        ("alice", &["calendar", "locate.ics"]),
+        ("alice", &["calendar", "missing.ics"]),
+        ("alice", &["missing", "locate.ics"]),
+        ("alice", &["calendar", "locate.ics", "below-an-object"]),
+        ("alice", &["calendar", "missing", "deeper.ics"]),
+        ("nobody", &["calendar"]),
+    ];
+    for (owner, segments) in cases {
+        let owned: Vec<String> = segments.iter().map(|s| s.to_string()).collect();
+        let found = store.locate_in_home(owner, HomeKind::Calendar, &owned).unwrap();
+        let got = (
+            found.owner.map(|p| p.id),
+            found.home.map(|h| h.id),
+            found.collections.iter().map(|c| c.id).collect::<Vec<_>>(),
+            found.object.map(|o| o.id),
+        );
+        assert_eq!(got, stepwise(owner, segments), "{owner} {segments:?}");
+    }
+    let found =
+        store.locate_in_home("alice", HomeKind::Calendar, &["calendar".into(), "locate.ics".into()]).unwrap();
+    assert_eq!(found.collections.last().map(|c| c.id), Some(cal.id));
+    assert_eq!(found.object.map(|o| o.segment).as_deref(), Some("locate.ics"));
+    store.delete_object(cal.id, "locate.ics", &Expect::Anything).unwrap();
 }
 
 /// Roles never reach zero owners; shares reach users directly, through teams and through the
@@ -579,6 +634,8 @@ fn sqlite_statements_are_prepared_once() {
         let home = store.home(alice.id, HomeKind::Calendar).unwrap().unwrap();
         store.child_collection(home.id, "calendar").unwrap().unwrap();
         store.principal_by_slug("alice").unwrap().unwrap();
+        let path = ["calendar".to_owned(), segment.clone()];
+        store.locate_in_home("alice", HomeKind::Calendar, &path).unwrap().object.unwrap();
         let meta = store.object(cal.id, &segment).unwrap().unwrap();
         store.object_body(meta.id).unwrap().unwrap();
         store.members(cal.id).unwrap();

@@ -508,3 +508,18 @@ pub struct WebSession {
     pub last_seen_at: i64,
     pub expires_at: i64,
 }
+
+/// A path below a user's home looked up in one read (`Store::locate_in_home`).
+#[derive(Debug, Clone, Default)]
+pub struct HomeLookup {
+    /// The home's owner; nothing else is looked up without one.
+    pub owner: Option<Principal>,
+    pub home: Option<Collection>,
+    /// The collections the leading segments name, each a child of the one before (the first
+    /// a child of the home), as far as they exist: all segments when the path names a
+    /// collection.
+    pub collections: Vec<Collection>,
+    /// The object the last segment names, looked up when every segment before it named a
+    /// collection and the last one does not.
+    pub object: Option<ObjectMeta>,
+}

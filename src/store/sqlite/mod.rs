@@ -182,6 +182,25 @@ impl Cached for Connection {
     }
 }
 
+/// Runs `f`'s statements in one read transaction: one snapshot, and one check of the WAL
+/// (after another connection's COMMIT, the first read of each transaction drops the
+/// connection's page cache, so several statements each in its own transaction pay that
+/// again and again under write load).
+fn in_read_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(map_err)?;
+    let result = f(conn);
+    // Nothing to keep: ending a read transaction cannot lose anything.
+    let ended = conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(map_err);
+    if ended.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let value = result?;
+    ended.map(|_| value)
+}
+
 pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
@@ -200,9 +219,9 @@ pub(crate) fn now() -> i64 {
 
 use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect,
-    Feed, FeedSettings, HomeKind, Id, LoadedObject, LoginCredentials, LoginRecord, Member, NewCollection,
-    NewUser, ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget, PutObject,
-    PutOutcome, Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
+    Feed, FeedSettings, HomeKind, HomeLookup, Id, LoadedObject, LoginCredentials, LoginRecord, Member,
+    NewCollection, NewUser, ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget,
+    PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -269,6 +288,9 @@ impl Store for SqliteStore {
     }
     fn object(&self, collection_id: Id, segment: &str) -> StoreResult<Option<ObjectMeta>> {
         self.read(|c| tree_read::object(c, collection_id, segment))
+    }
+    fn locate_in_home(&self, owner: &str, kind: HomeKind, segments: &[String]) -> StoreResult<HomeLookup> {
+        self.read(|c| in_read_transaction(c, |c| tree_read::locate_in_home(c, owner, kind, segments)))
     }
     fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>> {
         self.read(|c| tree_read::object_body(c, object_id))

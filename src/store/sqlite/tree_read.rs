@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Cached, map_err, rows};
 use crate::store::{
-    Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, Id, LoadedObject, Member,
-    ObjectMeta, PropTarget, StoreResult, TimeSpan,
+    Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, HomeLookup, Id,
+    LoadedObject, Member, ObjectMeta, PropTarget, StoreResult, TimeSpan,
 };
 
 pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Option<Collection>> {
@@ -29,6 +29,37 @@ pub fn collection(conn: &Connection, id: Id) -> StoreResult<Option<Collection>> 
     conn.prepare_cached(&sql)
         .and_then(|mut s| s.query_row([id], rows::collection).optional())
         .map_err(map_err)
+}
+
+/// `Store::locate_in_home` on one connection (the caller holds one read transaction).
+pub fn locate_in_home(
+    conn: &Connection,
+    owner: &str,
+    kind: HomeKind,
+    segments: &[String],
+) -> StoreResult<HomeLookup> {
+    let mut found = HomeLookup {
+        owner: super::users::principal_where(conn, "slug = ?1", &owner)?,
+        ..HomeLookup::default()
+    };
+    let Some(principal) = &found.owner else { return Ok(found) };
+    found.home = home(conn, principal.id, kind)?;
+    let Some(mut parent) = found.home.as_ref().map(|h| h.id) else { return Ok(found) };
+    for (i, segment) in segments.iter().enumerate() {
+        match child_collection(conn, parent, segment)? {
+            Some(child) => {
+                parent = child.id;
+                found.collections.push(child);
+            }
+            None => {
+                if i + 1 == segments.len() {
+                    found.object = object(conn, parent, segment)?;
+                }
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub fn child_collection(conn: &Connection, parent: Id, segment: &str) -> StoreResult<Option<Collection>> {
