@@ -9,10 +9,10 @@
 //! the next batch. No write returns `Ok` before the COMMIT that made it durable succeeded; when
 //! that COMMIT fails, every writer of the batch gets the error.
 //!
-//! Why a thread of its own: when the callers took turns on a mutex instead, every hand-over
-//! waited for the next caller's thread to be scheduled, and on a busy machine the connection
-//! stood idle for longer (~250 µs per write, measured) than the write's statements took
-//! (~100 µs). The writer thread runs the queued closures back to back.
+//! Why a thread of its own: when the callers took turns on a mutex instead, each write's turn
+//! began only once its own thread had been woken and scheduled, and each caller slept and was
+//! woken again around the COMMIT. The writer thread runs the queued closures back to back with
+//! no hand-over; PUT throughput rose ~30 % (interleaved runs, 8 clients).
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
