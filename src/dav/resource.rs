@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::error::{DavError, DavResult};
 use super::paths::{DavPath, Hrefs, href_for};
 use crate::acl::Target;
-use crate::store::{Collection, CollectionKind, HomeKind, Member, ObjectMeta, Principal, Store};
+use crate::store::{Collection, CollectionKind, Descent, HomeKind, Member, ObjectMeta, Principal, Store};
 
 /// Where a collection or object lives: the home area, the owner's slug and the segments
 /// from the home down to the resource itself.
@@ -188,18 +188,25 @@ pub fn resolve(store: &dyn Store, path: &DavPath) -> DavResult<Located> {
 fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[String]) -> DavResult<Located> {
     let missing = Ok(Located::Missing { parent: None, segment: None });
     let found = store.locate_in_home(owner, area, rest)?;
-    let (Some(principal), Some(home)) = (found.owner, found.home) else {
+    let (Some(principal), Some(mut coll)) = (found.owner, found.home) else {
         return missing;
     };
-    let resolved = found.collections.len();
-    // A first segment that is no child collection of the home may name a collection shared
-    // with the owner; the lookup step by step below tries that.
-    if resolved == 0 && rest.len() > 1 {
-        return resolve_in_home_stepwise(store, area, owner, rest);
-    }
     let mut place = Place { area, owner: Arc::new(principal), segments: Vec::new() };
-    let mut coll = home;
-    for (segment, child) in rest.iter().zip(found.collections) {
+    let mut rest = rest;
+    let mut below = Descent { collections: found.collections, object: found.object };
+    // A first segment that is no child collection of the home may name a collection shared
+    // with the owner; the rest of the path is looked up below that one.
+    if below.collections.is_empty() && rest.len() > 1 {
+        let Some(shared) = mounted(store, &place, &rest[0])? else {
+            return missing;
+        };
+        place = place.child(&rest[0]);
+        rest = &rest[1..];
+        below = store.locate_below(shared.id, rest)?;
+        coll = shared;
+    }
+    let resolved = below.collections.len();
+    for (segment, child) in rest.iter().zip(below.collections) {
         coll = child;
         place = place.child(segment);
     }
@@ -209,62 +216,13 @@ fn resolve_in_home(store: &dyn Store, area: HomeKind, owner: &str, rest: &[Strin
     if resolved + 1 < rest.len() {
         return missing;
     }
-    if resolved == 0
+    // Only a segment right below the home can name a shared collection.
+    if place.segments.is_empty()
         && let Some(child) = mounted(store, &place, last)?
     {
         return Ok(Located::Found(Resource::Collection { coll: Arc::new(child), place: place.child(last) }));
     }
-    if let Some(meta) = found.object {
-        return Ok(Located::Found(Resource::Object {
-            meta,
-            parent: Arc::new(coll),
-            place: place.child(last),
-        }));
-    }
-    Ok(Located::Missing { parent: Some((Arc::new(coll), place)), segment: Some(last.clone()) })
-}
-
-/// `resolve_in_home` one lookup at a time, for paths through a shared collection.
-fn resolve_in_home_stepwise(
-    store: &dyn Store,
-    area: HomeKind,
-    owner: &str,
-    rest: &[String],
-) -> DavResult<Located> {
-    let missing = Ok(Located::Missing { parent: None, segment: None });
-    let Some(principal) = store.principal_by_slug(owner)? else {
-        return missing;
-    };
-    let Some(mut coll) = store.home(principal.id, area)? else {
-        return missing;
-    };
-    let mut place = Place { area, owner: Arc::new(principal), segments: Vec::new() };
-    let Some((last, parents)) = rest.split_last() else {
-        return Ok(Located::Found(Resource::Collection { coll: Arc::new(coll), place }));
-    };
-    for (depth, segment) in parents.iter().enumerate() {
-        let child = match store.child_collection(coll.id, segment)? {
-            Some(child) => Some(child),
-            None if depth == 0 => mounted(store, &place, segment)?,
-            None => None,
-        };
-        match child {
-            Some(child) => {
-                coll = child;
-                place = place.child(segment);
-            }
-            None => return missing,
-        }
-    }
-    if let Some(child) = store.child_collection(coll.id, last)? {
-        return Ok(Located::Found(Resource::Collection { coll: Arc::new(child), place: place.child(last) }));
-    }
-    if parents.is_empty()
-        && let Some(child) = mounted(store, &place, last)?
-    {
-        return Ok(Located::Found(Resource::Collection { coll: Arc::new(child), place: place.child(last) }));
-    }
-    if let Some(meta) = store.object(coll.id, last)? {
+    if let Some(meta) = below.object {
         return Ok(Located::Found(Resource::Object {
             meta,
             parent: Arc::new(coll),

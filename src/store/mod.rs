@@ -96,30 +96,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
     /// Looks up `segments` below the `kind` home of the user `owner` in one consistent read:
     /// the owner, the home, the child collection each segment names in turn and, when every
-    /// segment but the last names one and the last does not, the object it names. The point
-    /// lookups it is made of (`principal_by_slug`, `home`, `child_collection`, `object`) give
-    /// the same answer; one read is cheaper and never mixes two states of the tree.
-    fn locate_in_home(&self, owner: &str, kind: HomeKind, segments: &[String]) -> StoreResult<HomeLookup> {
-        let mut found = HomeLookup { owner: self.principal_by_slug(owner)?, ..HomeLookup::default() };
-        let Some(principal) = &found.owner else { return Ok(found) };
-        found.home = self.home(principal.id, kind)?;
-        let Some(mut parent) = found.home.as_ref().map(|h| h.id) else { return Ok(found) };
-        for (i, segment) in segments.iter().enumerate() {
-            match self.child_collection(parent, segment)? {
-                Some(child) => {
-                    parent = child.id;
-                    found.collections.push(child);
-                }
-                None => {
-                    if i + 1 == segments.len() {
-                        found.object = self.object(parent, segment)?;
-                    }
-                    break;
-                }
-            }
-        }
-        Ok(found)
-    }
+    /// segment but the last names one and the last does not, the object it names. The same
+    /// answer as the point lookups (`principal_by_slug`, `home`, `child_collection`,
+    /// `object`); one read is cheaper and never mixes two states of the tree.
+    fn locate_in_home(&self, owner: &str, kind: HomeKind, segments: &[String]) -> StoreResult<HomeLookup>;
+    /// `locate_in_home`'s descent from the collection `parent` instead of a home.
+    fn locate_below(&self, parent: Id, segments: &[String]) -> StoreResult<Descent>;
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection>;
     fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome>;
     fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()>;

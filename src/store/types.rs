@@ -523,3 +523,11 @@ pub struct HomeLookup {
     /// collection and the last one does not.
     pub object: Option<ObjectMeta>,
 }
+
+/// Segments looked up below a collection (`Store::locate_below`): the fields of `HomeLookup`
+/// of the same names, counted from that collection instead of the home.
+#[derive(Debug, Clone, Default)]
+pub struct Descent {
+    pub collections: Vec<Collection>,
+    pub object: Option<ObjectMeta>,
+}

@@ -218,10 +218,11 @@ pub(crate) fn now() -> i64 {
 }
 
 use crate::store::{
-    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp, Expect,
-    Feed, FeedSettings, HomeKind, HomeLookup, Id, LoadedObject, LoginCredentials, LoginRecord, Member,
-    NewCollection, NewUser, ObjectMeta, Organization, Principal, PrincipalSearch, PropPatchOp, PropTarget,
-    PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UnlistedEvent, UserSummary,
+    AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp,
+    Descent, Expect, Feed, FeedSettings, HomeKind, HomeLookup, Id, LoadedObject, LoginCredentials,
+    LoginRecord, Member, NewCollection, NewUser, ObjectMeta, Organization, Principal, PrincipalSearch,
+    PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UnlistedEvent,
+    UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -291,6 +292,9 @@ impl Store for SqliteStore {
     }
     fn locate_in_home(&self, owner: &str, kind: HomeKind, segments: &[String]) -> StoreResult<HomeLookup> {
         self.read(|c| in_read_transaction(c, |c| tree_read::locate_in_home(c, owner, kind, segments)))
+    }
+    fn locate_below(&self, parent: Id, segments: &[String]) -> StoreResult<Descent> {
+        self.read(|c| in_read_transaction(c, |c| tree_read::locate_below(c, parent, segments)))
     }
     fn object_body(&self, object_id: Id) -> StoreResult<Option<Vec<u8>>> {
         self.read(|c| tree_read::object_body(c, object_id))

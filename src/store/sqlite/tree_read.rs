@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Cached, map_err, rows};
 use crate::store::{
-    Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, HomeKind, HomeLookup, Id,
+    Candidate, Change, ChangeSet, Collection, CollectionKind, DeadProp, Descent, HomeKind, HomeLookup, Id,
     LoadedObject, Member, ObjectMeta, PropTarget, StoreResult, TimeSpan,
 };
 
@@ -44,7 +44,16 @@ pub fn locate_in_home(
     };
     let Some(principal) = &found.owner else { return Ok(found) };
     found.home = home(conn, principal.id, kind)?;
-    let Some(mut parent) = found.home.as_ref().map(|h| h.id) else { return Ok(found) };
+    if let Some(home) = &found.home {
+        let below = locate_below(conn, home.id, segments)?;
+        (found.collections, found.object) = (below.collections, below.object);
+    }
+    Ok(found)
+}
+
+/// `Store::locate_below` on one connection (the caller holds one read transaction).
+pub fn locate_below(conn: &Connection, mut parent: Id, segments: &[String]) -> StoreResult<Descent> {
+    let mut found = Descent::default();
     for (i, segment) in segments.iter().enumerate() {
         match child_collection(conn, parent, segment)? {
             Some(child) => {
