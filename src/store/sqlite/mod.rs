@@ -35,6 +35,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection: every statement the store runs (about 150 distinct
 /// ones, most of them rare) fits, so no request pays for parsing SQL after the first.
 const STATEMENT_CACHE: usize = 256;
+/// WAL frames after which a COMMIT also checkpoints (SQLite's default is 1000). The checkpoint
+/// runs on the writer thread and stalls every queued write: under a steady PUT load the
+/// 1000-frame checkpoints (~1 every 40 batches, 6-13 ms each: scattered page writes to the
+/// database file and its fsync) took ~11 % of the writer's time. Pages that many batches
+/// rewrite (the collection's row, the tails of the change log and of the object table, index
+/// leaves) are copied once per checkpoint, so fewer, larger checkpoints copy far fewer pages
+/// per write. Measured with 8 clients (interleaved A/B): 4000-16000 frames gave +15-20 % PUT/s
+/// over 1000, and PUT p99 fell from ~13 to ~6 ms with 8000. The WAL file then stays at up to
+/// ~32 MB (4 KiB pages), reused from its start after each checkpoint.
+const WAL_AUTOCHECKPOINT_FRAMES: u32 = 8000;
 
 pub struct SqliteStore {
     writer: writer::GroupWriter,
@@ -139,6 +149,8 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     if writer {
         conn.execute_batch("PRAGMA journal_mode = WAL;").map_err(map_err)?;
+        conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_FRAMES};"))
+            .map_err(map_err)?;
     }
     // FULL: a write acknowledged to a client survives power loss, not only a crash.
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
@@ -535,5 +547,29 @@ impl Store for SqliteStore {
     }
     fn changes_since(&self, collection_id: Id, rev: i64, limit: usize) -> StoreResult<ChangeSet> {
         self.read(|c| tree_read::changes_since(c, collection_id, rev, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_commits_durably_in_wal_mode_and_checkpoints_every_8000_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let (mode, sync, frames) = store
+            .write(|tx| {
+                let get = |pragma: &str| {
+                    tx.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, rusqlite::types::Value>(0))
+                };
+                Ok((get("journal_mode"), get("synchronous"), get("wal_autocheckpoint")))
+            })
+            .unwrap();
+        use rusqlite::types::Value;
+        assert_eq!(mode.unwrap(), Value::Text("wal".into()));
+        assert_eq!(sync.unwrap(), Value::Integer(2), "synchronous = FULL");
+        assert_eq!(frames.unwrap(), Value::Integer(i64::from(WAL_AUTOCHECKPOINT_FRAMES)));
+        assert_eq!(WAL_AUTOCHECKPOINT_FRAMES, 8000);
     }
 }
