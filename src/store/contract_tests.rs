@@ -39,6 +39,7 @@ pub fn run_all(store: &dyn Store) {
     users_and_defaults(store, &alice, org);
     compare_and_swap(store, &alice);
     change_log(store, &alice);
+    change_log_keeps_each_members_latest_change(store, &alice);
     uid_conflicts(store, &alice);
     copy_move_tree(store, &alice);
     dead_props_atomic(store, &alice);
@@ -472,6 +473,118 @@ fn compare_and_swap(store: &dyn Store, alice: &Principal) {
         "ETag derives from bytes"
     );
     store.delete_object(cal.id, "b.txt", &Expect::Anything).unwrap();
+}
+
+/// Every kind of write leaves exactly one log row per member, its latest change (RFC 6578 §3.8
+/// reports each member once), whatever mechanism prunes the older rows.
+fn change_log_keeps_each_members_latest_change(store: &dyn Store, alice: &Principal) {
+    let home = store.home(alice.id, HomeKind::Calendar).unwrap().unwrap();
+    let plain = |seg: &str, parent: Id| NewCollection {
+        owner_id: alice.id,
+        parent_id: parent,
+        segment: seg.into(),
+        kind: CollectionKind::Plain,
+        props: CollectionProps::default(),
+        dead_props: vec![],
+    };
+    let one = store.create_collection(&plain("log-one", home.id)).unwrap();
+    let two = store.create_collection(&plain("log-two", home.id)).unwrap();
+    // (segment, deleted) of every logged member, in log order; panics on a repeated member.
+    let log = |coll: Id| -> Vec<(String, bool)> {
+        let set = store.changes_since(coll, 0, 1000).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for c in &set.changes {
+            assert!(seen.insert(c.segment.clone()), "{} logged twice: {:?}", c.segment, set.changes);
+        }
+        set.changes.iter().map(|c| (c.segment.clone(), c.deleted)).collect()
+    };
+    let object_id = |coll: Id, seg: &str| store.object(coll, seg).unwrap().expect(seg).id;
+    let transfer = |id: Id, dest: Id, seg: &str, is_move: bool, overwrite: bool| {
+        store
+            .transfer(&Transfer {
+                source: NodeRef::Object(id),
+                dest_parent: dest,
+                dest_segment: seg.into(),
+                overwrite,
+                recursive: true,
+                is_move,
+            })
+            .unwrap()
+    };
+
+    put(store, one.id, "a", b"1", Expect::Anything).unwrap();
+    put(store, one.id, "a", b"2", Expect::Anything).unwrap();
+    put(store, one.id, "a", b"3", Expect::Anything).unwrap();
+    put(store, one.id, "b", b"1", Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("a".into(), false), ("b".into(), false)]);
+    put(store, one.id, "a", b"4", Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), false)], "an update moves to the end");
+
+    store.delete_object(one.id, "a", &Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), true)]);
+    put(store, one.id, "a", b"5", Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), false)], "re-created");
+    put(store, one.id, "a", b"6", Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), false)]);
+
+    // MOVE within the collection (a rename), then to the other collection and back.
+    transfer(object_id(one.id, "a"), one.id, "c", true, false);
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), true), ("c".into(), false)]);
+    put(store, one.id, "c", b"7", Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), true), ("c".into(), false)]);
+    // Revisions count per collection: fill the other one past this one's, so that a revision
+    // carried along by the moved object would name one of its rows.
+    let fill: Vec<(String, bool)> = (0..store.collection(one.id).unwrap().unwrap().rev + 2)
+        .map(|i| {
+            put(store, two.id, &format!("fill-{i}"), b"f", Expect::Anything).unwrap();
+            (format!("fill-{i}"), false)
+        })
+        .collect();
+    assert_eq!(log(two.id), fill);
+    transfer(object_id(one.id, "c"), two.id, "c", true, false);
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), true), ("c".into(), true)]);
+    assert_eq!(log(two.id), [fill.clone(), vec![("c".into(), false)]].concat());
+    put(store, two.id, "c", b"8", Expect::Anything).unwrap();
+    assert_eq!(
+        log(two.id),
+        [fill.clone(), vec![("c".into(), false)]].concat(),
+        "the moved object's own row is replaced"
+    );
+    for (seg, _) in &fill {
+        store.delete_object(two.id, seg, &Expect::Anything).unwrap();
+    }
+    let unfilled = |coll: Id| -> Vec<(String, bool)> {
+        log(coll).into_iter().filter(|(seg, _)| !seg.starts_with("fill-")).collect()
+    };
+    assert_eq!(log(one.id).len(), 3, "...and nothing in the collection it left");
+    transfer(object_id(two.id, "c"), one.id, "c", true, false);
+    assert_eq!(log(one.id), [("b".into(), false), ("a".into(), true), ("c".into(), false)]);
+    assert_eq!(unfilled(two.id), [("c".into(), true)]);
+
+    // COPY, then MOVE over an existing member (Overwrite: T) and DELETE of the survivor.
+    transfer(object_id(one.id, "b"), two.id, "b", false, false);
+    assert_eq!(unfilled(two.id), [("c".into(), true), ("b".into(), false)]);
+    put(store, two.id, "b", b"9", Expect::Anything).unwrap();
+    assert_eq!(unfilled(two.id), [("c".into(), true), ("b".into(), false)]);
+    assert_eq!(
+        log(one.id),
+        [("b".into(), false), ("a".into(), true), ("c".into(), false)],
+        "the source keeps its row"
+    );
+    transfer(object_id(one.id, "c"), one.id, "b", true, true);
+    assert_eq!(log(one.id), [("a".into(), true), ("c".into(), true), ("b".into(), false)]);
+    put(store, one.id, "b", b"10", Expect::Anything).unwrap();
+    store.delete_object(one.id, "b", &Expect::Anything).unwrap();
+    assert_eq!(log(one.id), [("a".into(), true), ("c".into(), true), ("b".into(), true)]);
+
+    // Sub-collections: created, deleted, created again.
+    let sub = store.create_collection(&plain("sub", one.id)).unwrap();
+    store.delete_collection(sub.id).unwrap();
+    store.create_collection(&plain("sub", one.id)).unwrap();
+    assert_eq!(log(one.id).last(), Some(&("sub/".into(), false)));
+    assert_eq!(log(one.id).len(), 4);
+    store.delete_collection(two.id).unwrap();
+    store.delete_collection(one.id).unwrap();
 }
 
 fn change_log(store: &dyn Store, alice: &Principal) {

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_instance_index.sql")),
     (5, include_str!("migrations/0005_read_indexes.sql")),
     (6, include_str!("migrations/0006_long_spans.sql")),
+    (7, include_str!("migrations/0007_live_change_per_object.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -80,5 +81,56 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("card_index_by_collection"), "{plan}");
+    }
+
+    #[test]
+    fn version_7_points_each_object_at_its_live_change() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 6) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 6;
+             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
+             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at, rev)
+                 VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0, 4);
+             INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, created_at, modified_at)
+                 VALUES (100, 10, 'x.ics', 'e', 'text/calendar', 1, x'00', 0, 0),
+                        (101, 10, 'y.ics', 'e', 'text/calendar', 1, x'00', 0, 0);
+             INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
+                 VALUES (10, 2, 'x.ics', 0, 0, 0), (10, 3, 'gone.ics', 0, 1, 0), (10, 4, 'y.ics', 0, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let change_rev = |id: i64| -> Option<i64> {
+            conn.query_row("SELECT change_rev FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((change_rev(100), change_rev(101)), (Some(2), Some(4)), "back-filled");
+        // The next change of x.ics replaces its row through change_rev.
+        conn.execute(
+            "INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
+             VALUES (10, 5, 'x.ics', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let log: Vec<(i64, String)> = conn
+            .prepare("SELECT rev, segment FROM changes ORDER BY rev")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(log, [(3, "gone.ics".into()), (4, "y.ics".into()), (5, "x.ics".into())]);
+        assert_eq!(change_rev(100), Some(5));
+        // The member index now holds the tombstone only.
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM changes INDEXED BY changes_by_member
+                 WHERE collection_id = 10 AND segment > '' AND (deleted = 1 OR is_collection = 1)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 1);
     }
 }

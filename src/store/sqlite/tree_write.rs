@@ -16,9 +16,13 @@ pub fn etag_of(body: &[u8]) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Drops a member's older change rows. INDEXED BY: without table statistics SQLite picks the
-/// primary key and scans the collection's whole log, which made every PUT O(collection size).
-pub(crate) const PRUNE_MEMBER_CHANGES: &str = "DELETE FROM changes INDEXED BY changes_by_member WHERE collection_id = ?1 AND segment = ?2 AND is_collection = ?3";
+/// Drops a member's older tombstone or sub-collection rows: the rows changes_by_member holds
+/// (an object's live row is replaced by trigger through its change_rev, see migration 7).
+/// INDEXED BY: without table statistics SQLite picks the primary key and scans the
+/// collection's whole log, which made every PUT O(collection size). The last term is the
+/// partial index's own condition, which is what lets SQLite use it.
+pub(crate) const PRUNE_MEMBER_CHANGES: &str = "DELETE FROM changes INDEXED BY changes_by_member
+     WHERE collection_id = ?1 AND segment = ?2 AND is_collection = ?3 AND (deleted = 1 OR is_collection = 1)";
 
 /// Bumps the collection's revision and logs one member change (RFC 6578 change log).
 pub fn record_change(
