@@ -65,10 +65,9 @@ fn verify(
             // One read, on every request, never cached: revoking an app password, turning
             // two-factor login on, a role change or the removal of a member take effect at once.
             // If the read fails, the login is refused as unknown.
-            let found = store.login_record(login).ok().flatten()?;
-            if may_be_app_password {
-                app_passwords = store.app_password_secrets(found.credentials.user_id).unwrap_or_default();
-            }
+            let (found, secrets) =
+                store.login_with_app_passwords(login, may_be_app_password).ok().flatten()?;
+            app_passwords = secrets;
             let stored = StoredCredentials {
                 user_id: found.credentials.user_id,
                 password_hash: found.credentials.password_hash.clone(),

@@ -351,6 +351,14 @@ fn app_passwords(store: &dyn Store, alice: &Principal) {
     let secrets = store.app_password_secrets(alice.id).unwrap();
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0].secret_hash, "hash-1");
+    // The one-snapshot read HTTP authentication uses gives the same answers.
+    let (record, with) = store.login_with_app_passwords("alice", true).unwrap().expect("alice");
+    assert_eq!(record.credentials.user_id, alice.id);
+    assert_eq!(with.iter().map(|s| (s.id, s.secret_hash.as_str())).collect::<Vec<_>>(), [(phone, "hash-1")]);
+    assert_eq!(with[0].scope, scope);
+    let (record, without) = store.login_with_app_passwords("alice", false).unwrap().expect("alice");
+    assert_eq!((record.principal.id, without.len()), (alice.id, 0));
+    assert!(store.login_with_app_passwords("nobody", true).unwrap().is_none());
 }
 
 fn feeds(store: &dyn Store, alice: &Principal) {

@@ -35,6 +35,13 @@ pub trait Store: Send + Sync + 'static {
     /// `login_credentials`, the principal, `two_factor(..).enabled` and `role_of` in one read:
     /// what every authenticated request needs, fresh each time.
     fn login_record(&self, login: &str) -> StoreResult<Option<LoginRecord>>;
+    /// `login_record` and, if `app_passwords`, the user's active app passwords
+    /// (`app_password_secrets`), read as one snapshot: HTTP authentication asks on every request.
+    fn login_with_app_passwords(
+        &self,
+        login: &str,
+        app_passwords: bool,
+    ) -> StoreResult<Option<(LoginRecord, Vec<AppPasswordSecret>)>>;
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>>;
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>>;
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>>;

@@ -278,6 +278,23 @@ impl Store for SqliteStore {
     fn login_record(&self, login: &str) -> StoreResult<Option<LoginRecord>> {
         self.read(|c| users::login_record(c, login))
     }
+    fn login_with_app_passwords(
+        &self,
+        login: &str,
+        app_passwords: bool,
+    ) -> StoreResult<Option<(LoginRecord, Vec<AppPasswordSecret>)>> {
+        if !app_passwords {
+            return Ok(self.login_record(login)?.map(|record| (record, Vec::new())));
+        }
+        // One read transaction, not two: under write load every new one re-reads its pages.
+        self.read(|c| {
+            in_read_transaction(c, |c| {
+                let Some(record) = users::login_record(c, login)? else { return Ok(None) };
+                let secrets = credentials::app_password_secrets(c, record.credentials.user_id)?;
+                Ok(Some((record, secrets)))
+            })
+        })
+    }
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
         self.read(|c| users::principal_where(c, "slug = ?1", &slug))
     }
