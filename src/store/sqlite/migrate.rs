@@ -14,7 +14,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_read_indexes.sql")),
     (6, include_str!("migrations/0006_long_spans.sql")),
     (7, include_str!("migrations/0007_live_change_per_object.sql")),
-    (8, include_str!("migrations/0008_one_member_index.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -24,28 +23,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema { found, known: SCHEMA_VERSION });
     }
-    // Foreign key actions off while migrating: a table rebuild (SQLite's way to drop a
-    // constraint) drops the old table, which must not cascade to the rows pointing at it. The
-    // pragma is ignored inside a transaction, hence here; each migration is checked instead.
-    conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(map_err)?;
-    let applied = apply(conn, found);
-    conn.execute_batch("PRAGMA foreign_keys = ON").map_err(map_err)?;
-    applied
-}
-
-fn apply(conn: &mut Connection, found: i64) -> StoreResult<()> {
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
         let tx = conn.transaction().map_err(map_err)?;
         tx.execute_batch(sql).map_err(map_err)?;
-        let dangling: i64 = tx
-            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
-            .map_err(map_err)?;
-        if dangling > 0 {
-            // Dropping the transaction rolls the migration back.
-            return Err(StoreError::Internal(format!(
-                "migration {version} would leave {dangling} rows pointing at missing rows"
-            )));
-        }
         tx.execute_batch(&format!("PRAGMA user_version = {version}")).map_err(map_err)?;
         tx.commit().map_err(map_err)?;
         tracing::info!(version, "applied database migration");
@@ -152,74 +132,5 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexed, 1);
-    }
-
-    #[test]
-    fn version_8_rebuilds_objects_with_one_name_index_and_keeps_every_row() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 7) {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(
-            "PRAGMA user_version = 7;
-             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
-             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at)
-                 VALUES (1, 1, NULL, 'addressbook-home', 'a', 0, 0), (10, 1, 1, 'addressbook', 'book', 0, 0),
-                        (11, 1, 1, 'addressbook', 'other', 0, 0);
-             INSERT INTO objects (id, collection_id, segment, uid, etag, content_type, size, body, created_at, modified_at)
-                 VALUES (100, 10, 'c.vcf', 'u1', 'e', 'text/vcard', 1, x'01', 0, 0),
-                        (101, 10, 'd.vcf', 'u2', 'e', 'text/vcard', 1, x'02', 0, 0);
-             INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
-                 VALUES (10, 1, 'c.vcf', 0, 0, 0);
-             INSERT INTO card_index (object_id, field, value) VALUES (100, 'FN', 'ANNA');
-             INSERT INTO dead_props (object_id, ns, name, xml) VALUES (101, 'urn:x', 'p', '<p/>');",
-        )
-        .unwrap();
-        migrate(&mut conn).unwrap();
-        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-        assert_eq!(count("SELECT COUNT(*) FROM objects"), 2);
-        assert_eq!(count("SELECT COUNT(*) FROM objects WHERE id = 101 AND body = x'02' AND uid = 'u2'"), 1);
-        assert_eq!(count("SELECT change_rev FROM objects WHERE id = 100"), 1);
-        assert_eq!(count("SELECT COUNT(*) FROM card_index WHERE object_id = 100 AND collection_id = 10"), 1);
-        assert_eq!(count("SELECT COUNT(*) FROM dead_props WHERE object_id = 101"), 1, "no cascade");
-        assert_eq!(
-            count("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_objects%'"),
-            0
-        );
-        assert_eq!(count("PRAGMA foreign_keys"), 1, "back on");
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-        assert_eq!(ok, "ok");
-
-        // Names stay unique per collection, with the constraint's error, on insert and on move.
-        let refused = |sql: &str| {
-            let e = conn.execute(sql, []).unwrap_err();
-            assert_eq!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation), "{e}");
-            assert!(e.to_string().contains("objects.collection_id, objects.segment"), "{e}");
-        };
-        refused(
-            "INSERT INTO objects (collection_id, segment, etag, content_type, size, body, created_at, modified_at)
-             VALUES (10, 'c.vcf', 'e', 'text/vcard', 1, x'00', 0, 0)",
-        );
-        refused("UPDATE objects SET segment = 'c.vcf' WHERE id = 101");
-        conn.execute("UPDATE objects SET collection_id = 11 WHERE id = 101", []).unwrap();
-        refused("UPDATE objects SET collection_id = 11, segment = 'd.vcf' WHERE id = 100");
-        conn.execute("UPDATE objects SET segment = 'c.vcf' WHERE id = 100", []).unwrap();
-        conn.execute(
-            "INSERT INTO objects (collection_id, segment, etag, content_type, size, body, created_at, modified_at)
-             VALUES (10, 'd.vcf', 'e', 'text/vcard', 1, x'00', 0, 0)",
-            [],
-        )
-        .unwrap();
-
-        // Looking a member up by name (and the triggers' check) goes through objects_listing.
-        let plan: String = conn
-            .query_row(
-                "EXPLAIN QUERY PLAN SELECT id FROM objects WHERE collection_id = 10 AND segment = 'c.vcf'",
-                [],
-                |r| r.get(3),
-            )
-            .unwrap();
-        assert!(plan.contains("objects_listing") && plan.contains("segment=?"), "{plan}");
     }
 }
