@@ -21,6 +21,18 @@ fn calendar_of(store: &dyn Store, p: &Principal) -> Collection {
     store.child_collection(home.id, "calendar").unwrap().expect("default calendar")
 }
 
+/// A plain WebDAV collection of `owner` named `segment` below `parent`.
+fn plain_collection(owner: &Principal, segment: &str, parent: Id) -> NewCollection {
+    NewCollection {
+        owner_id: owner.id,
+        parent_id: parent,
+        segment: segment.into(),
+        kind: CollectionKind::Plain,
+        props: CollectionProps::default(),
+        dead_props: vec![],
+    }
+}
+
 fn put(store: &dyn Store, coll: Id, seg: &str, body: &[u8], expect: Expect) -> StoreResult<PutOutcome> {
     store.put_object(&PutObject {
         collection_id: coll,
@@ -487,14 +499,7 @@ fn compare_and_swap(store: &dyn Store, alice: &Principal) {
 /// reports each member once), whatever mechanism prunes the older rows.
 fn change_log_keeps_each_members_latest_change(store: &dyn Store, alice: &Principal) {
     let home = store.home(alice.id, HomeKind::Calendar).unwrap().unwrap();
-    let plain = |seg: &str, parent: Id| NewCollection {
-        owner_id: alice.id,
-        parent_id: parent,
-        segment: seg.into(),
-        kind: CollectionKind::Plain,
-        props: CollectionProps::default(),
-        dead_props: vec![],
-    };
+    let plain = |seg: &str, parent: Id| plain_collection(alice, seg, parent);
     let one = store.create_collection(&plain("log-one", home.id)).unwrap();
     let two = store.create_collection(&plain("log-two", home.id)).unwrap();
     // (segment, deleted) of every logged member, in log order; panics on a repeated member.
@@ -642,14 +647,7 @@ fn uid_conflicts(store: &dyn Store, alice: &Principal) {
 
 fn copy_move_tree(store: &dyn Store, alice: &Principal) {
     let home = store.home(alice.id, HomeKind::Calendar).unwrap().unwrap();
-    let new = |seg: &str, parent: Id| NewCollection {
-        owner_id: alice.id,
-        parent_id: parent,
-        segment: seg.into(),
-        kind: CollectionKind::Plain,
-        props: CollectionProps::default(),
-        dead_props: vec![],
-    };
+    let new = |seg: &str, parent: Id| plain_collection(alice, seg, parent);
     let a = store.create_collection(&new("a", home.id)).unwrap();
     let b = store.create_collection(&new("b", a.id)).unwrap();
     put(store, b.id, "f", b"file", Expect::Anything).unwrap();
