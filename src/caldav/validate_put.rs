@@ -36,15 +36,24 @@ fn has_control_bytes(body: &[u8]) -> bool {
     body.iter().any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f)
 }
 
-/// RFC 5545 §3.3.10: INTERVAL and COUNT are positive integers. Read from the body as sent:
-/// calcard drops an INTERVAL=0 when it normalises the rule.
+/// RFC 5545 §3.3.10: INTERVAL and COUNT are positive integers. Read from the body as sent
+/// (unfolded): calcard drops an INTERVAL=0 when it normalises the rule.
 fn check_rrules(body: &[u8]) -> DavResult<()> {
-    let text = String::from_utf8_lossy(body).replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "");
-    let rules = text.lines().filter(|l| l.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("RRULE")));
-    for part in rules.flat_map(|line| line.split_once(':').map_or("", |(_, v)| v).split(';')) {
+    // `validate` parsed the body first, so it is UTF-8; the lines borrow it unless folded.
+    let Ok(lines) =
+        std::str::from_utf8(body).map_err(|_| ()).and_then(|t| ical::logical_lines(t).map_err(|_| ()))
+    else {
+        return Ok(());
+    };
+    let rules = lines.iter().filter_map(|(_, line)| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.split(';').next().unwrap_or(name);
+        name.eq_ignore_ascii_case("RRULE").then_some(value)
+    });
+    for part in rules.flat_map(|value| value.split(';')) {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));
         let positive = value.parse::<u64>().is_ok_and(|n| n > 0);
-        if matches!(key.to_ascii_uppercase().as_str(), "INTERVAL" | "COUNT") && !positive {
+        if (key.eq_ignore_ascii_case("INTERVAL") || key.eq_ignore_ascii_case("COUNT")) && !positive {
             return Err(DavError::with(
                 StatusCode::FORBIDDEN,
                 Condition::ValidCalendarData,
@@ -146,4 +155,54 @@ fn check_limits(parsed: &ical::ICalendar, info: &ical::ObjectInfo) -> DavResult<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_rrules;
+
+    fn event(rule_lines: &str) -> Vec<u8> {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:r\r\n\
+             DTSTAMP:20240101T000000Z\r\nDTSTART:20240102T100000Z\r\n{rule_lines}END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn refused(rule_lines: &str) -> Option<String> {
+        check_rrules(&event(rule_lines)).err().map(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn interval_and_count_must_be_positive_wherever_the_rule_is_written() {
+        for bad in [
+            "RRULE:FREQ=DAILY;INTERVAL=0\r\n",
+            "RRULE:FREQ=DAILY;COUNT=0\r\n",
+            "rrule:freq=daily;count=-3\r\n",
+            "RRULE:FREQ=DAILY;INTERVAL=\r\n",
+            // Folded across lines (RFC 5545 §3.1), with CRLF and with a bare LF.
+            "RRULE:FREQ=DAILY;INT\r\n ERVAL=0\r\n",
+            "RRULE:FREQ=DAILY;COUNT=\n\t0\r\n",
+            // With a parameter before the value.
+            "RRULE;X-P=1:FREQ=WEEKLY;COUNT=0\r\n",
+        ] {
+            let message = refused(bad).unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            assert!(message.contains("must be a positive integer"), "{bad:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn positive_values_and_other_properties_pass() {
+        for good in [
+            "",
+            "RRULE:FREQ=DAILY;INTERVAL=2;COUNT=10\r\n",
+            "RRULE:FREQ=DAILY;INT\r\n ERVAL=12\r\n",
+            // Not RRULE properties, whatever their values say.
+            "X-RRULE-NOTE:INTERVAL=0\r\n",
+            "DESCRIPTION:COUNT=0 and INTERVAL=0\r\n",
+            "EXRULE-X:COUNT=0\r\n",
+        ] {
+            assert_eq!(refused(good), None, "{good:?}");
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub mod view;
 mod tests;
 
 pub use calcard::icalendar::{ICalendar, ICalendarComponent};
+pub(crate) use parse::logical_lines;
 
 use calcard::icalendar::ICalendarComponentType;
 

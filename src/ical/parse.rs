@@ -6,6 +6,8 @@
 //! useful message instead (RFC 4791 §5.3.2, CALDAV:valid-calendar-data), so the line
 //! structure is checked here first (RFC 5545 §3.1) and the typed values after calcard parsed.
 
+use std::borrow::Cow;
+
 use calcard::common::PartialDateTime;
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarPeriod,
@@ -32,17 +34,18 @@ fn syntax(message: impl Into<String>) -> IcalError {
 }
 
 /// Content lines after unfolding (RFC 5545 §3.1: CRLF followed by one space or tab continues
-/// the line), each with the physical line number it starts on. Bare LF is accepted too.
-fn logical_lines(text: &str) -> Result<Vec<(usize, String)>, IcalError> {
-    let mut lines: Vec<(usize, String)> = Vec::new();
+/// the line), each with the physical line number it starts on. Bare LF is accepted too. A
+/// line that was not folded is borrowed from `text` (nearly all of them): no copy per line.
+pub(crate) fn logical_lines(text: &str) -> Result<Vec<(usize, Cow<'_, str>)>, IcalError> {
+    let mut lines: Vec<(usize, Cow<'_, str>)> = Vec::with_capacity(text.len() / 32);
     for (index, raw) in text.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         match raw.strip_prefix([' ', '\t']) {
             Some(continuation) => match lines.last_mut() {
-                Some((_, line)) => line.push_str(continuation),
+                Some((_, line)) => line.to_mut().push_str(continuation),
                 None => return Err(syntax("line 1: the body starts with a folded continuation line")),
             },
-            None => lines.push((index + 1, raw.to_string())),
+            None => lines.push((index + 1, Cow::Borrowed(raw))),
         }
     }
     Ok(lines)
@@ -61,8 +64,9 @@ fn check_structure(text: &str) -> Result<(), IcalError> {
             return Err(syntax(format!("line {number}: content after END:VCALENDAR: {}", snippet(&line))));
         }
         let (name, value) = split_line(&line, number)?;
-        let component = value.trim().to_ascii_uppercase();
+        let component = || value.trim().to_ascii_uppercase();
         if name.eq_ignore_ascii_case("BEGIN") {
+            let component = component();
             let outermost = open.is_empty();
             if outermost != (component == "VCALENDAR") {
                 let message =
@@ -72,6 +76,7 @@ fn check_structure(text: &str) -> Result<(), IcalError> {
             seen_calendar = true;
             open.push((component, number));
         } else if name.eq_ignore_ascii_case("END") {
+            let component = component();
             match open.pop() {
                 Some((begun, _)) if begun == component => {}
                 Some((begun, at)) => {
