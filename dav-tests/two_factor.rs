@@ -500,6 +500,103 @@ async fn a_password_change_ends_every_session() {
 }
 
 #[tokio::test]
+async fn the_account_page_changes_the_password_keeping_only_this_browser_signed_in() {
+    let server = server_with_alice().await;
+    let mut browser = Browser::new(&server);
+    assert_redirect(&browser.log_in("alice", PASSWORD).await, "/web/account");
+    let mut elsewhere = Browser::new(&server);
+    assert_redirect(&elsewhere.log_in("alice", PASSWORD).await, "/web/account");
+    let (reply, app) =
+        api(&server.client("alice"), "POST", "me/app-passwords", Some(json!({"label": "phone"}))).await;
+    reply.assert_status(201);
+    let phone = with_password(&server, "alice", app["password"].as_str().unwrap());
+    let csrf = browser.session_csrf().await;
+    let new = "correct horse battery staple";
+    let change = |current: &str, new: &str, confirm: &str| {
+        [
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+            ("confirm_password", confirm.to_owned()),
+        ]
+    };
+    let refused = [
+        (change("wrong password", new, new), 403, "The current password is wrong."),
+        (change(PASSWORD, new, "something else"), 422, "The new password and its confirmation differ."),
+        (change(PASSWORD, "short", "short"), 422, "at least 8 characters"),
+        (change(PASSWORD, PASSWORD, PASSWORD), 422, "the same as the current one"),
+    ];
+    for (fields, status, message) in refused {
+        let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form.push(("csrf", &csrf));
+        browser.post("/web/account/password", &form).await.assert_status(status).assert_contains(message);
+    }
+    // Without the session's CSRF token nothing changes either.
+    let forged = browser
+        .post(
+            "/web/account/password",
+            &[("current_password", PASSWORD), ("new_password", new), ("confirm_password", new)],
+        )
+        .await;
+    assert_eq!(forged.status.as_u16(), 403, "{}", forged.body);
+    server.client("alice").go("PROPFIND", "/dav/calendars/alice/").await.assert_status(207);
+
+    let fields = change(PASSWORD, new, new);
+    let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    form.push(("csrf", &csrf));
+    let changed = browser.post("/web/account/password", &form).await;
+    changed.assert_status(200).assert_contains("Your password is changed.");
+    browser.get("/web/account").await.assert_status(200);
+    assert_redirect(&elsewhere.get("/web/account").await, "/web/login");
+    server.client("alice").go("PROPFIND", "/dav/calendars/alice/").await.assert_status(401);
+    with_password(&server, "alice", new)
+        .go("PROPFIND", "/dav/calendars/alice/", None)
+        .await
+        .assert_status(207);
+    phone.go("PROPFIND", "/dav/calendars/alice/", None).await.assert_status(207);
+    assert_redirect(&elsewhere.log_in("alice", new).await, "/web/account");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_changes_the_password_given_the_current_one() {
+    let server = server_with_alice().await;
+    let alice = server.client("alice");
+    let new = "correct horse battery staple";
+    let (reply, app) = api(&alice, "POST", "me/app-passwords", Some(json!({"label": "phone"}))).await;
+    reply.assert_status(201);
+    let phone = with_password(&server, "alice", app["password"].as_str().unwrap());
+    let body = json!({"current_password": PASSWORD, "new_password": new});
+    let (reply, json) = phone.api("POST", "me/password", Some(body.clone())).await;
+    reply.assert_status(403);
+    assert_eq!(json["error"], "app_password_not_allowed");
+    let refused = [
+        (json!({"current_password": PASSWORD}), 400, "bad_request"),
+        (json!({"current_password": "wrong password", "new_password": new}), 403, "wrong_password"),
+        (json!({"current_password": PASSWORD, "new_password": "short"}), 422, "invalid_password"),
+        (json!({"current_password": PASSWORD, "new_password": "tab\there!"}), 422, "invalid_password"),
+        (json!({"current_password": PASSWORD, "new_password": PASSWORD}), 422, "invalid_password"),
+    ];
+    for (body, status, error) in refused {
+        let (reply, json) = api(&alice, "POST", "me/password", Some(body)).await;
+        reply.assert_status(status);
+        assert_eq!(json["error"], error, "{json}");
+    }
+    let (reply, _) = api(&alice, "GET", "me/password", None).await;
+    reply.assert_status(405);
+    alice.go("PROPFIND", "/dav/calendars/alice/").await.assert_status(207);
+
+    let (reply, _) = api(&alice, "POST", "me/password", Some(body)).await;
+    reply.assert_status(204);
+    alice.go("PROPFIND", "/dav/calendars/alice/").await.assert_status(401);
+    with_password(&server, "alice", new)
+        .go("PROPFIND", "/dav/calendars/alice/", None)
+        .await
+        .assert_status(207);
+    phone.go("PROPFIND", "/dav/calendars/alice/", None).await.assert_status(207);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn turning_two_factor_off_needs_the_password_and_a_code_and_ends_the_sessions() {
     let server = server_with_alice().await;
     let (key, codes) = enable_two_factor(&server, "alice").await;
@@ -570,12 +667,20 @@ async fn the_account_page_manages_app_passwords_and_two_factor_login() {
     assert_eq!(secret_of(&enrolling), totp::secret_base32(&key));
     // Reloading the page still shows the pending enrolment.
     browser.get("/web/account").await.assert_contains("<svg");
+    // A session signed in with the password alone, elsewhere, ends when the second factor
+    // comes into force; the browser that confirmed stays signed in, with a new session.
+    let mut elsewhere = Browser::new(&server);
+    assert_redirect(&elsewhere.log_in("alice", PASSWORD).await, "/web/account");
+    let old_cookie = browser.cookies["davit_session"].clone();
     let on =
         browser.post("/web/account/two-factor/confirm", &[("code", &code(&key, 0)), ("csrf", &csrf)]).await;
-    on.assert_status(200).assert_contains("Two-factor login is on.");
+    on.assert_status(200).assert_contains("Two-factor login is on, and every other session has ended.");
     assert_eq!(on.body.matches("<li><code>").count(), 10, "ten recovery codes");
+    assert_ne!(browser.cookies["davit_session"], old_cookie, "a new session for this browser");
     browser.get("/web/account").await.assert_lacks("<li><code>").assert_contains("10 recovery codes left");
+    assert_redirect(&elsewhere.get("/web/account").await, "/web/login");
     server.client("alice").go("PROPFIND", "/dav/calendars/alice/").await.assert_status(401);
+    let csrf = browser.session_csrf().await;
 
     // And off again, which ends this session too.
     let off = browser

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{ApiContext, ApiError, ApiRequest, ApiResponse, json_body, server_url, timestamp};
 use crate::auth::app_password::{self, IssueError};
+use crate::auth::password_change::{self, PasswordChangeError};
 use crate::auth::two_factor;
 use crate::store::{AppPasswordInfo, AppPasswordScope};
 
@@ -17,9 +18,11 @@ pub fn route(ctx: &ApiContext<'_>, req: &ApiRequest, rest: &[&str]) -> Result<Ap
         ("GET", ["app-passwords"]) => list(ctx),
         ("POST", ["app-passwords"]) => create(ctx, req),
         ("DELETE", ["app-passwords", id]) => revoke(ctx, id),
+        ("POST", ["password"]) => change_password(ctx, req),
         (_, []) => Err(ApiError::method_not_allowed("GET")),
         (_, ["app-passwords"]) => Err(ApiError::method_not_allowed("GET, POST")),
         (_, ["app-passwords", _]) => Err(ApiError::method_not_allowed("DELETE")),
+        (_, ["password"]) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such API endpoint (see docs/api.md)")),
     }
 }
@@ -124,4 +127,40 @@ fn revoke(ctx: &ApiContext<'_>, id: &str) -> Result<ApiResponse, ApiError> {
     } else {
         Err(missing())
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    current_password: String,
+    new_password: String,
+}
+
+/// Every web session of the user ends with the change, a cookie-authenticated caller's own
+/// included; Basic-auth callers and app passwords are unaffected.
+fn change_password(ctx: &ApiContext<'_>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    ctx.require_full_login()?;
+    let body: PasswordRequest = json_body(req)?;
+    let (auth, user) = (&ctx.state.auth, &ctx.subject.principal);
+    password_change::change_password(
+        auth,
+        ctx.store(),
+        user,
+        &body.current_password,
+        &body.new_password,
+        ctx.ip,
+    )
+    .map_err(|e| {
+        let message = e.to_string();
+        match e {
+            PasswordChangeError::WrongPassword => {
+                ApiError::new(StatusCode::FORBIDDEN, "wrong_password", message)
+            }
+            PasswordChangeError::Throttled(secs) => ApiError::throttled("too_many_attempts", message, secs),
+            PasswordChangeError::Rejected(_) => ApiError::invalid("invalid_password", message),
+            PasswordChangeError::Hash(e) => ApiError::internal(e),
+            PasswordChangeError::Store(e) => e.into(),
+        }
+    })?;
+    Ok(ApiResponse::no_content())
 }

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod basic;
 pub mod cache;
 pub mod password;
+pub mod password_change;
 pub mod session;
 pub mod totp;
 pub mod two_factor;

@@ -64,7 +64,30 @@ pub fn check_main_password(
     )
 }
 
-/// Re-checks the password of the signed-in `user` before a change to their second factor.
+/// Why a signed-in user's password was not confirmed before a sensitive change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recheck {
+    Wrong,
+    /// Seconds until the login back-off lets another attempt through.
+    Throttled(u64),
+}
+
+/// Re-checks the main password of the signed-in `user` before a change to their credentials
+/// (second factor, password), under the login back-off.
+pub fn recheck_password(
+    auth: &Authenticator,
+    store: &dyn Store,
+    user: &Principal,
+    password: &str,
+    ip: IpAddr,
+) -> Result<(), Recheck> {
+    match check_main_password(auth, store, &user.slug, password, ip) {
+        AuthOutcome::Authenticated { user_id, .. } if user_id == user.id => Ok(()),
+        AuthOutcome::Throttled { retry_after } => Err(Recheck::Throttled(retry_after.as_secs().max(1))),
+        _ => Err(Recheck::Wrong),
+    }
+}
+
 fn confirm_password(
     auth: &Authenticator,
     store: &dyn Store,
@@ -72,13 +95,10 @@ fn confirm_password(
     password: &str,
     ip: IpAddr,
 ) -> Result<(), TwoFactorError> {
-    match check_main_password(auth, store, &user.slug, password, ip) {
-        AuthOutcome::Authenticated { user_id, .. } if user_id == user.id => Ok(()),
-        AuthOutcome::Throttled { retry_after } => {
-            Err(TwoFactorError::Throttled(retry_after.as_secs().max(1)))
-        }
-        _ => Err(TwoFactorError::WrongPassword),
-    }
+    recheck_password(auth, store, user, password, ip).map_err(|r| match r {
+        Recheck::Wrong => TwoFactorError::WrongPassword,
+        Recheck::Throttled(secs) => TwoFactorError::Throttled(secs),
+    })
 }
 
 pub fn is_on(store: &dyn Store, user_id: Id) -> Result<bool, StoreError> {

@@ -100,8 +100,9 @@ fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    if password.len() < 8 {
-        bail!("the password must have at least 8 characters");
+    // The same rule as a change on the account page or through the API.
+    if let Err(why) = crate::auth::password_change::check_new_password(&password) {
+        bail!("{why}");
     }
     Ok(password)
 }

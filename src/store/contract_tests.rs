@@ -232,8 +232,22 @@ fn two_factor(store: &dyn Store, alice: &Principal) {
     assert_eq!(pending, TwoFactor { secret: b"second key".to_vec(), enabled: false, last_step: None });
     assert!(!store.accept_totp_step(alice.id, 5).unwrap(), "a pending enrolment accepts no login code");
     let codes: Vec<String> = (0..3).map(|i| format!("code-hash-{i}")).collect();
+    // Sessions signed in with the password alone end when the second factor comes into force.
+    let before = NewWebSession {
+        id_hash: "h-before-2fa",
+        user_id: alice.id,
+        csrf_token: "c",
+        second_factor_pending: false,
+        created_at: 1,
+        expires_at: i64::MAX,
+    };
+    store.create_web_session(&before).unwrap();
     assert!(store.enable_two_factor(alice.id, 100, &codes).unwrap());
+    assert!(store.web_session("h-before-2fa").unwrap().is_none(), "enabling ends every web session");
+    store.create_web_session(&NewWebSession { id_hash: "h-after-2fa", ..before }).unwrap();
     assert!(!store.enable_two_factor(alice.id, 101, &codes).unwrap(), "already on");
+    assert!(store.web_session("h-after-2fa").unwrap().is_some(), "a refused enabling ends nothing");
+    store.delete_web_session("h-after-2fa").unwrap();
     assert!(matches!(store.begin_two_factor(alice.id, b"x"), Err(StoreError::AlreadyExists)));
     assert_eq!(store.two_factor(alice.id).unwrap().unwrap().last_step, Some(100));
     // Replay protection: only a later step is accepted, and only once.

@@ -205,8 +205,9 @@ pub trait Store: Send + Sync + 'static {
     fn two_factor(&self, user_id: Id) -> StoreResult<Option<TwoFactor>>;
     /// Starts (or restarts) an enrolment with a new key; `AlreadyExists` when it is already on.
     fn begin_two_factor(&self, user_id: Id, secret: &[u8]) -> StoreResult<()>;
-    /// Turns a pending enrolment on, records `step` as the last accepted code and replaces the
-    /// recovery codes. Returns false when no enrolment is pending.
+    /// Turns a pending enrolment on, records `step` as the last accepted code, replaces the
+    /// recovery codes and ends every web session of the user (the caller starts a new one for
+    /// the browser that confirmed). Returns false when no enrolment is pending.
     fn enable_two_factor(&self, user_id: Id, step: i64, recovery_code_hashes: &[String])
     -> StoreResult<bool>;
     /// Turns two-factor login off: key, recovery codes and every web session of the user go.

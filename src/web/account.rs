@@ -9,6 +9,7 @@ use super::html::{self, escape};
 use super::{Form, PageResult, WebContext, csrf_refused, set_cookie};
 use crate::acl::Subject;
 use crate::auth::app_password::{self, IssueError};
+use crate::auth::password_change::{self, MIN_PASSWORD_CHARS, PasswordChangeError};
 use crate::auth::session::{self, ActiveSession, csrf_matches, unix_now};
 use crate::auth::two_factor::{self, Enrollment, TwoFactorError};
 use crate::store::AppPasswordScope;
@@ -123,11 +124,12 @@ pub fn confirm(ctx: &WebContext<'_>, form: &Form) -> PageResult {
                 let items: String =
                     codes.iter().map(|c| format!("<li><code>{}</code></li>", escape(c))).collect();
                 let top = format!(
-                    "<div class=\"notice\"><p>Two-factor login is on. These recovery codes are shown only \
-                     now: keep them somewhere safe. Each one works once, in place of a code from your \
-                     app.</p><ul>{items}</ul></div>"
+                    "<div class=\"notice\"><p>Two-factor login is on, and every other session has ended. \
+                     These recovery codes are shown only now: keep them somewhere safe. Each one works \
+                     once, in place of a code from your app.</p><ul>{items}</ul></div>"
                 );
-                page(ctx, me, StatusCode::OK, &top, None)
+                // The store ended every session, this one too: this browser just proved the code.
+                stay_signed_in(ctx, me, |me| page(ctx, me, StatusCode::OK, &top, None))
             }
             Err(e) => two_factor_failure(ctx, me, e),
         }
@@ -148,6 +150,58 @@ pub fn disable(ctx: &WebContext<'_>, form: &Form) -> PageResult {
             Err(e) => two_factor_failure(ctx, me, e),
         }
     })
+}
+
+/// A password change with its confirmation; other sessions end, this browser stays signed in.
+pub fn change_password(ctx: &WebContext<'_>, form: &Form) -> PageResult {
+    action(ctx, form, |me| {
+        let (current, new) = (form.text("current_password"), form.text("new_password"));
+        if new != form.text("confirm_password") {
+            let message = html::error("The new password and its confirmation differ.");
+            return page(ctx, me, StatusCode::UNPROCESSABLE_ENTITY, &message, None);
+        }
+        let user = &me.subject.principal;
+        match password_change::change_password(&ctx.state.auth, ctx.store(), user, current, new, ctx.ip) {
+            Ok(()) => {
+                let notice = html::notice(
+                    "Your password is changed. Every other session has ended; app passwords keep working.",
+                );
+                stay_signed_in(ctx, me, |me| page(ctx, me, StatusCode::OK, &notice, None))
+            }
+            Err(e) => {
+                let status = match &e {
+                    PasswordChangeError::WrongPassword => StatusCode::FORBIDDEN,
+                    PasswordChangeError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                    PasswordChangeError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    PasswordChangeError::Hash(_) | PasswordChangeError::Store(_) => return Err(e.into()),
+                };
+                page(ctx, me, status, &html::error(&capitalized(&e.to_string())), None)
+            }
+        }
+    })
+}
+
+/// After a change that ended all of the user's sessions: a new full session for this browser,
+/// its cookie set on the page `render` makes with it.
+fn stay_signed_in(
+    ctx: &WebContext<'_>,
+    me: &SignedIn,
+    render: impl FnOnce(&SignedIn) -> PageResult,
+) -> PageResult {
+    let user_id = me.subject.principal.id;
+    let new = session::start(ctx.store(), user_id, false, unix_now())?;
+    let renewed = SignedIn {
+        session: ActiveSession {
+            id_hash: session::id_hash(&new.cookie_value),
+            user_id,
+            csrf_token: new.csrf_token.clone(),
+            second_factor_pending: false,
+        },
+        subject: me.subject.clone(),
+    };
+    let (mut response, user) = render(&renewed)?;
+    set_cookie(&mut response, &ctx.cookies.set(session::COOKIE_NAME, &new.cookie_value, new.max_age));
+    Ok((response, user))
 }
 
 fn two_factor_failure(ctx: &WebContext<'_>, me: &SignedIn, e: TwoFactorError) -> PageResult {
@@ -192,7 +246,8 @@ fn page(
          <h2>Connect a calendar or contacts app</h2>\
          <p>Server address: <code>{server}</code><br>Username: <code>{name}</code><br>Password: {password}</p>\
          <h2>App passwords</h2>{passwords}\
-         <h2>Two-factor login</h2>{two_factor}",
+         <h2>Two-factor login</h2>{two_factor}\
+         <h2>Password</h2>{password_form}",
         name = escape(&user.slug),
         logout = escape(&ctx.url("/logout")),
         server = escape(&crate::api::server_url(&ctx.state.config)),
@@ -203,6 +258,7 @@ fn page(
         },
         passwords = app_passwords_section(ctx, me, &csrf)?,
         two_factor = two_factor_section(ctx, me, &csrf, two_factor_on, enrollment.or(pending.as_ref()))?,
+        password_form = password_section(ctx, &csrf),
     );
     Ok((html::response(status, html::page("Your account", &body)), Some(user.slug.clone())))
 }
@@ -297,4 +353,19 @@ fn two_factor_section(
          required></label><p><button type=\"submit\">Set up two-factor login</button></p></form>",
         action = escape(&ctx.url("/account/two-factor/enroll")),
     ))
+}
+
+fn password_section(ctx: &WebContext<'_>, csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\">{csrf}\
+         <label>Current password<br><input type=\"password\" name=\"current_password\" \
+         autocomplete=\"current-password\" required></label>\
+         <label>New password (at least {MIN_PASSWORD_CHARS} characters)<br><input type=\"password\" \
+         name=\"new_password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required></label>\
+         <label>New password again<br><input type=\"password\" name=\"confirm_password\" \
+         autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required></label>\
+         <p><button type=\"submit\">Change password</button></p></form>\
+         <p>Changing it ends your other sessions here; app passwords keep working.</p>",
+        action = escape(&ctx.url("/account/password")),
+    )
 }

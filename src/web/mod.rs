@@ -146,6 +146,7 @@ fn respond(ctx: &WebContext<'_>, method: &Method, path: &str, form: &Form) -> Pa
         ("POST", "/account/two-factor/enroll") => account::enroll(ctx, form),
         ("POST", "/account/two-factor/confirm") => account::confirm(ctx, form),
         ("POST", "/account/two-factor/disable") => account::disable(ctx, form),
+        ("POST", "/account/password") => account::change_password(ctx, form),
         (_, "" | "/" | "/login" | "/login/code" | "/account") => {
             let mut r = failure(StatusCode::METHOD_NOT_ALLOWED, "This page does not take that method.");
             let allow =

@@ -52,6 +52,9 @@ pub fn enable_two_factor(
     for hash in recovery_code_hashes {
         insert.execute(params![user_id, hash]).map_err(map_err)?;
     }
+    // A session signed in with the password alone (perhaps by whoever made the user turn the
+    // second factor on) must not outlive it.
+    delete_web_sessions(tx, user_id)?;
     Ok(true)
 }
 
