@@ -431,6 +431,61 @@ async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
     server.stop().await;
 }
 
+/// Grants mount team and room collections in the homes they reach: their coming and going
+/// (a grant to a user, a grant to a team, a member joining that team) is a change in the home.
+#[tokio::test]
+async fn grants_come_and_go_in_a_sync_of_the_homes_they_reach() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    let sync = |token: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
+             <D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"
+        )
+    };
+    let token_of = |r: &Reply| {
+        let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
+        r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
+    };
+    api(&alice, "POST", "rooms", r#"{"name": "boardroom"}"#).await.assert_status(201);
+    let room = collection_id(&server, "boardroom", "calendar");
+    let href = format!("/dav/calendars/bob/shared-{room}/");
+    let gone = format!("{href}</D:href><D:status>HTTP/1.1 404");
+    let first = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    first.assert_status(207).assert_lacks("shared-");
+    let token = token_of(&first);
+
+    // A grant to bob of every calendar: the room's arrives.
+    let r = api(&alice, "POST", "grants", r#"{"to": "user:bob", "every": "calendars", "use": "read"}"#).await;
+    r.assert_status(201);
+    let grant = json(&r)["id"].as_i64().unwrap();
+    home_listing(&bob, "bob").await.assert_contains(&href);
+    let arrived = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    arrived.assert_status(207).assert_contains(&href).assert_lacks(&gone);
+    let token = token_of(&arrived);
+    // ... and leaves with it.
+    api(&alice, "DELETE", &format!("grants/{grant}"), "").await.assert_status(204);
+    let left = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    left.assert_status(207).assert_contains(&gone);
+    let token = token_of(&left);
+
+    // A grant of the room's calendar to a team reaches bob when he joins it, and ends when he leaves.
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    let body = r#"{"to": "team:sales", "collection": "boardroom/calendar", "use": "write"}"#;
+    api(&alice, "POST", "grants", body).await.assert_status(201);
+    let unchanged = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    unchanged.assert_status(207).assert_lacks("shared-");
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    let joined = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    joined.assert_status(207).assert_contains(&href).assert_lacks(&gone);
+    let token = token_of(&joined);
+    api(&alice, "DELETE", "teams/sales/members/bob", "").await.assert_status(204);
+    let parted = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    parted.assert_status(207).assert_contains(&gone);
+    home_listing(&bob, "bob").await.assert_lacks(&href);
+    server.stop().await;
+}
+
 /// Revoking while the sharee writes: every write is either done (before the revocation) or
 /// refused with 403; nothing fails otherwise, and nothing gets in afterwards.
 #[tokio::test]

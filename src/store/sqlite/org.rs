@@ -239,6 +239,67 @@ fn refresh_team_shares(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult
     for collection in shared {
         refresh_mounts(tx, collection, &[user_id])?;
     }
+    // The team's grants reach the user too.
+    let granted: Vec<(Id, Option<Id>, String)> = {
+        let mut stmt = tx
+            .prepare_cached("SELECT org_id, collection_id, scope FROM grants WHERE grantee_id = ?1")
+            .map_err(map_err)?;
+        let rows = stmt.query_map([team_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(map_err)?;
+        rows.collect::<Result<_, _>>().map_err(map_err)?
+    };
+    for (org_id, collection_id, scope) in granted {
+        for collection in grant_collections(tx, org_id, collection_id, &scope)? {
+            refresh_mounts(tx, collection, &[user_id])?;
+        }
+    }
+    Ok(())
+}
+
+/// The team and room collections a grant covers: the one it names, or those its scope takes.
+fn grant_collections(
+    conn: &Connection,
+    org_id: Id,
+    collection_id: Option<Id>,
+    scope: &str,
+) -> StoreResult<Vec<Id>> {
+    if let Some(collection) = collection_id {
+        return Ok(vec![collection]);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT c.id FROM collections c JOIN principals o ON o.id = c.owner_id
+             WHERE o.org_id = ?1 AND o.kind IN ('team', 'room') AND c.kind IN ('calendar', 'addressbook')
+               AND (?2 = 'all' OR (?2 = 'calendars' AND c.kind = 'calendar')
+                    OR (?2 = 'addressbooks' AND c.kind = 'addressbook'))
+             ORDER BY c.id",
+        )
+        .map_err(map_err)?;
+    let rows = stmt.query_map(params![org_id, scope], |r| r.get(0)).map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+/// After a grant came or went: each collection it covers, in the home of each user it reaches
+/// (its grantee, or the grantee team's members), is recorded as arrived or left.
+fn refresh_grant_mounts(
+    tx: &Connection,
+    org_id: Id,
+    grantee_id: Id,
+    collection_id: Option<Id>,
+    scope: &str,
+) -> StoreResult<()> {
+    let users: Vec<Id> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id FROM principals WHERE id = ?1 AND kind = 'user'
+                 UNION SELECT user_id FROM team_members WHERE team_id = ?1",
+            )
+            .map_err(map_err)?;
+        let rows = stmt.query_map([grantee_id], |r| r.get(0)).map_err(map_err)?;
+        rows.collect::<Result<_, _>>().map_err(map_err)?
+    };
+    for collection in grant_collections(tx, org_id, collection_id, scope)? {
+        refresh_mounts(tx, collection, &users)?;
+    }
     Ok(())
 }
 
@@ -294,7 +355,9 @@ pub fn add_grant(tx: &Connection, g: &NewGrant) -> StoreResult<Id> {
         ],
     )
     .map_err(map_err)?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    refresh_grant_mounts(tx, g.org_id, g.grantee_id, g.collection_id, g.scope.as_str())?;
+    Ok(id)
 }
 
 pub fn grants(conn: &Connection, org_id: Id) -> StoreResult<Vec<Grant>> {
@@ -323,10 +386,18 @@ pub fn grants(conn: &Connection, org_id: Id) -> StoreResult<Vec<Grant>> {
 }
 
 pub fn revoke_grant(tx: &Connection, org_id: Id, id: Id) -> StoreResult<bool> {
-    let n = tx
-        .cached_execute("DELETE FROM grants WHERE org_id = ?1 AND id = ?2", [org_id, id])
+    let grant: Option<(Id, Option<Id>, String)> = tx
+        .cached_row(
+            "SELECT grantee_id, collection_id, scope FROM grants WHERE org_id = ?1 AND id = ?2",
+            [org_id, id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
         .map_err(map_err)?;
-    Ok(n > 0)
+    let Some((grantee_id, collection_id, scope)) = grant else { return Ok(false) };
+    tx.cached_execute("DELETE FROM grants WHERE org_id = ?1 AND id = ?2", [org_id, id]).map_err(map_err)?;
+    refresh_grant_mounts(tx, org_id, grantee_id, collection_id, &scope)?;
+    Ok(true)
 }
 
 fn is_shareable(kind: CollectionKind) -> bool {
