@@ -41,7 +41,10 @@ pub(crate) fn inspect(ical: &ICalendar) -> Result<ObjectInfo, IcalError> {
     // Times that are neither floating nor DATE values do not depend on the calendar's zone,
     // so a VEVENT's instances can be listed once for every later query.
     let instances = if shape.comp_type == CompType::Event && !floating {
-        instance_list(ical, &zones, (!unbounded).then_some(&expansion))?
+        instance_list(ical, &zones, (!unbounded).then_some(&expansion), InstanceList::VERSION)?
+    } else if shape.comp_type == CompType::Event && all_day(ical) {
+        // Read in UTC here; a query converts with the slack of any zone (`InstanceList`).
+        instance_list(ical, &zones, (!unbounded).then_some(&expansion), InstanceList::VERSION_ALL_DAY)?
     } else {
         Vec::new()
     };
@@ -65,12 +68,17 @@ const DAY: i64 = 86_400;
 /// overlapping a window, so that a query inside the window is answered from the list alone.
 /// `whole` is the expansion over all time of a bounded set. An empty result means "not
 /// listed" (too many instances near today): queries then take the exact path.
-fn instance_list(ical: &ICalendar, zones: &Zones, whole: Option<&Expansion>) -> Result<Vec<u8>, IcalError> {
+fn instance_list(
+    ical: &ICalendar,
+    zones: &Zones,
+    whole: Option<&Expansion>,
+    version: u8,
+) -> Result<Vec<u8>, IcalError> {
     if let Some(whole) = whole
         && whole.complete
         && whole.instances.len() <= LISTED_INSTANCES
     {
-        return Ok(InstanceList::encode(Window::ALL, &whole.instances));
+        return Ok(InstanceList::encode(version, Window::ALL, &whole.instances));
     }
     // Whole days, so that inspecting the same object twice in a day gives the same answer.
     let today = chrono::Utc::now().timestamp().div_euclid(DAY) * DAY;
@@ -78,7 +86,7 @@ fn instance_list(ical: &ICalendar, zones: &Zones, whole: Option<&Expansion>) -> 
     for window in [Window { from: None, to }, Window { from: Some(today - HORIZON), to }] {
         let found = recurrence::expand(ical, zones, window, LISTED_INSTANCES)?;
         if found.complete {
-            return Ok(InstanceList::encode(window, &found.instances));
+            return Ok(InstanceList::encode(version, window, &found.instances));
         }
     }
     Ok(Vec::new())
@@ -92,14 +100,22 @@ fn instance_list(ical: &ICalendar, zones: &Zones, whole: Option<&Expansion>) -> 
 /// Encoding: a version byte, then zig-zag LEB128 varints: window start and end (`i64::MIN` /
 /// `i64::MAX` when open), then per instance in start order the start minus the previous start
 /// (the first one minus 0) and the duration.
+///
+/// Version 2 lists an all-day object (every instance-defining value a DATE, see `all_day`)
+/// with its dates read in UTC. In the calendar's zone each instance starts and ends at most
+/// FLOATING_SLACK either side of that, and the instances themselves are the same in every
+/// zone (dates a day apart never merge). So a range is answered only when the answer holds
+/// for every zone: a match only for an instance inside the range with the slack to spare, a
+/// miss only when no instance comes within the slack of it; anything else takes the exact path.
 pub struct InstanceList;
 
 impl InstanceList {
     const VERSION: u8 = 1;
+    const VERSION_ALL_DAY: u8 = 2;
 
-    fn encode(window: Window, instances: &[super::Instance]) -> Vec<u8> {
+    fn encode(version: u8, window: Window, instances: &[super::Instance]) -> Vec<u8> {
         let mut out = Vec::with_capacity(20 + instances.len() * 6);
-        out.push(Self::VERSION);
+        out.push(version);
         put_varint(&mut out, window.from.unwrap_or(i64::MIN));
         put_varint(&mut out, window.to.unwrap_or(i64::MAX));
         let mut previous = 0i64;
@@ -116,18 +132,23 @@ impl InstanceList {
     /// the list cannot tell (not listed, or the range reaches outside the listed window).
     pub fn overlaps(list: &[u8], from: Option<i64>, to: Option<i64>) -> Option<bool> {
         let (&version, mut rest) = list.split_first()?;
-        if version != Self::VERSION {
-            return None;
-        }
+        let slack = match version {
+            Self::VERSION => 0,
+            Self::VERSION_ALL_DAY => FLOATING_SLACK,
+            _ => return None,
+        };
         let from = from.unwrap_or(i64::MIN);
         let to = to.unwrap_or(i64::MAX);
         let listed_from = get_varint(&mut rest)?;
         let listed_to = get_varint(&mut rest)?;
-        if from < listed_from || to > listed_to {
+        if from.saturating_sub(slack) < listed_from || to.saturating_add(slack) > listed_to {
             return None;
         }
         if from >= to {
             return Some(false);
+        }
+        if slack > 0 {
+            return Self::overlaps_in_any_zone(rest, from, to, slack);
         }
         let mut start = 0i64;
         while !rest.is_empty() {
@@ -141,6 +162,38 @@ impl InstanceList {
             }
         }
         Some(false)
+    }
+}
+
+impl InstanceList {
+    /// Version 2's answer: each listed `[start, end)` really lies somewhere in
+    /// `[start - slack, end + slack)`, shifted by one offset at each end.
+    fn overlaps_in_any_zone(mut rest: &[u8], from: i64, to: i64, slack: i64) -> Option<bool> {
+        let mut unsure = false;
+        let mut start = 0i64;
+        while !rest.is_empty() {
+            start = start.wrapping_add(get_varint(&mut rest)?);
+            let end = start.wrapping_add(get_varint(&mut rest)?);
+            if start.saturating_sub(slack) >= to {
+                break; // this and every later instance start after the range in every zone
+            }
+            let (certain, possible) = if end > start {
+                (
+                    start.saturating_add(slack) < to && end.saturating_sub(slack) > from,
+                    end.saturating_add(slack) > from,
+                )
+            } else {
+                (
+                    start.saturating_sub(slack) >= from && start.saturating_add(slack) < to,
+                    start.saturating_add(slack) >= from,
+                )
+            };
+            if certain {
+                return Some(true);
+            }
+            unsure |= possible;
+        }
+        if unsure { None } else { Some(false) }
     }
 }
 
@@ -233,6 +286,41 @@ fn todo_span(ical: &ICalendar, zones: &Zones, span: &mut Span) -> Result<(), Ica
 }
 
 /// Whether any time the index relies on is floating or a DATE.
+/// Whether every value that makes or removes an instance (DTSTART, DTEND, DUE, RECURRENCE-ID,
+/// RDATE, EXDATE, an RRULE's UNTIL) is a DATE: the instances are then whole local days,
+/// whichever zone the calendar is in (see `InstanceList`, version 2).
+fn all_day(ical: &ICalendar) -> bool {
+    const DATED: [ICalendarProperty; 6] = [
+        ICalendarProperty::Dtstart,
+        ICalendarProperty::Dtend,
+        ICalendarProperty::Due,
+        ICalendarProperty::RecurrenceId,
+        ICalendarProperty::Rdate,
+        ICalendarProperty::Exdate,
+    ];
+    let is_date = |date: &calcard::common::PartialDateTime| date.hour.is_none() && date.tz_hour.is_none();
+    let members =
+        ical.components.iter().filter(|component| CompType::of(&component.component_type).is_some());
+    let mut dated = false;
+    for entry in members.flat_map(|component| component.entries.iter()) {
+        if DATED.contains(&entry.name) {
+            dated = true;
+            if !entry.values.iter().all(|v| matches!(v, ICalendarValue::PartialDateTime(d) if is_date(d))) {
+                return false;
+            }
+        } else if entry.name == ICalendarProperty::Rrule {
+            let until_is_date = |v: &ICalendarValue| match v {
+                ICalendarValue::RecurrenceRule(rule) => rule.until.as_ref().is_none_or(is_date),
+                _ => false,
+            };
+            if !entry.values.iter().all(until_is_date) {
+                return false;
+            }
+        }
+    }
+    dated
+}
+
 fn uses_floating(ical: &ICalendar) -> bool {
     let members =
         ical.components.iter().filter(|component| CompType::of(&component.component_type).is_some());

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_read_indexes.sql")),
     (6, include_str!("migrations/0006_long_spans.sql")),
     (7, include_str!("migrations/0007_live_change_per_object.sql")),
+    (8, include_str!("migrations/0008_all_day_instance_lists.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -81,6 +82,33 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("card_index_by_collection"), "{plan}");
+    }
+
+    #[test]
+    fn version_8_has_the_unlisted_events_inspected_again() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 7) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 7;
+             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
+             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at)
+                 VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0);
+             INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, comp_type,
+                                  instances, created_at, modified_at)
+                 VALUES (100, 10, 'all-day.ics', 'e', 'text/calendar', 1, x'00', 'VEVENT', x'', 0, 0),
+                        (101, 10, 'timed.ics', 'e', 'text/calendar', 1, x'00', 'VEVENT', x'0102', 0, 0),
+                        (102, 10, 'task.ics', 'e', 'text/calendar', 1, x'00', 'VTODO', x'', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let list = |id: i64| -> Option<Vec<u8>> {
+            conn.query_row("SELECT instances FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(list(100), None, "an unlisted event is back-filled again");
+        assert_eq!(list(101), Some(vec![1, 2]), "a listed event keeps its list");
+        assert_eq!(list(102), Some(vec![]), "tasks have no lists");
     }
 
     #[test]
