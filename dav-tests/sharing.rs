@@ -387,22 +387,26 @@ async fn names_of_shared_copies_are_reserved_in_homes() {
     server.stop().await;
 }
 
+/// A sync-collection REPORT of a home from `token` (empty: the initial sync).
+fn sync(token: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
+         <D:sync-level>1</D:sync-level><D:prop><D:getetag/><D:displayname/></D:prop></D:sync-collection>"
+    )
+}
+
+/// The new sync token of a sync-collection answer.
+fn token_of(r: &Reply) -> String {
+    let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
+    r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
+}
+
 /// Apple Calendar syncs the calendar home itself (RFC 6578 on the home): a share arriving,
 /// and leaving, is a change there.
 #[tokio::test]
 async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
     let server = org_of_four().await;
     let (alice, bob) = (server.client("alice"), server.client("bob"));
-    let sync = |token: &str| {
-        format!(
-            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
-             <D:sync-level>1</D:sync-level><D:prop><D:getetag/><D:displayname/></D:prop></D:sync-collection>"
-        )
-    };
-    let token_of = |r: &Reply| {
-        let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
-        r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
-    };
     let first = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
     first.assert_status(207);
     let token = token_of(&first);
@@ -437,16 +441,6 @@ async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
 async fn grants_come_and_go_in_a_sync_of_the_homes_they_reach() {
     let server = org_of_four().await;
     let (alice, bob) = (server.client("alice"), server.client("bob"));
-    let sync = |token: &str| {
-        format!(
-            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token>\
-             <D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"
-        )
-    };
-    let token_of = |r: &Reply| {
-        let start = r.body.find("<D:sync-token>").expect("token") + "<D:sync-token>".len();
-        r.body[start..start + r.body[start..].find('<').unwrap()].to_owned()
-    };
     api(&alice, "POST", "rooms", r#"{"name": "boardroom"}"#).await.assert_status(201);
     let room = collection_id(&server, "boardroom", "calendar");
     let href = format!("/dav/calendars/bob/shared-{room}/");

@@ -5,7 +5,7 @@ use calcard::icalendar::{ICalendar, ICalendarComponent, ICalendarProperty, ICale
 
 use super::recurrence::{self, Expansion, Window};
 use super::times;
-use super::timezone::{TIMED, Zones};
+use super::timezone::{INSTANCE_TIMED, TIMED, Zones};
 use super::validate;
 use super::{CompType, IcalError, ObjectInfo, TodoTimes};
 
@@ -290,20 +290,12 @@ fn todo_span(ical: &ICalendar, zones: &Zones, span: &mut Span) -> Result<(), Ica
 /// RDATE, EXDATE, an RRULE's UNTIL) is a DATE: the instances are then whole local days,
 /// whichever zone the calendar is in (see `InstanceList`, version 2).
 fn all_day(ical: &ICalendar) -> bool {
-    const DATED: [ICalendarProperty; 6] = [
-        ICalendarProperty::Dtstart,
-        ICalendarProperty::Dtend,
-        ICalendarProperty::Due,
-        ICalendarProperty::RecurrenceId,
-        ICalendarProperty::Rdate,
-        ICalendarProperty::Exdate,
-    ];
     let is_date = |date: &calcard::common::PartialDateTime| date.hour.is_none() && date.tz_hour.is_none();
     let members =
         ical.components.iter().filter(|component| CompType::of(&component.component_type).is_some());
     let mut dated = false;
     for entry in members.flat_map(|component| component.entries.iter()) {
-        if DATED.contains(&entry.name) {
+        if INSTANCE_TIMED.contains(&entry.name) {
             dated = true;
             if !entry.values.iter().all(|v| matches!(v, ICalendarValue::PartialDateTime(d) if is_date(d))) {
                 return false;

@@ -70,6 +70,9 @@ pub(crate) const TIMED: [ICalendarProperty; 9] = [
     ICalendarProperty::Freebusy,
 ];
 
+/// The first six of TIMED: the values that make or remove instances.
+pub(crate) const INSTANCE_TIMED: &[ICalendarProperty] = TIMED.split_at(6).0;
+
 /// How local readings in one zone map to UTC.
 #[derive(Debug, Clone)]
 pub(crate) enum Zone {

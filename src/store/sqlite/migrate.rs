@@ -38,14 +38,21 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
 mod tests {
     use super::*;
 
-    /// A database as version 3 left it, with one card in one address book.
-    fn version_3_with_a_card() -> Connection {
+    /// An empty database with the schema of `version` (its rows are the caller's to add).
+    fn schema_at(version: i64) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 3) {
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= version) {
             conn.execute_batch(sql).unwrap();
         }
+        conn.execute_batch(&format!("PRAGMA user_version = {version};")).unwrap();
+        conn
+    }
+
+    /// A database as version 3 left it, with one card in one address book.
+    fn version_3_with_a_card() -> Connection {
+        let conn = schema_at(3);
         conn.execute_batch(
-            "PRAGMA user_version = 3;
+            "
              INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
              INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at)
                  VALUES (1, 1, NULL, 'addressbook-home', 'a', 0, 0),
@@ -86,12 +93,9 @@ mod tests {
 
     #[test]
     fn version_8_has_the_unlisted_events_inspected_again() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 7) {
-            conn.execute_batch(sql).unwrap();
-        }
+        let mut conn = schema_at(7);
         conn.execute_batch(
-            "PRAGMA user_version = 7;
+            "
              INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
              INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at)
                  VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0);
@@ -113,12 +117,9 @@ mod tests {
 
     #[test]
     fn version_7_points_each_object_at_its_live_change() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 6) {
-            conn.execute_batch(sql).unwrap();
-        }
+        let mut conn = schema_at(6);
         conn.execute_batch(
-            "PRAGMA user_version = 6;
+            "
              INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
              INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at, rev)
                  VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0, 4);

@@ -209,7 +209,7 @@ pub fn set_team_member(tx: &Connection, team_id: Id, user_id: Id, member: bool) 
                 [team_id, user_id],
             )
             .map_err(map_err)?;
-        refresh_team_shares(tx, team_id, user_id)?;
+        refresh_team_mounts(tx, team_id, user_id)?;
         return Ok(n > 0);
     }
     if role_in(tx, org, user_id)?.is_none() {
@@ -221,12 +221,12 @@ pub fn set_team_member(tx: &Connection, team_id: Id, user_id: Id, member: bool) 
             [team_id, user_id],
         )
         .map_err(map_err)?;
-    refresh_team_shares(tx, team_id, user_id)?;
+    refresh_team_mounts(tx, team_id, user_id)?;
     Ok(n > 0)
 }
 
-/// A user joining or leaving a team gains or loses the team's shares in their home.
-fn refresh_team_shares(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult<()> {
+/// A user joining or leaving a team gains or loses the team's shares and grants in their home.
+fn refresh_team_mounts(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult<()> {
     let shared: Vec<Id> = {
         let mut stmt = tx
             .prepare_cached(
@@ -287,16 +287,12 @@ fn refresh_grant_mounts(
     collection_id: Option<Id>,
     scope: &str,
 ) -> StoreResult<()> {
-    let users: Vec<Id> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT id FROM principals WHERE id = ?1 AND kind = 'user'
-                 UNION SELECT user_id FROM team_members WHERE team_id = ?1",
-            )
-            .map_err(map_err)?;
-        let rows = stmt.query_map([grantee_id], |r| r.get(0)).map_err(map_err)?;
-        rows.collect::<Result<_, _>>().map_err(map_err)?
+    // A grant's grantee is a member or a team of the organization (`add_grant`).
+    let grantee = match group_org(tx, grantee_id, PrincipalKind::Team) {
+        Ok(_) => Grantee::Team(grantee_id),
+        Err(_) => Grantee::User(grantee_id),
     };
+    let users = users_reached(tx, &grantee)?;
     for collection in grant_collections(tx, org_id, collection_id, scope)? {
         refresh_mounts(tx, collection, &users)?;
     }
