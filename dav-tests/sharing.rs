@@ -480,6 +480,72 @@ async fn grants_come_and_go_in_a_sync_of_the_homes_they_reach() {
     server.stop().await;
 }
 
+/// A calendar that comes into being under a grant that covers it (a new room, a new calendar
+/// of a room), or that is deleted while granted or shared (through DAV, with its room, with
+/// its owner's removal), is a change in the homes it shows in.
+#[tokio::test]
+async fn collections_made_or_deleted_under_grants_and_shares_come_and_go_in_home_syncs() {
+    let server = org_of_four().await;
+    let (alice, bob) = (server.client("alice"), server.client("bob"));
+    api(&alice, "POST", "grants", r#"{"to": "user:bob", "every": "calendars", "use": "read"}"#)
+        .await
+        .assert_status(201);
+    let first = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    first.assert_status(207).assert_lacks("shared-");
+    let mut token = token_of(&first);
+    let href = |id: i64| format!("/dav/calendars/bob/shared-{id}/");
+    let gone = |id: i64| format!("{}</D:href><D:status>HTTP/1.1 404", href(id));
+    let changes = async |token: &mut String| {
+        let r = bob.body("REPORT", "/dav/calendars/bob/", &sync(token)).await;
+        r.assert_status(207);
+        *token = token_of(&r);
+        r
+    };
+
+    // A room made after the grant: its calendar arrives.
+    api(&alice, "POST", "rooms", r#"{"name": "boardroom"}"#).await.assert_status(201);
+    let room = collection_id(&server, "boardroom", "calendar");
+    changes(&mut token).await.assert_contains(&href(room)).assert_lacks(&gone(room));
+    // So does a second calendar made in the room's home, and it leaves when deleted.
+    alice.go("MKCALENDAR", "/dav/calendars/boardroom/second/").await.assert_status(201);
+    let second = collection_id(&server, "boardroom", "second");
+    changes(&mut token).await.assert_contains(&href(second)).assert_lacks(&gone(second));
+    alice.go("DELETE", "/dav/calendars/boardroom/second/").await.assert_status(204);
+    changes(&mut token).await.assert_contains(&gone(second)).assert_lacks(&href(room));
+    // Deleting the room takes its calendar out of bob's home.
+    api(&alice, "DELETE", "rooms/boardroom", "").await.assert_status(204);
+    changes(&mut token).await.assert_contains(&gone(room));
+
+    // A shared calendar its owner deletes leaves the sharee's home.
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let alices = collection_id(&server, "alice", "calendar");
+    changes(&mut token).await.assert_contains(&href(alices)).assert_lacks(&gone(alices));
+    alice.go("DELETE", "/dav/calendars/alice/calendar/").await.assert_status(204);
+    changes(&mut token).await.assert_contains(&gone(alices));
+
+    // So does one of a member removed with their calendars deleted.
+    let carol = server.client("carol");
+    api(&carol, "POST", "collections/carol/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let carols = collection_id(&server, "carol", "calendar");
+    changes(&mut token).await.assert_contains(&href(carols)).assert_lacks(&gone(carols));
+    let org = server.store().organizations().unwrap()[0].id;
+    let carol_id = server.store().principal_by_slug("carol").unwrap().unwrap().id;
+    let removal = davit::store::MemberRemoval {
+        org_id: org,
+        member_id: carol_id,
+        default: davit::store::Disposition::Delete,
+        per_collection: vec![],
+    };
+    server.store().remove_member(&removal).unwrap();
+    changes(&mut token).await.assert_contains(&gone(carols));
+    home_listing(&bob, "bob").await.assert_lacks("shared-");
+    server.stop().await;
+}
+
 /// Revoking while the sharee writes: every write is either done (before the revocation) or
 /// refused with 403; nothing fails otherwise, and nothing gets in afterwards.
 #[tokio::test]

@@ -158,9 +158,8 @@ pub fn group_principals(conn: &Connection, org_id: Id, kind: PrincipalKind) -> S
 }
 
 pub fn delete_group_principal(tx: &Connection, id: Id) -> StoreResult<()> {
-    let n = tx
-        .cached_execute("DELETE FROM principals WHERE id = ?1 AND kind IN ('team', 'room')", [id])
-        .map_err(map_err)?;
+    let n =
+        delete_principal_where(tx, id, "DELETE FROM principals WHERE id = ?1 AND kind IN ('team', 'room')")?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }
@@ -287,16 +286,126 @@ fn refresh_grant_mounts(
     collection_id: Option<Id>,
     scope: &str,
 ) -> StoreResult<()> {
-    // A grant's grantee is a member or a team of the organization (`add_grant`).
-    let grantee = match group_org(tx, grantee_id, PrincipalKind::Team) {
-        Ok(_) => Grantee::Team(grantee_id),
-        Err(_) => Grantee::User(grantee_id),
-    };
-    let users = users_reached(tx, &grantee)?;
+    let users = users_reached(tx, &grant_grantee(tx, grantee_id))?;
     for collection in grant_collections(tx, org_id, collection_id, scope)? {
         refresh_mounts(tx, collection, &users)?;
     }
     Ok(())
+}
+
+/// A grant's grantee: a member or a team of the organization (`add_grant`).
+fn grant_grantee(conn: &Connection, grantee_id: Id) -> Grantee {
+    match group_org(conn, grantee_id, PrincipalKind::Team) {
+        Ok(_) => Grantee::Team(grantee_id),
+        Err(_) => Grantee::User(grantee_id),
+    }
+}
+
+/// The users a collection is shared or granted to: those in whose home it may show (whether
+/// it does is decided by `mounted_collections`: a declined share, an external member).
+fn audience(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Id>> {
+    let mut users = Vec::new();
+    for share in shares(conn, collection_id)? {
+        users.extend(users_reached(conn, &share.grantee)?);
+    }
+    if let Some((org, kind)) = collection_org(conn, collection_id)? {
+        let grantees: Vec<Id> = {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT grantee_id FROM grants WHERE org_id = ?1 AND (collection_id = ?2
+                       OR (collection_id IS NULL AND (scope = 'all'
+                           OR (scope = 'calendars' AND ?3 = 'calendar')
+                           OR (scope = 'addressbooks' AND ?3 = 'addressbook'))))",
+                )
+                .map_err(map_err)?;
+            let rows =
+                stmt.query_map(params![org, collection_id, kind.as_str()], |r| r.get(0)).map_err(map_err)?;
+            rows.collect::<Result<_, _>>().map_err(map_err)?
+        };
+        for grantee in grantees {
+            users.extend(users_reached(conn, &grant_grantee(conn, grantee))?);
+        }
+    }
+    users.sort_unstable();
+    users.dedup();
+    Ok(users)
+}
+
+/// A new collection arrives in the homes of the users that grants already reach with it (a
+/// grant of every calendar of the organization's teams and rooms takes a new team calendar).
+pub(super) fn mount_new_collection(tx: &Connection, collection_id: Id) -> StoreResult<()> {
+    refresh_mounts(tx, collection_id, &audience(tx, collection_id)?)
+}
+
+/// The homes (id, member name) in which these collections show now as shared or granted
+/// ones: taken before the collections are deleted, for `record_unmounts` after.
+pub(super) fn mounts_of(tx: &Connection, collections: &[Id]) -> StoreResult<Vec<(Id, String)>> {
+    let mut mounts = Vec::new();
+    for &collection in collections {
+        let kind: String = tx
+            .cached_row("SELECT kind FROM collections WHERE id = ?1", [collection], |r| r.get(0))
+            .map_err(map_err)?;
+        let Some(kind) = CollectionKind::parse(&kind).filter(|k| is_shareable(*k)) else { continue };
+        let area = home_area(kind);
+        for user in audience(tx, collection)? {
+            let Some(home) = home_of(tx, user, area)? else { continue };
+            if mounted_collections(tx, user, area)?.iter().any(|m| m.collection.id == collection) {
+                mounts.push((home, format!("{}/", crate::store::mount_segment(collection))));
+            }
+        }
+    }
+    Ok(mounts)
+}
+
+/// Records the departure of what `mounts_of` found, once its collections are gone.
+pub(super) fn record_unmounts(tx: &Connection, mounts: &[(Id, String)]) -> StoreResult<()> {
+    for (home, segment) in mounts {
+        tree_write::record_change(tx, *home, segment, true, true)?;
+    }
+    Ok(())
+}
+
+/// The calendars and address books a principal owns (deleted with it).
+fn owned_collections(tx: &Connection, owner: Id) -> StoreResult<Vec<Id>> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT id FROM collections WHERE owner_id = ?1 AND kind IN ('calendar', 'addressbook')",
+        )
+        .map_err(map_err)?;
+    let rows = stmt.query_map([owner], |r| r.get(0)).map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+/// Deletes a principal (and by cascade what it owns), recording in other users' homes the
+/// departure of its collections that were shared or granted to them.
+pub(super) fn delete_principal_where(tx: &Connection, id: Id, sql: &str) -> StoreResult<usize> {
+    let mounts = mounts_of(tx, &owned_collections(tx, id)?)?;
+    let n = tx.cached_execute(sql, [id]).map_err(map_err)?;
+    if n > 0 {
+        record_unmounts(tx, &mounts)?;
+    }
+    Ok(n)
+}
+
+fn home_area(kind: CollectionKind) -> HomeKind {
+    match kind {
+        CollectionKind::Addressbook => HomeKind::Addressbook,
+        _ => HomeKind::Calendar,
+    }
+}
+
+fn home_of(tx: &Connection, user: Id, area: HomeKind) -> StoreResult<Option<Id>> {
+    let home_kind = match area {
+        HomeKind::Addressbook => "addressbook-home",
+        HomeKind::Calendar => "calendar-home",
+    };
+    tx.cached_row(
+        "SELECT id FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL",
+        params![user, home_kind],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(map_err)
 }
 
 /// The organization whose collection this is (owner is a team or room), if any.
@@ -554,21 +663,10 @@ fn refresh_mounts(tx: &Connection, collection_id: Id, users: &[Id]) -> StoreResu
             Ok((r.get(0)?, r.get(1)?))
         })
         .map_err(map_err)?;
-    let (home_kind, area) = match CollectionKind::parse(&kind) {
-        Some(CollectionKind::Addressbook) => ("addressbook-home", HomeKind::Addressbook),
-        _ => ("calendar-home", HomeKind::Calendar),
-    };
+    let area = home_area(CollectionKind::parse(&kind).unwrap_or(CollectionKind::Calendar));
     let segment = format!("{}/", crate::store::mount_segment(collection_id));
     for &user in users.iter().filter(|u| **u != owner) {
-        let home: Option<Id> = tx
-            .cached_row(
-                "SELECT id FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL",
-                params![user, home_kind],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(map_err)?;
-        let Some(home) = home else { continue };
+        let Some(home) = home_of(tx, user, area)? else { continue };
         let mounted = mounted_collections(tx, user, area)?.iter().any(|m| m.collection.id == collection_id);
         tree_write::record_change(tx, home, &segment, true, !mounted)?;
     }
@@ -768,7 +866,9 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
             removal.per_collection.iter().find(|(c, _)| *c == id).map(|(_, d)| *d).unwrap_or(removal.default);
         match disposition {
             Disposition::Delete => {
+                let mounts = mounts_of(tx, &[id])?;
                 tx.cached_execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
+                record_unmounts(tx, &mounts)?;
                 report.deleted.push(id);
             }
             Disposition::TransferTo(heir) => {
@@ -784,6 +884,9 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
                         |r| r.get(0),
                     )
                     .map_err(map_err)?;
+                // The heir owns it from now on: where it showed as shared, it leaves.
+                let heirs_mount: Vec<(Id, String)> =
+                    mounts_of(tx, &[id])?.into_iter().filter(|(h, _)| *h == home).collect();
                 let new_segment = free_segment(tx, home, &segment, &slug)?;
                 tx.cached_execute(
                     "UPDATE collections SET parent_id = ?2, segment = ?3 WHERE id = ?1",
@@ -810,6 +913,7 @@ pub fn remove_member(tx: &Connection, removal: &MemberRemoval) -> StoreResult<Re
                 )
                 .map_err(map_err)?;
                 tree_write::record_change(tx, home, &format!("{new_segment}/"), true, false)?;
+                record_unmounts(tx, &heirs_mount)?;
                 report.transferred.push((id, new_segment, heir));
             }
         }

@@ -106,6 +106,9 @@ pub fn insert_collection(
     .map_err(map_err)?;
     let id = tx.last_insert_rowid();
     record_change(tx, parent, &format!("{segment}/"), true, false)?;
+    if matches!(kind, CollectionKind::Calendar | CollectionKind::Addressbook) {
+        super::org::mount_new_collection(tx, id)?;
+    }
     Ok(id)
 }
 
@@ -268,12 +271,14 @@ pub fn delete_object(tx: &Connection, collection_id: Id, segment: &str, expect: 
 
 pub fn delete_collection(tx: &Connection, id: Id) -> StoreResult<()> {
     let coll = tree_read::collection(tx, id)?.ok_or(StoreError::NotFound)?;
+    let mounts = super::org::mounts_of(tx, &[id])?;
     // Foreign keys cascade to members, sub-collections, change logs and dead properties.
     tx.cached_execute("DELETE FROM collections WHERE id = ?1", [id]).map_err(map_err)?;
     if let Some(parent) = coll.parent_id {
         record_change(tx, parent, &format!("{}/", coll.segment), true, true)?;
     }
-    Ok(())
+    // Sharees' and grantees' homes lose it too.
+    super::org::record_unmounts(tx, &mounts)
 }
 
 fn set_dead(tx: &Connection, target: PropTarget, p: &DeadProp) -> StoreResult<()> {

@@ -157,7 +157,7 @@ pub fn delete_user(tx: &Connection, slug: &str) -> StoreResult<()> {
             "{slug} is the last owner of their organization and cannot be removed"
         )));
     }
-    tx.cached_execute("DELETE FROM principals WHERE id = ?1", [id]).map_err(map_err)?;
+    super::org::delete_principal_where(tx, id, "DELETE FROM principals WHERE id = ?1")?;
     Ok(())
 }
 
