@@ -557,6 +557,50 @@ async fn the_account_page_changes_the_password_keeping_only_this_browser_signed_
     server.stop().await;
 }
 
+/// Guessing the current password on the password form meets the login back-off, and the page
+/// says when to try again in Retry-After, as the login page does.
+#[tokio::test]
+async fn guessing_the_current_password_on_the_form_backs_off_with_retry_after() {
+    let server = server_with_alice().await;
+    let mut browser = Browser::new(&server);
+    assert_redirect(&browser.log_in("alice", PASSWORD).await, "/web/account");
+    let csrf = browser.session_csrf().await;
+    let new = "correct horse battery staple";
+    let form = [
+        ("current_password", "wrong password"),
+        ("new_password", new),
+        ("confirm_password", new),
+        ("csrf", csrf.as_str()),
+    ];
+    let mut statuses = Vec::new();
+    let throttled = loop {
+        let r = browser.post("/web/account/password", &form).await;
+        statuses.push(r.status.as_u16());
+        if r.status.as_u16() == 429 {
+            break r;
+        }
+        assert_eq!(r.status.as_u16(), 403, "{statuses:?}");
+        assert!(statuses.len() < 20, "no back-off after {statuses:?}");
+        assert_eq!(r.header("retry-after"), None);
+    };
+    let secs: u64 = throttled.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!(secs >= 1, "Retry-After: {secs}");
+    // The right password is refused too while it lasts, and nothing changed.
+    let right = [
+        ("current_password", PASSWORD),
+        ("new_password", new),
+        ("confirm_password", new),
+        ("csrf", csrf.as_str()),
+    ];
+    let r = browser.post("/web/account/password", &right).await;
+    r.assert_status(429);
+    assert!(r.header("retry-after").is_some());
+    // Once it lapses, the old password still works: nothing was changed.
+    tokio::time::sleep(std::time::Duration::from_millis(secs * 1000 + 100)).await;
+    server.client("alice").go("PROPFIND", "/dav/calendars/alice/").await.assert_status(207);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_api_changes_the_password_given_the_current_one() {
     let server = server_with_alice().await;

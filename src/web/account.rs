@@ -3,7 +3,7 @@
 //! get the recovery codes once, turn off). Each action is a form with the session's CSRF
 //! token, carried out by the same `auth` functions as the management API.
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 
 use super::html::{self, escape};
 use super::{Form, PageResult, WebContext, csrf_refused, set_cookie};
@@ -169,13 +169,13 @@ pub fn change_password(ctx: &WebContext<'_>, form: &Form) -> PageResult {
                 stay_signed_in(ctx, me, |me| page(ctx, me, StatusCode::OK, &notice, None))
             }
             Err(e) => {
-                let status = match &e {
-                    PasswordChangeError::WrongPassword => StatusCode::FORBIDDEN,
-                    PasswordChangeError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-                    PasswordChangeError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                let (status, retry_after) = match &e {
+                    PasswordChangeError::WrongPassword => (StatusCode::FORBIDDEN, None),
+                    PasswordChangeError::Throttled(secs) => (StatusCode::TOO_MANY_REQUESTS, Some(*secs)),
+                    PasswordChangeError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
                     PasswordChangeError::Hash(_) | PasswordChangeError::Store(_) => return Err(e.into()),
                 };
-                page(ctx, me, status, &html::error(&capitalized(&e.to_string())), None)
+                failure_page(ctx, me, status, retry_after, &e.to_string())
             }
         }
     })
@@ -205,15 +205,31 @@ fn stay_signed_in(
 }
 
 fn two_factor_failure(ctx: &WebContext<'_>, me: &SignedIn, e: TwoFactorError) -> PageResult {
-    let status = match &e {
-        TwoFactorError::WrongPassword | TwoFactorError::WrongCode => StatusCode::FORBIDDEN,
-        TwoFactorError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+    let (status, retry_after) = match &e {
+        TwoFactorError::WrongPassword | TwoFactorError::WrongCode => (StatusCode::FORBIDDEN, None),
+        TwoFactorError::Throttled(secs) => (StatusCode::TOO_MANY_REQUESTS, Some(*secs)),
         TwoFactorError::AlreadyOn | TwoFactorError::NotOn | TwoFactorError::NoEnrollment => {
-            StatusCode::CONFLICT
+            (StatusCode::CONFLICT, None)
         }
         TwoFactorError::Random(_) | TwoFactorError::Store(_) => return Err(e.into()),
     };
-    page(ctx, me, status, &html::error(&capitalized(&e.to_string())), None)
+    failure_page(ctx, me, status, retry_after, &e.to_string())
+}
+
+/// The account page with `message` as an error above it; a throttled attempt says when to
+/// try again in `Retry-After` too (RFC 6585 §4), as the login page does.
+fn failure_page(
+    ctx: &WebContext<'_>,
+    me: &SignedIn,
+    status: StatusCode,
+    retry_after: Option<u64>,
+    message: &str,
+) -> PageResult {
+    let (mut response, user) = page(ctx, me, status, &html::error(&capitalized(message)), None)?;
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok((response, user))
 }
 
 fn capitalized(text: &str) -> String {
