@@ -40,25 +40,35 @@ mod mi_option {
     pub const ALLOW_THP: i32 = 43;
 }
 
+/// How long mimalloc keeps freed pages before handing them back (arenas: 10 times as long).
+const PURGE_DELAY_MS: std::os::raw::c_long = 0;
+
 /// Sets the allocators' limits; call once at start, before the runtime's threads exist.
 pub fn tune_allocator() {
-    // SAFETY: mi_option_set only stores an option value; the numbers are valid options (see
-    // `mi_option`).
-    unsafe {
-        // Commit arena memory as it is used, not the whole arena up front.
-        libmimalloc_sys::mi_option_set(mi_option::ARENA_EAGER_COMMIT, 0);
-        // Give freed pages back at once (the default waits 1 s, arenas 10 s).
-        libmimalloc_sys::mi_option_set(mi_option::PURGE_DELAY, 0);
-        // No transparent huge pages: a 2 MiB page stays resident while any byte of it is used.
-        libmimalloc_sys::mi_option_set(mi_option::ALLOW_THP, 0);
-    }
+    // An operator's MIMALLOC_* environment variable (mimalloc's own way to set an option)
+    // takes precedence over these defaults.
+    let set = |option: i32, env: &str, value: std::os::raw::c_long| {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: mi_option_set only stores an option value; the numbers are valid
+            // options (see `mi_option`).
+            unsafe { libmimalloc_sys::mi_option_set(option, value) }
+        }
+    };
+    // Commit arena memory as it is used, not the whole arena up front.
+    set(mi_option::ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0);
+    // Give freed pages back soon (the default waits 1 s, arenas 10 s).
+    set(mi_option::PURGE_DELAY, "MIMALLOC_PURGE_DELAY", PURGE_DELAY_MS);
+    // No transparent huge pages: a 2 MiB page stays resident while any byte of it is used.
+    set(mi_option::ALLOW_THP, "MIMALLOC_ALLOW_THP", 0);
     // mimalloc reads its THP option once, when the process starts (and advises its first arena
     // to use huge pages then); what it would do with the option off is turn THP off for the
     // process, so that is done here.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and only sets a process flag.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and only sets a process flag.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before other threads start.
