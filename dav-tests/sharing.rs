@@ -482,7 +482,7 @@ async fn grants_come_and_go_in_a_sync_of_the_homes_they_reach() {
 
 /// A calendar that comes into being under a grant that covers it (a new room, a new calendar
 /// of a room), or that is deleted while granted or shared (through DAV, with its room, with
-/// its owner's removal), is a change in the homes it shows in.
+/// its owner's removal or deletion), is a change in the homes it shows in.
 #[tokio::test]
 async fn collections_made_or_deleted_under_grants_and_shares_come_and_go_in_home_syncs() {
     let server = org_of_four().await;
@@ -542,6 +542,17 @@ async fn collections_made_or_deleted_under_grants_and_shares_come_and_go_in_home
     };
     server.store().remove_member(&removal).unwrap();
     changes(&mut token).await.assert_contains(&gone(carols));
+
+    // And one of a user deleted outright (`davit user delete`).
+    server.add_user("dave", Role::Collaborator);
+    let dave = server.client("dave");
+    api(&dave, "POST", "collections/dave/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let daves = collection_id(&server, "dave", "calendar");
+    changes(&mut token).await.assert_contains(&href(daves)).assert_lacks(&gone(daves));
+    server.store().delete_user("dave").unwrap();
+    changes(&mut token).await.assert_contains(&gone(daves));
     home_listing(&bob, "bob").await.assert_lacks("shared-");
     server.stop().await;
 }
