@@ -516,22 +516,24 @@ async fn collections_made_or_deleted_under_grants_and_shares_come_and_go_in_home
     api(&alice, "DELETE", "rooms/boardroom", "").await.assert_status(204);
     changes(&mut token).await.assert_contains(&gone(room));
 
+    // `owner` shares their calendar with bob: it arrives in his home.
+    let shared_with_bob = async |owner: &str, token: &mut String| {
+        let path = format!("collections/{owner}/calendar/shares");
+        api(&server.client(owner), "POST", &path, r#"{"to": "user:bob", "right": "view"}"#)
+            .await
+            .assert_status(201);
+        let id = collection_id(&server, owner, "calendar");
+        changes(token).await.assert_contains(&href(id)).assert_lacks(&gone(id));
+        id
+    };
+
     // A shared calendar its owner deletes leaves the sharee's home.
-    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
-        .await
-        .assert_status(201);
-    let alices = collection_id(&server, "alice", "calendar");
-    changes(&mut token).await.assert_contains(&href(alices)).assert_lacks(&gone(alices));
+    let alices = shared_with_bob("alice", &mut token).await;
     alice.go("DELETE", "/dav/calendars/alice/calendar/").await.assert_status(204);
     changes(&mut token).await.assert_contains(&gone(alices));
 
     // So does one of a member removed with their calendars deleted.
-    let carol = server.client("carol");
-    api(&carol, "POST", "collections/carol/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
-        .await
-        .assert_status(201);
-    let carols = collection_id(&server, "carol", "calendar");
-    changes(&mut token).await.assert_contains(&href(carols)).assert_lacks(&gone(carols));
+    let carols = shared_with_bob("carol", &mut token).await;
     let org = server.store().organizations().unwrap()[0].id;
     let carol_id = server.store().principal_by_slug("carol").unwrap().unwrap().id;
     let removal = davit::store::MemberRemoval {
@@ -545,12 +547,7 @@ async fn collections_made_or_deleted_under_grants_and_shares_come_and_go_in_home
 
     // And one of a user deleted outright (`davit user delete`).
     server.add_user("dave", Role::Collaborator);
-    let dave = server.client("dave");
-    api(&dave, "POST", "collections/dave/calendar/shares", r#"{"to": "user:bob", "right": "view"}"#)
-        .await
-        .assert_status(201);
-    let daves = collection_id(&server, "dave", "calendar");
-    changes(&mut token).await.assert_contains(&href(daves)).assert_lacks(&gone(daves));
+    let daves = shared_with_bob("dave", &mut token).await;
     server.store().delete_user("dave").unwrap();
     changes(&mut token).await.assert_contains(&gone(daves));
     home_listing(&bob, "bob").await.assert_lacks("shared-");

@@ -333,8 +333,20 @@ fn audience(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Id>> {
 
 /// A new collection arrives in the homes of the users that grants already reach with it (a
 /// grant of every calendar of the organization's teams and rooms takes a new team calendar).
-pub(super) fn mount_new_collection(tx: &Connection, collection_id: Id) -> StoreResult<()> {
-    refresh_mounts(tx, collection_id, &audience(tx, collection_id)?)
+pub(super) fn mount_new_collection(
+    tx: &Connection,
+    collection_id: Id,
+    kind: CollectionKind,
+) -> StoreResult<()> {
+    if !is_shareable(kind) {
+        return Ok(());
+    }
+    let users = audience(tx, collection_id)?;
+    if users.is_empty() {
+        // Most new collections: a user's own, which nothing shares yet.
+        return Ok(());
+    }
+    refresh_mounts(tx, collection_id, &users)
 }
 
 /// The homes (id, member name) in which these collections show now as shared or granted
@@ -346,11 +358,10 @@ pub(super) fn mounts_of(tx: &Connection, collections: &[Id]) -> StoreResult<Vec<
             .cached_row("SELECT kind FROM collections WHERE id = ?1", [collection], |r| r.get(0))
             .map_err(map_err)?;
         let Some(kind) = CollectionKind::parse(&kind).filter(|k| is_shareable(*k)) else { continue };
-        let area = home_area(kind);
-        for user in audience(tx, collection)? {
-            let Some(home) = home_of(tx, user, area)? else { continue };
-            if mounted_collections(tx, user, area)?.iter().any(|m| m.collection.id == collection) {
-                mounts.push((home, format!("{}/", crate::store::mount_segment(collection))));
+        let segment = format!("{}/", crate::store::mount_segment(collection));
+        for (home, mounted) in homes_showing(tx, collection, home_area(kind), &audience(tx, collection)?)? {
+            if mounted {
+                mounts.push((home, segment.clone()));
             }
         }
     }
@@ -392,6 +403,23 @@ fn home_area(kind: CollectionKind) -> HomeKind {
         CollectionKind::Addressbook => HomeKind::Addressbook,
         _ => HomeKind::Calendar,
     }
+}
+
+/// For each of `users` who has a home of `area`: that home, and whether the collection shows
+/// in it now.
+fn homes_showing(
+    tx: &Connection,
+    collection_id: Id,
+    area: HomeKind,
+    users: &[Id],
+) -> StoreResult<Vec<(Id, bool)>> {
+    let mut out = Vec::with_capacity(users.len());
+    for &user in users {
+        let Some(home) = home_of(tx, user, area)? else { continue };
+        let mounted = mounted_collections(tx, user, area)?.iter().any(|m| m.collection.id == collection_id);
+        out.push((home, mounted));
+    }
+    Ok(out)
 }
 
 fn home_of(tx: &Connection, user: Id, area: HomeKind) -> StoreResult<Option<Id>> {
@@ -665,9 +693,8 @@ fn refresh_mounts(tx: &Connection, collection_id: Id, users: &[Id]) -> StoreResu
         .map_err(map_err)?;
     let area = home_area(CollectionKind::parse(&kind).unwrap_or(CollectionKind::Calendar));
     let segment = format!("{}/", crate::store::mount_segment(collection_id));
-    for &user in users.iter().filter(|u| **u != owner) {
-        let Some(home) = home_of(tx, user, area)? else { continue };
-        let mounted = mounted_collections(tx, user, area)?.iter().any(|m| m.collection.id == collection_id);
+    let others: Vec<Id> = users.iter().copied().filter(|u| *u != owner).collect();
+    for (home, mounted) in homes_showing(tx, collection_id, area, &others)? {
         tree_write::record_change(tx, home, &segment, true, !mounted)?;
     }
     Ok(())

@@ -106,9 +106,7 @@ pub fn insert_collection(
     .map_err(map_err)?;
     let id = tx.last_insert_rowid();
     record_change(tx, parent, &format!("{segment}/"), true, false)?;
-    if matches!(kind, CollectionKind::Calendar | CollectionKind::Addressbook) {
-        super::org::mount_new_collection(tx, id)?;
-    }
+    super::org::mount_new_collection(tx, id, kind)?;
     Ok(id)
 }
 
