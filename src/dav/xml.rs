@@ -645,7 +645,9 @@ impl XmlWriter {
     /// A writer whose buffer holds `capacity` bytes before it grows (long listings).
     pub fn with_capacity(capacity: usize) -> Self {
         const DECL: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
-        let mut out = String::with_capacity(capacity.max(DECL.len()));
+        // Large answers reuse a kept buffer (see `memory::buffers`); an empty Vec is valid UTF-8.
+        let mut out = String::from_utf8(crate::memory::buffers::take(capacity.max(DECL.len())))
+            .unwrap_or_else(|_| String::with_capacity(capacity));
         out.push_str(DECL);
         XmlWriter { out }
     }

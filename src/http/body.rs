@@ -12,6 +12,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming};
 use tokio::sync::mpsc;
 
+use crate::memory::buffers;
+
 pub type ResponseBody = BoxBody<Bytes, io::Error>;
 
 /// Chunks produced ahead of the client: a slow reader holds the producer back after this many,
@@ -21,6 +23,16 @@ const STREAM_AHEAD: usize = 2;
 /// A whole, already built body.
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A whole body built by the handlers; a large buffer goes back to `memory::buffers` once
+/// sent, for the next large answer.
+pub fn whole(body: Vec<u8>) -> ResponseBody {
+    if body.capacity() >= buffers::MIN_POOLED {
+        full(Bytes::from_owner(buffers::Recycled(body)))
+    } else {
+        full(body)
+    }
 }
 
 /// A body streamed from `next_chunk`, which runs on the blocking pool one call at a time and

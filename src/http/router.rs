@@ -88,7 +88,7 @@ async fn respond(
     req: hyper::Request<Incoming>,
 ) -> (http::Response<ResponseBody>, Option<String>) {
     let base = state.config.base_path.clone();
-    let whole = |r: http::Response<Vec<u8>>| r.map(body::full);
+    let whole = |r: http::Response<Vec<u8>>| r.map(body::whole);
     // RFC 9112 §3.2: an HTTP/1.1 request with no Host header, or more than one, is a 400.
     let hosts = req.headers().get_all(header::HOST).iter().count();
     if req.version() == http::Version::HTTP_11 && hosts != 1 {
@@ -352,7 +352,7 @@ async fn serve_dav_small(
     })
     .await;
     match outcome {
-        Ok((r, user)) => (r.map(body::full), user),
+        Ok((r, user)) => (r.map(body::whole), user),
         Err(e) => {
             tracing::error!(error = %e, "request handler panicked");
             (plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").map(body::full), None)

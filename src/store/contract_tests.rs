@@ -407,12 +407,16 @@ fn feeds(store: &dyn Store, alice: &Principal) {
 
 fn query_prefilter(store: &dyn Store, alice: &Principal) {
     let cal = calendar_of(store, alice);
+    // Bodies of different lengths, and an instance list for one: the candidates of a query
+    // share one buffer, so each must get exactly its own slice of it.
+    let body_of = |seg: &str| format!("body of {seg}").repeat(seg.len());
+    let list_of = |seg: &str| (seg == "jan.ics").then(|| vec![1, 2, 3, 4, 5]);
     let put_indexed = |seg: &str, comp: &str, first: Option<i64>, last: Option<i64>| {
         store
             .put_object(&PutObject {
                 collection_id: cal.id,
                 segment: seg,
-                body: seg.as_bytes(),
+                body: body_of(seg).as_bytes(),
                 content_type: "text/calendar",
                 expect: Expect::Anything,
                 index: ObjectIndex {
@@ -420,7 +424,7 @@ fn query_prefilter(store: &dyn Store, alice: &Principal) {
                     comp_type: Some(comp.into()),
                     first_start: first,
                     last_end: last,
-                    instances: None,
+                    instances: list_of(seg),
                     search: vec![("FN".into(), format!("name of {seg}"))],
                 },
             })
@@ -445,6 +449,18 @@ fn query_prefilter(store: &dyn Store, alice: &Principal) {
     assert_eq!(names(Some("VEVENT"), Some(0), Some(100)), Vec::<String>::new(), "start bound is exclusive");
     assert_eq!(names(Some("VTODO"), Some(0), Some(1)), ["undated.ics"], "undated objects always qualify");
     assert_eq!(names(None, None, Some(120)), ["jan.ics", "undated.ics"]);
+    let found = store
+        .indexed_candidates(cal.id, Some("VEVENT"), Some(TimeSpan { start: Some(0), end: None }))
+        .unwrap();
+    let mine: Vec<_> = found
+        .iter()
+        .filter(|c| ["jan.ics", "forever.ics", "later.ics"].contains(&c.meta.segment.as_str()))
+        .collect();
+    assert_eq!(mine.len(), 3, "jan, forever and later");
+    for c in mine {
+        assert_eq!(&c.body[..], body_of(&c.meta.segment).as_bytes(), "{}", c.meta.segment);
+        assert_eq!(c.instances.as_deref(), list_of(&c.meta.segment).as_deref(), "{}", c.meta.segment);
+    }
     let cards: Vec<String> = store
         .card_candidates(cal.id, "FN", "%of jan%")
         .unwrap()

@@ -388,9 +388,10 @@ pub struct Feed {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub meta: ObjectMeta,
-    pub body: Vec<u8>,
+    /// The candidates of one query share one buffer (slices of it).
+    pub body: bytes::Bytes,
     /// `ObjectIndex::instances` as stored; `None` when never computed.
-    pub instances: Option<Vec<u8>>,
+    pub instances: Option<bytes::Bytes>,
 }
 
 /// A calendar object stored without an instance list, to be back-filled.

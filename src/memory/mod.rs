@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+pub mod buffers;
+
 /// Arenas for all threads: the blocking pool's threads share them (the lock is held for
 /// nanoseconds) instead of each pinning its own heap.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
