@@ -28,11 +28,7 @@ pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
 /// A whole body built by the handlers; a large buffer goes back to `memory::buffers` once
 /// sent, for the next large answer.
 pub fn whole(body: Vec<u8>) -> ResponseBody {
-    if body.capacity() >= buffers::MIN_POOLED {
-        full(Bytes::from_owner(buffers::Recycled(body)))
-    } else {
-        full(body)
-    }
+    full(buffers::into_bytes(body))
 }
 
 /// A body streamed from `next_chunk`, which runs on the blocking pool one call at a time and

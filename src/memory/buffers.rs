@@ -11,7 +11,7 @@
 use std::sync::Mutex;
 
 /// Buffers smaller than this come from the allocator as usual (its small pages are reused).
-pub const MIN_POOLED: usize = 64 * 1024;
+const MIN_POOLED: usize = 64 * 1024;
 /// Larger buffers (a whole-collection PROPFIND) are rare enough to be freed.
 const MAX_POOLED: usize = 2 << 20;
 /// Total capacity kept: eight concurrent month-sized answers.
@@ -24,8 +24,18 @@ pub fn take(capacity: usize) -> Vec<u8> {
     RESPONSES.take(capacity)
 }
 
-/// A response body whose buffer goes back to the pool once hyper has sent it.
-pub struct Recycled(pub Vec<u8>);
+/// `buf` as `Bytes`; a buffer of a size the pool keeps goes back to it when the last `Bytes`
+/// of it is dropped (a sent response body, a query's candidates).
+pub fn into_bytes(buf: Vec<u8>) -> bytes::Bytes {
+    if buf.capacity() >= MIN_POOLED {
+        bytes::Bytes::from_owner(Recycled(buf))
+    } else {
+        bytes::Bytes::from(buf)
+    }
+}
+
+/// A buffer that goes back to the pool when dropped.
+struct Recycled(Vec<u8>);
 
 impl AsRef<[u8]> for Recycled {
     fn as_ref(&self) -> &[u8] {
@@ -138,7 +148,7 @@ mod tests {
         let mut body = take(MAX_POOLED - 7);
         body.extend_from_slice(b"<D:multistatus/>");
         let memory = body.as_ptr();
-        let bytes = bytes::Bytes::from_owner(Recycled(body));
+        let bytes = into_bytes(body);
         assert_eq!(&bytes[..], b"<D:multistatus/>");
         drop(bytes);
         // Other tests may use the process-wide pool meanwhile: look for this buffer.

@@ -276,7 +276,7 @@ pub fn indexed_candidates(
         }
     };
     found.sort_unstable_by(|a, b| a.0.segment.cmp(&b.0.segment));
-    let shared = bytes::Bytes::from_owner(crate::memory::buffers::Recycled(arena));
+    let shared = crate::memory::buffers::into_bytes(arena);
     Ok(found
         .into_iter()
         .map(|(meta, body, instances)| Candidate {
