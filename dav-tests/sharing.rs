@@ -435,6 +435,69 @@ async fn shares_come_and_go_in_a_sync_of_the_sharees_home() {
     server.stop().await;
 }
 
+/// Deleting a team ends what it carried: its shares and grants leave its members' homes (a
+/// change in their home syncs), its memberships end, and the shared calendar stays its owner's.
+#[tokio::test]
+async fn deleting_a_team_ends_its_shares_and_memberships_and_nothing_else() {
+    let server = org_of_four().await;
+    let (alice, bob, carol) = (server.client("alice"), server.client("bob"), server.client("carol"));
+    alice
+        .put("/dav/calendars/alice/calendar/one.ics", "text/calendar", &event("one"))
+        .await
+        .assert_status(201);
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    api(&alice, "PUT", "teams/sales/members/bob", "").await.assert_status(204);
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "team:sales", "right": "modify"}"#)
+        .await
+        .assert_status(201);
+    // A grant to the team reaches bob too.
+    api(&alice, "POST", "rooms", r#"{"name": "boardroom"}"#).await.assert_status(201);
+    let body = r#"{"to": "team:sales", "collection": "boardroom/calendar", "use": "read"}"#;
+    api(&alice, "POST", "grants", body).await.assert_status(201);
+    let room = format!("/dav/calendars/bob/shared-{}/", collection_id(&server, "boardroom", "calendar"));
+    let id = collection_id(&server, "alice", "calendar");
+    let href = format!("/dav/calendars/bob/shared-{id}/");
+    bob.go("GET", &format!("{href}one.ics")).await.assert_status(200);
+    let synced = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    synced.assert_status(207).assert_contains(&href).assert_contains(&room);
+    let token = token_of(&synced);
+    let alice_before = server.snapshot("alice").await;
+
+    // Only an administrator deletes a team, and only one that exists.
+    api(&carol, "DELETE", "teams/sales", "").await.assert_status(403);
+    api(&alice, "DELETE", "teams/marketing", "").await.assert_status(404);
+    api(&alice, "DELETE", "teams/sales", "").await.assert_status(204);
+
+    let left = bob.body("REPORT", "/dav/calendars/bob/", &sync(&token)).await;
+    left.assert_status(207)
+        .assert_contains(&format!("{href}</D:href><D:status>HTTP/1.1 404"))
+        .assert_contains(&format!("{room}</D:href><D:status>HTTP/1.1 404"));
+    assert!(
+        json(&api(&alice, "GET", "grants", "").await).as_array().is_some_and(Vec::is_empty),
+        "a grant is left"
+    );
+    home_listing(&bob, "bob").await.assert_lacks("shared-");
+    bob.go("GET", &format!("{href}one.ics")).await.assert_status(404);
+    bob.go("GET", "/dav/calendars/alice/calendar/one.ics").await.assert_status(403);
+    let shares = json(&api(&alice, "GET", "collections/alice/calendar/shares", "").await);
+    assert_eq!(shares.as_array().map(Vec::len), Some(0), "{shares}");
+    assert_eq!(json(&api(&alice, "GET", "teams", "").await).as_array().map(Vec::len), Some(0));
+    let store = server.store();
+    let bob_id = store.principal_by_slug("bob").unwrap().unwrap().id;
+    assert!(store.teams_of(bob_id).unwrap().is_empty(), "bob is still in a team");
+    assert!(store.principal_by_slug("sales").unwrap().is_none(), "the team's principal is left");
+    // The calendar is alice's as before, less the share's mark (caldav-sharing §5.3.1).
+    let after = server.snapshot("alice").await;
+    assert_eq!(alice_before.replace("<CS:shared-owner/>", ""), after.replace("<CS:shared-owner/>", ""));
+    alice.go("GET", "/dav/calendars/alice/calendar/one.ics").await.assert_status(200);
+    // The name is free again: a new team of that name starts without members or shares.
+    api(&alice, "POST", "teams", r#"{"name": "sales"}"#).await.assert_status(201);
+    let teams = json(&api(&alice, "GET", "teams", "").await);
+    assert_eq!(teams[0]["members"].as_array().map(Vec::len), Some(0), "{teams}");
+    home_listing(&bob, "bob").await.assert_lacks("shared-");
+    server.stop().await;
+}
+
 /// Grants mount team and room collections in the homes they reach: their coming and going
 /// (a grant to a user, a grant to a team, a member joining that team) is a change in the home.
 #[tokio::test]

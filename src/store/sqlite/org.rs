@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Cached, map_err, now, rows, tree_write};
+use super::{Cached, map_err, now, rows, tree_read, tree_write};
 use crate::store::{
     CollectionAccess, CollectionField, CollectionKind, CollectionProps, ContentAccess, Disposition, Grant,
     GrantScope, Grantee, Held, HomeKind, Id, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -158,10 +158,20 @@ pub fn group_principals(conn: &Connection, org_id: Id, kind: PrincipalKind) -> S
 }
 
 pub fn delete_group_principal(tx: &Connection, id: Id) -> StoreResult<()> {
+    // A team's shares, grants and memberships end with it (ON DELETE CASCADE): what they
+    // showed in its members' homes is taken first, and its departure recorded after.
+    let reached = team_collections(tx, id)?;
+    let members = users_reached(tx, &Grantee::Team(id))?;
     let n =
         delete_principal_where(tx, id, "DELETE FROM principals WHERE id = ?1 AND kind IN ('team', 'room')")?;
     if n == 0 {
         return Err(StoreError::NotFound);
+    }
+    for collection in reached {
+        // The team's own collections went with it (delete_principal_where recorded those).
+        if tree_read::collection(tx, collection)?.is_some() {
+            refresh_mounts(tx, collection, &members)?;
+        }
     }
     Ok(())
 }
@@ -226,7 +236,15 @@ pub fn set_team_member(tx: &Connection, team_id: Id, user_id: Id, member: bool) 
 
 /// A user joining or leaving a team gains or loses the team's shares and grants in their home.
 fn refresh_team_mounts(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult<()> {
-    let shared: Vec<Id> = {
+    for collection in team_collections(tx, team_id)? {
+        refresh_mounts(tx, collection, &[user_id])?;
+    }
+    Ok(())
+}
+
+/// The collections a team reaches: those shared with it and those its grants cover.
+fn team_collections(tx: &Connection, team_id: Id) -> StoreResult<Vec<Id>> {
+    let mut collections: Vec<Id> = {
         let mut stmt = tx
             .prepare_cached(
                 "SELECT collection_id FROM shares WHERE grantee_kind = 'team' AND grantee_id = ?1",
@@ -235,10 +253,6 @@ fn refresh_team_mounts(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult
         let rows = stmt.query_map([team_id], |r| r.get(0)).map_err(map_err)?;
         rows.collect::<Result<_, _>>().map_err(map_err)?
     };
-    for collection in shared {
-        refresh_mounts(tx, collection, &[user_id])?;
-    }
-    // The team's grants reach the user too.
     let granted: Vec<(Id, Option<Id>, String)> = {
         let mut stmt = tx
             .prepare_cached("SELECT org_id, collection_id, scope FROM grants WHERE grantee_id = ?1")
@@ -247,11 +261,11 @@ fn refresh_team_mounts(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult
         rows.collect::<Result<_, _>>().map_err(map_err)?
     };
     for (org_id, collection_id, scope) in granted {
-        for collection in grant_collections(tx, org_id, collection_id, &scope)? {
-            refresh_mounts(tx, collection, &[user_id])?;
-        }
+        collections.extend(grant_collections(tx, org_id, collection_id, &scope)?);
     }
-    Ok(())
+    collections.sort_unstable();
+    collections.dedup();
+    Ok(collections)
 }
 
 /// The team and room collections a grant covers: the one it names, or those its scope takes.
