@@ -498,6 +498,38 @@ async fn deleting_a_team_ends_its_shares_and_memberships_and_nothing_else() {
     server.stop().await;
 }
 
+/// An organization-wide share never shows to external members: a member made external
+/// sees it leave in a sync of their home, and made internal again sees it arrive.
+#[tokio::test]
+async fn a_member_made_external_sees_organization_wide_shares_leave_their_home() {
+    let server = org_of_four().await;
+    let (alice, carol) = (server.client("alice"), server.client("carol"));
+    api(&alice, "POST", "collections/alice/calendar/shares", r#"{"to": "org", "right": "view"}"#)
+        .await
+        .assert_status(201);
+    let href = format!("/dav/calendars/carol/shared-{}/", collection_id(&server, "alice", "calendar"));
+    let gone = format!("{href}</D:href><D:status>HTTP/1.1 404");
+    let first = carol.body("REPORT", "/dav/calendars/carol/", &sync("")).await;
+    first.assert_status(207).assert_contains(&href);
+    let token = token_of(&first);
+
+    api(&alice, "PUT", "org/members/carol/role", r#"{"role": "external"}"#).await.assert_status(200);
+    home_listing(&carol, "carol").await.assert_lacks("shared-");
+    let left = carol.body("REPORT", "/dav/calendars/carol/", &sync(&token)).await;
+    left.assert_status(207).assert_contains(&gone);
+    let token = token_of(&left);
+    // A change between roles on the same side of the line changes nothing in the home.
+    api(&alice, "PUT", "org/members/bob/role", r#"{"role": "admin"}"#).await.assert_status(200);
+    let bob_home = home_listing(&server.client("bob"), "bob").await;
+    bob_home.assert_contains(&format!("shared-{}/", collection_id(&server, "alice", "calendar")));
+
+    api(&alice, "PUT", "org/members/carol/role", r#"{"role": "collaborator"}"#).await.assert_status(200);
+    let back = carol.body("REPORT", "/dav/calendars/carol/", &sync(&token)).await;
+    back.assert_status(207).assert_contains(&href).assert_lacks(&gone);
+    home_listing(&carol, "carol").await.assert_contains(&href);
+    server.stop().await;
+}
+
 /// Grants mount team and room collections in the homes they reach: their coming and going
 /// (a grant to a user, a grant to a team, a member joining that team) is a change in the home.
 #[tokio::test]

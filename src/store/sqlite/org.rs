@@ -71,7 +71,21 @@ pub fn set_role(tx: &Connection, org_id: Id, user_id: Id, role: Role) -> StoreRe
     )
     .map_err(map_err)?;
     // A member made external loses organization-wide shares at once: the access query
-    // excludes externals. Team memberships and grants stay; they were given explicitly.
+    // excludes externals (and one made internal gains them). Their home records the change,
+    // so a sync of it sees the shares leave or arrive. Team memberships and grants stay; they
+    // were given explicitly.
+    if (current == Role::External) != (role == Role::External) {
+        let org_wide: Vec<Id> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT collection_id FROM shares WHERE grantee_kind = 'org' AND org_id = ?1")
+                .map_err(map_err)?;
+            let rows = stmt.query_map([org_id], |r| r.get(0)).map_err(map_err)?;
+            rows.collect::<Result<_, _>>().map_err(map_err)?
+        };
+        for collection in org_wide {
+            refresh_mounts(tx, collection, &[user_id])?;
+        }
+    }
     Ok(())
 }
 
