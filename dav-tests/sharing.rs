@@ -519,9 +519,14 @@ async fn a_member_made_external_sees_organization_wide_shares_leave_their_home()
     left.assert_status(207).assert_contains(&gone);
     let token = token_of(&left);
     // A change between roles on the same side of the line changes nothing in the home.
+    let bob = server.client("bob");
+    let before = bob.body("REPORT", "/dav/calendars/bob/", &sync("")).await;
+    before.assert_status(207).assert_contains("shared-");
     api(&alice, "PUT", "org/members/bob/role", r#"{"role": "admin"}"#).await.assert_status(200);
-    let bob_home = home_listing(&server.client("bob"), "bob").await;
-    bob_home.assert_contains(&format!("shared-{}/", collection_id(&server, "alice", "calendar")));
+    bob.body("REPORT", "/dav/calendars/bob/", &sync(&token_of(&before)))
+        .await
+        .assert_status(207)
+        .assert_lacks("shared-");
 
     api(&alice, "PUT", "org/members/carol/role", r#"{"role": "collaborator"}"#).await.assert_status(200);
     let back = carol.body("REPORT", "/dav/calendars/carol/", &sync(&token)).await;
