@@ -56,7 +56,7 @@ fn index_is_exact(f: &Filter) -> bool {
 
 /// Candidate cards: from the index when every alternative (anyof) or at least one
 /// requirement (allof) is indexable, else the whole address book.
-fn candidates(ctx: &Ctx<'_>, coll: &Collection, f: &Filter) -> DavResult<Vec<(ObjectMeta, Vec<u8>)>> {
+fn candidates(ctx: &Ctx<'_>, coll: &Collection, f: &Filter) -> DavResult<Vec<(ObjectMeta, bytes::Bytes)>> {
     let patterns: Vec<Option<(&str, String)>> = f.prop_filters.iter().map(index_pattern).collect();
     let chosen: Vec<(&str, String)> = if f.all_of {
         patterns.into_iter().flatten().take(1).collect()
@@ -73,7 +73,7 @@ fn candidates(ctx: &Ctx<'_>, coll: &Collection, f: &Filter) -> DavResult<Vec<(Ob
         return Ok(ctx.store().card_candidates(coll.id, field, pattern)?);
     }
     let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<(ObjectMeta, Vec<u8>)> = Vec::new();
+    let mut out: Vec<(ObjectMeta, bytes::Bytes)> = Vec::new();
     for (field, pattern) in chosen {
         for candidate in ctx.store().card_candidates(coll.id, field, &pattern)? {
             if seen.insert(candidate.0.id) {

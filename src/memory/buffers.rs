@@ -27,11 +27,12 @@ pub fn take(capacity: usize) -> Vec<u8> {
 /// `buf` as `Bytes`; a buffer of a size the pool keeps goes back to it when the last `Bytes`
 /// of it is dropped (a sent response body, a query's candidates).
 pub fn into_bytes(buf: Vec<u8>) -> bytes::Bytes {
-    if buf.capacity() >= MIN_POOLED {
-        bytes::Bytes::from_owner(Recycled(buf))
-    } else {
-        bytes::Bytes::from(buf)
-    }
+    if kept_size(buf.capacity()) { bytes::Bytes::from_owner(Recycled(buf)) } else { bytes::Bytes::from(buf) }
+}
+
+/// Whether buffers of this capacity are kept (see MIN_POOLED and MAX_POOLED).
+fn kept_size(capacity: usize) -> bool {
+    (MIN_POOLED..=MAX_POOLED).contains(&capacity)
 }
 
 /// A buffer that goes back to the pool when dropped.
@@ -62,7 +63,7 @@ impl BufferPool {
     /// An empty buffer that holds at least `capacity` bytes: the smallest kept one that is
     /// large enough (big buffers stay for big answers), else a new one.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        if (MIN_POOLED..=MAX_POOLED).contains(&capacity) {
+        if kept_size(capacity) {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
             let fits = (0..kept.len()).filter(|&i| kept[i].capacity() >= capacity);
             if let Some(i) = fits.min_by_key(|&i| kept[i].capacity()) {
@@ -75,7 +76,7 @@ impl BufferPool {
     /// Keeps `buf`, emptied, when its size is worth keeping; over the budget the smallest kept
     /// buffers give way.
     pub fn give_back(&self, mut buf: Vec<u8>) {
-        if !(MIN_POOLED..=MAX_POOLED).contains(&buf.capacity()) {
+        if !kept_size(buf.capacity()) {
             return;
         }
         buf.clear();

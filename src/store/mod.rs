@@ -76,7 +76,7 @@ pub trait Store: Send + Sync + 'static {
         collection_id: Id,
         comp: Option<&str>,
         range: Option<TimeSpan>,
-    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
+    ) -> StoreResult<Vec<(ObjectMeta, bytes::Bytes)>>;
     /// `query_candidates` with each object's indexed instance list, which can decide a
     /// VEVENT time-range without parsing the body.
     fn indexed_candidates(
@@ -100,7 +100,7 @@ pub trait Store: Send + Sync + 'static {
         collection_id: Id,
         field: &str,
         pattern: &str,
-    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>>;
+    ) -> StoreResult<Vec<(ObjectMeta, bytes::Bytes)>>;
     /// Looks up `segments` below the `kind` home of the user `owner` in one consistent read:
     /// the owner, the home, the child collection each segment names in turn and, when every
     /// segment but the last names one and the last does not, the object it names. The same

@@ -350,7 +350,7 @@ impl Store for SqliteStore {
         collection_id: Id,
         comp: Option<&str>,
         range: Option<TimeSpan>,
-    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    ) -> StoreResult<Vec<(ObjectMeta, bytes::Bytes)>> {
         self.read(|c| tree_read::query_candidates(c, collection_id, comp, range))
     }
     fn indexed_candidates(
@@ -372,7 +372,7 @@ impl Store for SqliteStore {
         collection_id: Id,
         field: &str,
         pattern: &str,
-    ) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+    ) -> StoreResult<Vec<(ObjectMeta, bytes::Bytes)>> {
         self.read(|c| tree_read::card_candidates(c, collection_id, field, pattern))
     }
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {

@@ -75,14 +75,7 @@ pub fn set_role(tx: &Connection, org_id: Id, user_id: Id, role: Role) -> StoreRe
     // so a sync of it sees the shares leave or arrive. Team memberships and grants stay; they
     // were given explicitly.
     if (current == Role::External) != (role == Role::External) {
-        let org_wide: Vec<Id> = {
-            let mut stmt = tx
-                .prepare_cached("SELECT collection_id FROM shares WHERE grantee_kind = 'org' AND org_id = ?1")
-                .map_err(map_err)?;
-            let rows = stmt.query_map([org_id], |r| r.get(0)).map_err(map_err)?;
-            rows.collect::<Result<_, _>>().map_err(map_err)?
-        };
-        for collection in org_wide {
+        for collection in collections_shared_with(tx, &Grantee::Organization(org_id))? {
             refresh_mounts(tx, collection, &[user_id])?;
         }
     }
@@ -258,15 +251,7 @@ fn refresh_team_mounts(tx: &Connection, team_id: Id, user_id: Id) -> StoreResult
 
 /// The collections a team reaches: those shared with it and those its grants cover.
 fn team_collections(tx: &Connection, team_id: Id) -> StoreResult<Vec<Id>> {
-    let mut collections: Vec<Id> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT collection_id FROM shares WHERE grantee_kind = 'team' AND grantee_id = ?1",
-            )
-            .map_err(map_err)?;
-        let rows = stmt.query_map([team_id], |r| r.get(0)).map_err(map_err)?;
-        rows.collect::<Result<_, _>>().map_err(map_err)?
-    };
+    let mut collections = collections_shared_with(tx, &Grantee::Team(team_id))?;
     let granted: Vec<(Id, Option<Id>, String)> = {
         let mut stmt = tx
             .prepare_cached("SELECT org_id, collection_id, scope FROM grants WHERE grantee_id = ?1")
@@ -280,6 +265,27 @@ fn team_collections(tx: &Connection, team_id: Id) -> StoreResult<Vec<Id>> {
     collections.sort_unstable();
     collections.dedup();
     Ok(collections)
+}
+
+/// The collections shared with `grantee` itself (not with a team or organization holding it).
+fn collections_shared_with(tx: &Connection, grantee: &Grantee) -> StoreResult<Vec<Id>> {
+    use rusqlite::types::Value;
+    let (kind, _, _, email) = grantee_columns(grantee);
+    // A plain equality per kind of grantee, so that each uses its own (partial) index.
+    let (sql, key) = match grantee {
+        Grantee::User(id) | Grantee::Team(id) => {
+            ("SELECT collection_id FROM shares WHERE grantee_id = ?1 AND grantee_kind = ?2", Value::from(*id))
+        }
+        Grantee::Organization(id) => {
+            ("SELECT collection_id FROM shares WHERE org_id = ?1 AND grantee_kind = ?2", Value::from(*id))
+        }
+        Grantee::Email(_) => {
+            ("SELECT collection_id FROM shares WHERE email = ?1 AND grantee_kind = ?2", Value::from(email))
+        }
+    };
+    let mut stmt = tx.prepare_cached(sql).map_err(map_err)?;
+    let rows = stmt.query_map(params![key, kind], |r| r.get(0)).map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
 /// The team and room collections a grant covers: the one it names, or those its scope takes.

@@ -203,9 +203,9 @@ pub fn query_candidates(
     collection_id: Id,
     comp: Option<&str>,
     range: Option<TimeSpan>,
-) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+) -> StoreResult<Vec<(ObjectMeta, bytes::Bytes)>> {
     let found = indexed_candidates(conn, collection_id, comp, range)?;
-    Ok(found.into_iter().map(|c| (c.meta, c.body.to_vec())).collect())
+    Ok(found.into_iter().map(|c| (c.meta, c.body)).collect())
 }
 
 /// Longest occurrence span (seconds) of the objects found by a bounded range of
@@ -312,7 +312,7 @@ pub fn card_candidates(
     collection_id: Id,
     field: &str,
     pattern: &str,
-) -> StoreResult<Vec<(ObjectMeta, Vec<u8>)>> {
+) -> StoreResult<Vec<(ObjectMeta, bytes::Bytes)>> {
     // The hits of this address book's index rows, each card then fetched by id (sorted here:
     // an ORDER BY segment would make SQLite walk the whole collection instead). A contains
     // search (the usual one) is instr(): the index values and the text are both folded, so a
@@ -328,10 +328,10 @@ pub fn card_candidates(
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
         .query_map(params![collection_id, field, contained.as_deref().unwrap_or(pattern)], |r| {
-            Ok((rows::object(r)?, r.get::<_, Vec<u8>>(9)?))
+            Ok((rows::object(r)?, bytes::Bytes::from(r.get::<_, Vec<u8>>(9)?)))
         })
         .map_err(map_err)?;
-    let mut found: Vec<(ObjectMeta, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(map_err)?;
+    let mut found: Vec<(ObjectMeta, bytes::Bytes)> = rows.collect::<Result<_, _>>().map_err(map_err)?;
     found.sort_unstable_by(|a, b| a.0.segment.cmp(&b.0.segment));
     Ok(found)
 }
