@@ -571,41 +571,104 @@ fn replacement(b: u8, attr: bool) -> Option<&'static str> {
 }
 
 fn push_escaped(out: &mut String, s: &str, attr: bool) {
-    // Calendar and vCard lines are ~40 bytes; each CR grows by 4 (`&#13;`).
-    out.reserve(s.len() + s.len() / 8);
     if attr {
         push_escaped_bytewise(out, s, true);
         return;
     }
-    // Text: mostly iCalendar and vCard data, whose every line ends in CR and which seldom
-    // holds `&`, `<` or `>`. One search of the whole text for those three; without them,
-    // only the CRs are replaced, found by one iterator over the text (two searches per line
-    // of ~40 bytes cost ~9 instructions per byte: a quarter of a calendar-query).
-    let bytes = s.as_bytes();
-    if memchr::memchr3(b'&', b'<', b'>', bytes).is_none() {
-        let mut run_start = 0;
-        for cr in memchr::memchr_iter(b'\r', bytes) {
-            out.push_str(&s[run_start..cr]);
-            out.push_str("&#13;");
-            run_start = cr + 1;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of every x86-64 processor (the architecture's baseline).
+    unsafe {
+        push_escaped_text_sse2(out, s)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    push_escaped_bytewise(out, s, false);
+}
+
+/// Text: mostly iCalendar and vCard data, whose every line ends in CR (every ~25 bytes) and
+/// which seldom holds `&`, `<` or `>`. SSE2 compares 16 bytes at a time with all four; each
+/// block is stored to the output whole, and where it holds one of them the output goes on
+/// from there with the escape. Copying the runs between CRs with `push_str` instead (a
+/// capacity check and a `memcpy` call each) cost ~140 instructions per line: 17 % of a
+/// 100-href calendar-multiget.
+///
+/// # Safety
+/// The processor must have SSE2, which every x86-64 one has.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn push_escaped_text_sse2(out: &mut String, s: &str) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_storeu_si128,
+    };
+    /// Most bytes one step writes past `written`: a whole block (16), or up to 15 bytes of
+    /// one and then an escape stored as 8 bytes.
+    const STEP: usize = 24;
+    let src = s.as_bytes();
+    let (cr, amp) = (_mm_set1_epi8(b'\r' as i8), _mm_set1_epi8(b'&' as i8));
+    let (lt, gt) = (_mm_set1_epi8(b'<' as i8), _mm_set1_epi8(b'>' as i8));
+    // SAFETY: only whole UTF-8 sequences of `s` and ASCII escapes are written (each escaped
+    // byte is ASCII, so no sequence is split), and the length is set to what was written.
+    let vec = unsafe { out.as_mut_vec() };
+    let mut written = vec.len();
+    let mut at = 0;
+    while at < src.len() {
+        // Room for this step; lines of ~25 bytes grow by ~1/6 when their CRs are escaped.
+        if vec.capacity() - written < STEP {
+            // SAFETY: `..written` has been written.
+            unsafe { vec.set_len(written) };
+            vec.reserve((src.len() - at) + (src.len() - at) / 4 + STEP);
         }
-        out.push_str(&s[run_start..]);
-        return;
-    }
-    // Jump from CR to CR, and search each line for the other three.
-    let mut line_start = 0;
-    while line_start < bytes.len() {
-        let cr = memchr::memchr(b'\r', &bytes[line_start..]).map_or(bytes.len(), |i| line_start + i);
-        let line = &s[line_start..cr];
-        if memchr::memchr3(b'&', b'<', b'>', line.as_bytes()).is_some() {
-            push_escaped_bytewise(out, line, false);
+        let dst = vec.as_mut_ptr();
+        let escape = if at + 16 <= src.len() {
+            // SAFETY: the 16 bytes read start at `at` and end within `src`; the 16 bytes written
+            // start at `written` and end within the capacity (STEP, checked above).
+            let v = unsafe { _mm_loadu_si128(src.as_ptr().add(at).cast()) };
+            unsafe { _mm_storeu_si128(dst.add(written).cast(), v) };
+            let hits = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, amp)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, gt)),
+            );
+            let found = _mm_movemask_epi8(hits) as u32;
+            if found == 0 {
+                at += 16;
+                written += 16;
+                continue;
+            }
+            let first = found.trailing_zeros() as usize;
+            at += first;
+            written += first;
+            padded_escape(src[at])
         } else {
-            out.push_str(line);
-        }
-        if cr < bytes.len() {
-            out.push_str("&#13;");
-        }
-        line_start = cr + 1;
+            // The last bytes, one at a time.
+            let b = src[at];
+            match replacement(b, false) {
+                Some(_) => padded_escape(b),
+                None => {
+                    // SAFETY: `written` is within the capacity (checked above).
+                    unsafe { dst.add(written).write(b) };
+                    at += 1;
+                    written += 1;
+                    continue;
+                }
+            }
+        };
+        // SAFETY: 8 bytes from `written`, at most 15 bytes past where this step began: within
+        // the capacity (STEP, checked above).
+        unsafe { dst.add(written).cast::<[u8; 8]>().write_unaligned(escape.0) };
+        at += 1;
+        written += escape.1;
+    }
+    // SAFETY: `..written` has been written, within the capacity.
+    unsafe { vec.set_len(written) };
+}
+
+/// The escape of `&`, `<`, `>` or CR padded to 8 bytes, and its length.
+#[inline]
+fn padded_escape(b: u8) -> ([u8; 8], usize) {
+    match b {
+        b'&' => (*b"&amp;\0\0\0", 5),
+        b'<' => (*b"&lt;\0\0\0\0", 4),
+        b'>' => (*b"&gt;\0\0\0\0", 4),
+        _ => (*b"&#13;\0\0\0", 5),
     }
 }
 
@@ -1138,15 +1201,20 @@ mod tests {
     }
 
     #[test]
-    fn line_wise_text_escaping_equals_the_byte_wise_one() {
+    fn block_wise_text_escaping_equals_the_byte_wise_one() {
         let mut rng = Rng(0x5eed);
         let pieces = ["\r\n", "\r", "&", "<", ">", "é", "日本", "SUMMARY:x", " ", "\n", "\"", "&amp;"];
-        for _ in 0..2000 {
-            let n = rng.below(12);
+        // Up to ~300 bytes: escapes and multi-byte characters at every place in and across the
+        // 16-byte blocks, and tails of every length.
+        for _ in 0..4000 {
+            let n = rng.below(60);
             let text: String = (0..n).map(|_| rng.pick(&pieces)).collect();
-            let mut expected = String::new();
+            // Onto text already written (as in a response), with and without spare capacity.
+            let before = rng.pick(&["", "<C:calendar-data>", "é"]);
+            let mut expected = before.to_owned();
             push_escaped_bytewise(&mut expected, &text, false);
-            let mut got = String::new();
+            let mut got = String::with_capacity(rng.below(64));
+            got.push_str(before);
             push_escaped_text(&mut got, &text);
             assert_eq!(got, expected, "{text:?}");
         }
