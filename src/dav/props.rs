@@ -509,7 +509,7 @@ fn dav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> {
             _ => PropValue::Text(String::from("davit")),
         },
         "getetag" => match res {
-            Resource::Object { meta, .. } => PropValue::Text(format!("\"{}\"", meta.etag)),
+            Resource::Object { meta, .. } => PropValue::Text(quoted(&meta.etag)),
             _ => return None,
         },
         "getcontenttype" => match res {
@@ -630,6 +630,16 @@ fn carddav_prop(ctx: &Ctx<'_>, res: &Resource, name: &str) -> Option<PropValue> 
         "addressbook-description" => PropValue::Text(book?.props.description.clone()?),
         _ => return None,
     })
+}
+
+/// An entity tag as a header and `DAV:getetag` carry it: in double quotes (one per member of
+/// every listing, query and multiget, so without the formatting machinery).
+fn quoted(etag: &str) -> String {
+    let mut s = String::with_capacity(etag.len() + 2);
+    s.push('"');
+    s.push_str(etag);
+    s.push('"');
+    s
 }
 
 #[cfg(test)]

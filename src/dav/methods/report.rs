@@ -110,17 +110,32 @@ fn multiget(
         }
         _ => vec![None; hrefs.len()],
     };
-    let mut members: HashMap<&str, LoadedObject> = HashMap::new();
-    if let Resource::Collection { coll, .. } = res {
-        let mut segments: Vec<&str> = direct.iter().flatten().map(|s| s.as_ref()).collect();
-        segments.sort_unstable();
-        segments.dedup();
-        if !segments.is_empty() {
-            for object in ctx.store().loaded_objects(coll.id, &segments, dead_props)? {
-                // Keyed by the requested spelling (equal to the stored segment).
-                if let Ok(i) = segments.binary_search(&object.meta.segment.as_str()) {
-                    members.insert(segments[i], object);
-                }
+    // Each member segment named once, sorted; `slot_of[k]` is the slot of href k's. Slots, not
+    // a map keyed by segment: hashing was ~3 % of a 100-href multiget.
+    let mut by_segment: Vec<usize> = (0..hrefs.len()).filter(|&k| direct[k].is_some()).collect();
+    by_segment.sort_unstable_by(|&a, &b| direct[a].cmp(&direct[b]));
+    let mut segments: Vec<&str> = Vec::with_capacity(by_segment.len());
+    let mut slot_of: Vec<Option<usize>> = vec![None; hrefs.len()];
+    // How often each slot's segment is named: its object is moved out at the last mention and
+    // copied before that.
+    let mut mentions: Vec<usize> = Vec::with_capacity(by_segment.len());
+    for k in by_segment {
+        let segment = direct[k].as_deref().unwrap_or_default();
+        if segments.last() != Some(&segment) {
+            segments.push(segment);
+            mentions.push(0);
+        }
+        slot_of[k] = Some(segments.len() - 1);
+        *mentions.last_mut().expect("pushed") += 1;
+    }
+    let mut members: Vec<Option<LoadedObject>> = Vec::new();
+    if let Resource::Collection { coll, .. } = res
+        && !segments.is_empty()
+    {
+        members.resize_with(segments.len(), || None);
+        for object in ctx.store().loaded_objects(coll.id, &segments, dead_props)? {
+            if let Ok(i) = segments.binary_search(&object.meta.segment.as_str()) {
+                members[i] = Some(object);
             }
         }
     }
@@ -132,19 +147,23 @@ fn multiget(
     let size: usize = loaded
         .values()
         .map(|(_, o)| &o.body)
-        .chain(members.values().map(|o| &o.body))
+        .chain(members.iter().flatten().map(|o| &o.body))
         .map(|b| b.len() + b.len() / 8 + 300)
         .sum();
     let mut ms = MultistatusWriter::new(ctx.headers.minimal, size);
-    for ((href, path), direct) in hrefs.iter().zip(&paths).zip(&direct) {
-        if let Some(segment) = direct {
-            match members.get(segment.as_ref()) {
-                Some(object) => {
-                    let member =
-                        res.member(Member::Object(object.meta.clone())).ok_or_else(DavError::not_found)?;
-                    // The same href may be named twice: the object stays for the next one.
-                    let dead = object.dead_props.clone();
-                    describe_loaded(&mut ms, ctx, &member, object, dead, href, props, content)?;
+    for (k, (href, path)) in hrefs.iter().zip(&paths).enumerate() {
+        if let Some(slot) = slot_of[k] {
+            mentions[slot] -= 1;
+            let object = match mentions[slot] {
+                0 => members.get_mut(slot).and_then(Option::take),
+                _ => members.get(slot).cloned().flatten(),
+            };
+            match object {
+                Some(mut object) => {
+                    let dead = std::mem::take(&mut object.dead_props);
+                    let body = std::mem::take(&mut object.body);
+                    let member = res.member(Member::Object(object.meta)).ok_or_else(DavError::not_found)?;
+                    describe_loaded(&mut ms, ctx, &member, &body, dead, href, props, content)?;
                 }
                 None => ms.push(&status(href, StatusCode::NOT_FOUND)),
             }
@@ -153,7 +172,7 @@ fn multiget(
         match path.as_ref().and_then(|p| loaded.remove(p)) {
             Some((member, mut object)) => {
                 let dead = std::mem::take(&mut object.dead_props);
-                describe_loaded(&mut ms, ctx, &member, &object, dead, href, props, content)?;
+                describe_loaded(&mut ms, ctx, &member, &object.body, dead, href, props, content)?;
             }
             // Not a member object of a collection (or named twice): resolved on its own.
             None => ms.push(&multiget_one(ctx, href, path.as_ref(), props, content)?),
@@ -169,7 +188,7 @@ fn describe_loaded(
     ms: &mut MultistatusWriter,
     ctx: &Ctx<'_>,
     member: &Resource,
-    object: &LoadedObject,
+    body: &[u8],
     dead: Vec<crate::store::DeadProp>,
     href: &str,
     props: &Propfind,
@@ -179,7 +198,8 @@ fn describe_loaded(
         ms.push(&status(href, StatusCode::FORBIDDEN));
         return Ok(());
     }
-    let with_body = Content { body: Some((object.meta.id, &object.body)), ..*content };
+    let Resource::Object { meta, .. } = member else { return Err(DavError::not_found()) };
+    let with_body = Content { body: Some((meta.id, body)), ..*content };
     describe_into(ms, ctx, member, props, Some(&with_body), dead, Some(href))
 }
 
