@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_long_spans.sql")),
     (7, include_str!("migrations/0007_live_change_per_object.sql")),
     (8, include_str!("migrations/0008_all_day_instance_lists.sql")),
+    (9, include_str!("migrations/0009_new_object_names_its_change.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -161,5 +162,50 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexed, 1);
+    }
+
+    #[test]
+    fn version_9_leaves_a_new_object_naming_its_change_alone_and_still_replaces_older_rows() {
+        let mut conn = schema_at(8);
+        conn.execute_batch(
+            "
+             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
+             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at, rev)
+                 VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0, 2);
+             INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, created_at,
+                                  modified_at, change_rev)
+                 VALUES (100, 10, 'old.ics', 'e', 'text/calendar', 1, x'00', 0, 0, 2);
+             INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
+                 VALUES (10, 2, 'old.ics', 0, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        // A new object inserted naming the change logged next (as put_object does).
+        conn.execute_batch(
+            "INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, created_at,
+                                  modified_at, change_rev)
+                 VALUES (101, 10, 'new.ics', 'e', 'text/calendar', 1, x'00', 0, 0, 3);
+             INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
+                 VALUES (10, 3, 'new.ics', 0, 0, 0);
+             INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
+                 VALUES (10, 4, 'old.ics', 0, 0, 0);",
+        )
+        .unwrap();
+        let log: Vec<(i64, String)> = conn
+            .prepare("SELECT rev, segment FROM changes ORDER BY rev")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            log,
+            [(3, "new.ics".into()), (4, "old.ics".into())],
+            "the new row stays; old.ics's is replaced"
+        );
+        let change_rev = |id: i64| -> Option<i64> {
+            conn.query_row("SELECT change_rev FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+        };
+        assert_eq!((change_rev(100), change_rev(101)), (Some(4), Some(3)));
     }
 }

@@ -209,10 +209,12 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>, etag: &str, t: i64) -> S
             old.id
         }
         None => {
+            // Named as the holder of the change logged below at `rev`: the log's trigger then
+            // leaves the new row alone instead of rewriting it (migration 9).
             tx.cached_execute(
                 "INSERT INTO objects (collection_id, segment, uid, etag, content_type, size, body,
-                     comp_type, first_start, last_end, created_at, modified_at, instances)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+                     comp_type, first_start, last_end, created_at, modified_at, instances, change_rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
                 params![
                     put.collection_id,
                     put.segment,
@@ -225,7 +227,8 @@ pub fn put_object(tx: &Connection, put: &PutObject<'_>, etag: &str, t: i64) -> S
                     ix.first_start,
                     ix.last_end,
                     t,
-                    ix.instances
+                    ix.instances,
+                    rev
                 ],
             )
             .map_err(uid_conflict)?;

@@ -4,8 +4,9 @@
 //! the server at the disk's commit rate however many clients write. Instead, concurrent writes
 //! share one transaction (a *batch*). A caller hands its closure to the writer thread and
 //! sleeps; the thread runs every queued closure in turn, each inside a SAVEPOINT of the
-//! batch's transaction so that a failing one is undone alone, and COMMITs when the queue is
-//! empty (or the batch is full or old enough). The writes that arrive during that COMMIT form
+//! batch's transaction so that a failing one is undone alone (the first of a batch runs
+//! without one: its failure rolls back a transaction that holds nothing else), and COMMITs
+//! when the queue is empty (or the batch is full or old enough). The writes that arrive during that COMMIT form
 //! the next batch. No write returns `Ok` before the COMMIT that made it durable succeeded; when
 //! that COMMIT fails, every writer of the batch gets the error.
 //!
@@ -197,8 +198,23 @@ impl Shared {
                         }
                     },
                 };
+                // The first write of a batch needs no savepoint: if it fails, the whole
+                // transaction holds nothing else and is rolled back. A savepoint copies every
+                // page the write changes into SQLite's statement journal first: ~15 % of the
+                // writer's instructions for a PUT of a new event (callgrind).
+                let alone = b.wrote.is_empty();
                 // SAFETY: the job is unfinished, so its caller still waits (see `write`).
-                let wrote = unsafe { (*job.work.as_ptr()).run(conn) };
+                let wrote = unsafe { (*job.work.as_ptr()).run(conn, !alone) };
+                if alone && !wrote && !conn.is_autocommit() {
+                    // Undoes exactly the failed write; the next write opens a new batch.
+                    let rolled_back = run(conn, "ROLLBACK");
+                    batch = None;
+                    job.finish(Ok(()));
+                    if let Err(e) = rolled_back {
+                        tracing::error!(error = %e, "rolling back a failed write failed");
+                    }
+                    continue;
+                }
                 if conn.is_autocommit() {
                     // SQLite answers some failures (I/O error, disk full, out of memory) by
                     // rolling back the whole transaction, taking the batch's earlier writes with it.
@@ -253,8 +269,9 @@ impl Batch {
 
 /// A caller's closure and the place for its outcome, type-erased for the writer thread.
 trait Work {
-    /// Runs the closure in a savepoint; `true` if it succeeded (its changes are in the batch).
-    fn run(&mut self, conn: &Connection) -> bool;
+    /// Runs the closure, in a savepoint when `isolated` (so that a failure undoes only its
+    /// own changes); `true` if it succeeded (its changes are in the batch).
+    fn run(&mut self, conn: &Connection, isolated: bool) -> bool;
 }
 
 struct Slot<F, T> {
@@ -263,9 +280,9 @@ struct Slot<F, T> {
 }
 
 impl<F: FnOnce(&Connection) -> StoreResult<T>, T> Work for Slot<F, T> {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection, isolated: bool) -> bool {
         let Some(f) = self.f.take() else { return false };
-        let out = catch_unwind(AssertUnwindSafe(|| in_savepoint(conn, f)));
+        let out = catch_unwind(AssertUnwindSafe(|| if isolated { in_savepoint(conn, f) } else { f(conn) }));
         let wrote = matches!(out, Ok(Ok(_)));
         self.out = Some(out);
         wrote
@@ -540,6 +557,55 @@ mod tests {
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 4, "{results:?}");
         assert_eq!(committed(&db.path), vec![1, 2, 3, 4], "only the failing write's row is gone");
         assert_eq!(batches_ended(&db.writer), 1);
+    }
+
+    /// `writes` queued in this order behind the held connection, then run as one batch.
+    fn one_batch_in_order<T: Send + 'static>(
+        db: &Db,
+        writes: Vec<Write<T>>,
+    ) -> Vec<std::thread::Result<StoreResult<T>>> {
+        let held = db.writer.shared.conn.lock().unwrap();
+        let mut handles = Vec::new();
+        for (i, f) in writes.into_iter().enumerate() {
+            let w = db.writer.clone();
+            handles.push(std::thread::spawn(move || w.write(f)));
+            while lock(&db.writer.shared.queue).jobs.len() <= i {
+                std::thread::yield_now();
+            }
+        }
+        drop(held);
+        handles.into_iter().map(|h| h.join()).collect()
+    }
+
+    #[test]
+    fn a_failing_first_write_of_a_batch_is_undone_alone() {
+        // The first write of a batch runs without a savepoint: its failure rolls back the
+        // transaction, and the writes queued after it form a batch of their own.
+        let db = db();
+        let mut writes: Vec<Write<()>> = vec![Box::new(|c: &Connection| {
+            insert(c, 99)?;
+            Err(StoreError::PreconditionFailed)
+        })];
+        writes.extend((1..=3).map(|i| Box::new(move |c: &Connection| insert(c, i)) as Write<()>));
+        let results = one_batch_in_order(&db, writes);
+        assert!(matches!(results[0], Ok(Err(StoreError::PreconditionFailed))), "{results:?}");
+        assert!(results[1..].iter().all(|r| matches!(r, Ok(Ok(())))), "{results:?}");
+        assert_eq!(committed(&db.path), vec![1, 2, 3], "the failed write's row is gone");
+        assert!(db.writer.idle().unwrap().conn.is_autocommit(), "no transaction left open");
+    }
+
+    #[test]
+    fn a_panicking_first_write_of_a_batch_is_undone_alone() {
+        let db = db();
+        let mut writes: Vec<Write<()>> = vec![Box::new(|c: &Connection| {
+            insert(c, 99)?;
+            panic!("closure panics");
+        })];
+        writes.extend((1..=2).map(|i| Box::new(move |c: &Connection| insert(c, i)) as Write<()>));
+        let results = one_batch_in_order(&db, writes);
+        assert!(results[0].is_err(), "the panic reaches its own caller");
+        assert!(results[1..].iter().all(|r| matches!(r, Ok(Ok(())))));
+        assert_eq!(committed(&db.path), vec![1, 2]);
     }
 
     #[test]
