@@ -6,9 +6,9 @@
 //! sleeps; the thread runs every queued closure in turn, each inside a SAVEPOINT of the
 //! batch's transaction so that a failing one is undone alone (the first of a batch runs
 //! without one: its failure rolls back a transaction that holds nothing else), and COMMITs
-//! when the queue is empty (or the batch is full or old enough). The writes that arrive during that COMMIT form
-//! the next batch. No write returns `Ok` before the COMMIT that made it durable succeeded; when
-//! that COMMIT fails, every writer of the batch gets the error.
+//! when the queue is empty (or the batch is full or old enough). The writes that arrive during
+//! that COMMIT form the next batch. No write returns `Ok` before the COMMIT that made it
+//! durable succeeded; when that COMMIT fails, every writer of the batch gets the error.
 //!
 //! Why a thread of its own: when the callers took turns on a mutex instead, each write's turn
 //! began only once its own thread had been woken and scheduled, and each caller slept and was
