@@ -116,6 +116,21 @@ mod tests {
         assert_eq!(list(102), Some(vec![]), "tasks have no lists");
     }
 
+    /// The change log's (revision, member) rows, in revision order.
+    fn change_log(conn: &Connection) -> Vec<(i64, String)> {
+        conn.prepare("SELECT rev, segment FROM changes ORDER BY rev")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The revision of the live change object `id` names.
+    fn change_rev(conn: &Connection, id: i64) -> Option<i64> {
+        conn.query_row("SELECT change_rev FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    }
+
     #[test]
     fn version_7_points_each_object_at_its_live_change() {
         let mut conn = schema_at(6);
@@ -132,10 +147,7 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let change_rev = |id: i64| -> Option<i64> {
-            conn.query_row("SELECT change_rev FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
-        };
-        assert_eq!((change_rev(100), change_rev(101)), (Some(2), Some(4)), "back-filled");
+        assert_eq!((change_rev(&conn, 100), change_rev(&conn, 101)), (Some(2), Some(4)), "back-filled");
         // The next change of x.ics replaces its row through change_rev.
         conn.execute(
             "INSERT INTO changes (collection_id, rev, segment, is_collection, deleted, changed_at)
@@ -143,15 +155,9 @@ mod tests {
             [],
         )
         .unwrap();
-        let log: Vec<(i64, String)> = conn
-            .prepare("SELECT rev, segment FROM changes ORDER BY rev")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let log = change_log(&conn);
         assert_eq!(log, [(3, "gone.ics".into()), (4, "y.ics".into()), (5, "x.ics".into())]);
-        assert_eq!(change_rev(100), Some(5));
+        assert_eq!(change_rev(&conn, 100), Some(5));
         // The member index now holds the tombstone only.
         let indexed: i64 = conn
             .query_row(
@@ -191,21 +197,12 @@ mod tests {
                  VALUES (10, 4, 'old.ics', 0, 0, 0);",
         )
         .unwrap();
-        let log: Vec<(i64, String)> = conn
-            .prepare("SELECT rev, segment FROM changes ORDER BY rev")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let log = change_log(&conn);
         assert_eq!(
             log,
             [(3, "new.ics".into()), (4, "old.ics".into())],
             "the new row stays; old.ics's is replaced"
         );
-        let change_rev = |id: i64| -> Option<i64> {
-            conn.query_row("SELECT change_rev FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
-        };
-        assert_eq!((change_rev(100), change_rev(101)), (Some(4), Some(3)));
+        assert_eq!((change_rev(&conn, 100), change_rev(&conn, 101)), (Some(4), Some(3)));
     }
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 
-use crate::store::{Collection, CollectionKind, CollectionProps, ObjectMeta, Principal, PrincipalKind};
+use crate::store::{Collection, CollectionKind, CollectionProps, Id, ObjectMeta, Principal, PrincipalKind};
 
 pub const COLLECTION_COLUMNS: &str = "id, owner_id, parent_id, kind, segment, displayname, \
      description, color, sort_order, timezone, components, rev, sync_floor, created_at, modified_at";
@@ -44,6 +44,25 @@ pub fn object(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
         size: row.get::<_, i64>(6)? as u64,
         created_at: row.get(7)?,
         modified_at: row.get(8)?,
+    })
+}
+
+/// OBJECT_COLUMNS without the two that a look-up by collection and segment already knows
+/// (reading columns was a tenth of the time per object of a multiget).
+pub const OBJECT_COLUMNS_IN_PLACE: &str = "id, uid, etag, content_type, size, created_at, modified_at";
+
+/// `object` from OBJECT_COLUMNS_IN_PLACE, for the object found at `segment` of `collection_id`.
+pub fn object_in_place(row: &Row<'_>, collection_id: Id, segment: &str) -> rusqlite::Result<ObjectMeta> {
+    Ok(ObjectMeta {
+        id: row.get(0)?,
+        collection_id,
+        segment: segment.to_owned(),
+        uid: row.get(1)?,
+        etag: row.get(2)?,
+        content_type: row.get(3)?,
+        size: row.get::<_, i64>(4)? as u64,
+        created_at: row.get(5)?,
+        modified_at: row.get(6)?,
     })
 }
 

@@ -171,30 +171,16 @@ pub fn loaded_objects(
 ) -> StoreResult<Vec<LoadedObject>> {
     conn.execute_batch("BEGIN").map_err(map_err)?;
     let result = (|| {
-        // The collection and the segment are known: the row gives the rest (a tenth of the
-        // time per object went to reading columns).
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, uid, etag, content_type, size, created_at, modified_at, body FROM objects
-                 WHERE collection_id = ?1 AND segment = ?2",
-            )
-            .map_err(map_err)?;
+        let sql = format!(
+            "SELECT {}, body FROM objects WHERE collection_id = ?1 AND segment = ?2",
+            rows::OBJECT_COLUMNS_IN_PLACE
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
         let mut out = Vec::with_capacity(segments.len());
         for &segment in segments {
             let found = stmt
                 .query_row(params![collection_id, segment], |r| {
-                    let meta = ObjectMeta {
-                        id: r.get(0)?,
-                        collection_id,
-                        segment: segment.to_owned(),
-                        uid: r.get(1)?,
-                        etag: r.get(2)?,
-                        content_type: r.get(3)?,
-                        size: r.get::<_, i64>(4)? as u64,
-                        created_at: r.get(5)?,
-                        modified_at: r.get(6)?,
-                    };
-                    Ok((meta, r.get::<_, Vec<u8>>(7)?))
+                    Ok((rows::object_in_place(r, collection_id, segment)?, r.get::<_, Vec<u8>>(7)?))
                 })
                 .optional()
                 .map_err(map_err)?;
