@@ -33,7 +33,7 @@ use super::cache::{FeedKey, RenderedFeeds};
 use super::render::{self, Renderer};
 use super::token::token_hash;
 use crate::state::AppState;
-use crate::store::{Collection, Feed, FeedSettings, Id, Store};
+use crate::store::{Collection, Feed, FeedSettings, Store};
 
 /// Bump when the rendered output changes for the same stored data (new privacy rule, new
 /// header line): every ETag changes with it, so subscribers refetch.
@@ -241,7 +241,8 @@ pub struct FeedStream {
     store: Arc<dyn Store>,
     collection: Collection,
     renderer: Renderer,
-    after: Id,
+    /// The segment of the last object streamed (`""` before the first).
+    after: String,
     phase: Phase,
     gzip: Option<GzEncoder<Vec<u8>>>,
     skipped: usize,
@@ -255,7 +256,7 @@ impl FeedStream {
             store,
             renderer: Renderer::new(&feed.settings),
             collection: feed.collection,
-            after: 0,
+            after: String::new(),
             phase: Phase::Header,
             gzip: gzip.then(|| GzEncoder::new(Vec::new(), Compression::default())),
             skipped: 0,
@@ -313,25 +314,28 @@ impl FeedStream {
     }
 
     fn next_batch(&mut self) -> io::Result<String> {
-        let batch = self.store.object_bodies_after(self.collection.id, self.after, BATCH).map_err(|e| {
-            tracing::error!(collection = self.collection.id, error = %e, "feed: reading objects failed");
-            io::Error::other(e.to_string())
-        })?;
+        let mut batch =
+            self.store.object_bodies_after(self.collection.id, &self.after, BATCH).map_err(|e| {
+                tracing::error!(collection = self.collection.id, error = %e, "feed: reading objects failed");
+                io::Error::other(e.to_string())
+            })?;
         if batch.len() < BATCH {
             self.phase = Phase::Footer;
         }
         let mut out = String::new();
-        for (id, body) in &batch {
-            self.after = *id;
+        for (segment, body) in &batch {
             if let Err(e) = self.renderer.object(body, &mut out) {
                 self.skipped += 1;
                 tracing::warn!(
                     collection = self.collection.id,
-                    object = id,
+                    object = ?segment,
                     error = %e,
                     "feed: skipping a stored object that does not parse"
                 );
             }
+        }
+        if let Some((last, _)) = batch.pop() {
+            self.after = last;
         }
         Ok(out)
     }

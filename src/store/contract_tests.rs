@@ -397,10 +397,12 @@ fn feeds(store: &dyn Store, alice: &Principal) {
     store.set_feed(cal.id, "token-b", &busy).unwrap();
     assert!(store.feed_by_token_hash("token-a").unwrap().is_none());
     assert_eq!(store.feed_of(cal.id).unwrap(), Some(busy));
-    let first = store.object_bodies_after(cal.id, 0, 2).unwrap();
+    let first = store.object_bodies_after(cal.id, "", 2).unwrap();
     assert_eq!(first.len(), 2);
-    let rest = store.object_bodies_after(cal.id, first[1].0, 1000).unwrap();
-    assert!(rest.iter().all(|(id, _)| *id > first[1].0));
+    assert!(first[0].0 < first[1].0, "in segment order");
+    let rest = store.object_bodies_after(cal.id, &first[1].0, 1000).unwrap();
+    assert!(rest.iter().all(|(segment, _)| *segment > first[1].0));
+    assert!(rest.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(store.remove_feed(cal.id).unwrap());
     assert!(store.feed_by_token_hash("token-b").unwrap().is_none());
 }
@@ -826,6 +828,29 @@ fn recording_a_change_uses_the_member_index() {
         .map(Result::unwrap)
         .collect();
     assert!(plan.iter().any(|p| p.contains("changes_by_member")), "{plan:?}");
+}
+
+#[test]
+fn a_feed_pages_through_the_member_index_without_sorting() {
+    // Feeds page by segment since schema version 10 dropped their own index (collection, id):
+    // each batch must be a range of the UNIQUE (collection_id, segment) index, not a scan of
+    // the calendar sorted per batch.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("davit.sqlite3");
+    drop(sqlite::SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", sqlite::OBJECT_BODIES_AFTER))
+        .unwrap()
+        .query_map(rusqlite::params![1, "a.ics", 500], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.starts_with("SEARCH objects USING INDEX") && p.contains("segment>?")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
 }
 
 /// Principal search (RFC 3744 §9.4): scope by organization, caseless matching, terms.

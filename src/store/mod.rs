@@ -140,14 +140,15 @@ pub trait Store: Send + Sync + 'static {
     fn remove_feed(&self, collection_id: Id) -> StoreResult<bool>;
     fn feed_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Feed>>;
     fn feed_of(&self, collection_id: Id) -> StoreResult<Option<FeedSettings>>;
-    /// Bodies of the collection's members in batches of at most `batch`, ordered by id,
-    /// starting after `after_id` (streaming a large calendar with flat memory).
+    /// Segments and bodies of the collection's members in batches of at most `batch`, ordered
+    /// by segment, starting after `after_segment` (`""` for the first batch): streaming a large
+    /// calendar with flat memory.
     fn object_bodies_after(
         &self,
         collection_id: Id,
-        after_id: Id,
+        after_segment: &str,
         batch: usize,
-    ) -> StoreResult<Vec<(Id, Vec<u8>)>>;
+    ) -> StoreResult<Vec<(String, Vec<u8>)>>;
 
     // ---- organizations: members, teams, rooms, grants, shares --------------------------
     fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>>;

@@ -151,17 +151,16 @@ pub fn feed_of(conn: &Connection, collection_id: Id) -> StoreResult<Option<FeedS
         .map_err(map_err)
 }
 
+pub(crate) const OBJECT_BODIES_AFTER: &str = "SELECT segment, body FROM objects
+     WHERE collection_id = ?1 AND segment > ?2 ORDER BY segment LIMIT ?3";
+
 pub fn object_bodies_after(
     conn: &Connection,
     collection_id: Id,
-    after: Id,
+    after: &str,
     batch: usize,
-) -> StoreResult<Vec<(Id, Vec<u8>)>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, body FROM objects WHERE collection_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )
-        .map_err(map_err)?;
+) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached(OBJECT_BODIES_AFTER).map_err(map_err)?;
     let rows = stmt
         .query_map(params![collection_id, after, batch as i64], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(map_err)?;

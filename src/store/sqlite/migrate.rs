@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_live_change_per_object.sql")),
     (8, include_str!("migrations/0008_all_day_instance_lists.sql")),
     (9, include_str!("migrations/0009_new_object_names_its_change.sql")),
+    (10, include_str!("migrations/0010_feed_pages_by_name.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -24,6 +24,8 @@ use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use super::{StoreError, StoreResult};
 
+#[cfg(test)]
+pub(crate) use credentials::OBJECT_BODIES_AFTER;
 pub use migrate::SCHEMA_VERSION;
 #[cfg(test)]
 pub(crate) use principal_search::{register_casemap, search_query};
@@ -432,10 +434,10 @@ impl Store for SqliteStore {
     fn object_bodies_after(
         &self,
         collection_id: Id,
-        after_id: Id,
+        after_segment: &str,
         batch: usize,
-    ) -> StoreResult<Vec<(Id, Vec<u8>)>> {
-        self.read(|c| credentials::object_bodies_after(c, collection_id, after_id, batch))
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.read(|c| credentials::object_bodies_after(c, collection_id, after_segment, batch))
     }
     fn org_members(&self, org_id: Id) -> StoreResult<Vec<OrgMember>> {
         self.read(|c| org::org_members(c, org_id))
