@@ -663,6 +663,11 @@ async fn the_token_never_reaches_the_log() {
         .finish();
     // The test runtime is single-threaded, so the server's access log runs on this thread.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // tracing caches per call site whether anyone listens; while one dispatcher exists, a test
+    // running in parallel without a subscriber can switch the access log off for this one (it
+    // failed ~1 run in 5). A second live dispatcher makes the cache ask every registered one
+    // (as operations::access_log_has_one_line_per_request_and_never_the_credentials does).
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let s = setup().await;
     s.server
         .store()
