@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod ical;
 pub mod import;
+pub mod inline;
 pub mod memory;
 pub mod org;
 pub mod principal_search;

@@ -109,6 +109,11 @@ impl PasswordHasher {
     /// `None` (unknown user) and an unparsable stored hash both verify against the dummy hash
     /// and return `false`, so they take as long as a wrong password for a real user.
     pub fn verify_or_dummy(&self, phc: Option<&str>, pw: &str) -> bool {
+        // It blocks for tens of milliseconds, also while waiting for a slot or a twin flight.
+        crate::inline::long_blocking(|| self.verify_or_dummy_here(phc, pw))
+    }
+
+    fn verify_or_dummy_here(&self, phc: Option<&str>, pw: &str) -> bool {
         let key = flight_key(phc.unwrap_or(&self.dummy), pw);
         let (flight, leader) = {
             let mut in_flight = lock(&self.in_flight);

@@ -1,5 +1,6 @@
 //! The async edge: sockets, HTTP/1 and HTTP/2, routing, authentication, bounded bodies,
-//! access logging and graceful shutdown. Everything else runs on the blocking pool.
+//! access logging and graceful shutdown. Everything else runs on the blocking pool, or inline
+//! on a worker that is to spare (`crate::inline`).
 
 pub(crate) mod auth;
 mod body;

@@ -318,8 +318,9 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 
 /// A DAV request with a small body (the common case: every PROPFIND, REPORT and PUT of one
 /// event or card): the body is read first, then authentication and the handler run in one
-/// task on the blocking pool, which saves a hand-over to the pool and back per request. What
-/// a client sees is the same as on the general path: a refusal drains such a body too.
+/// step, inline on this worker when one is to spare (`crate::inline`), else as one task on
+/// the blocking pool. What a client sees is the same as on the general path: a refusal drains
+/// such a body too.
 async fn serve_dav_small(
     state: &Arc<AppState>,
     peer: SocketAddr,
@@ -330,7 +331,7 @@ async fn serve_dav_small(
     let read = read_bounded(body, declared, state.config.max_body_bytes).await;
     let state = state.clone();
     let ip = peer.ip();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let work = move || {
         let subject = super::auth::authenticate_blocking(&state, &parts.headers, ip);
         match (subject, read) {
             (Err(refusal), read) => {
@@ -349,8 +350,14 @@ async fn serve_dav_small(
                 (dav::handle(&state, subject, request), Some(user))
             }
         }
-    })
-    .await;
+    };
+    let outcome = match crate::inline::Slot::take() {
+        Some(slot) => slot.run(work).map_err(|panic| {
+            let message = panic.downcast_ref::<&str>().map(|s| s.to_string());
+            message.or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default()
+        }),
+        None => tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string()),
+    };
     match outcome {
         Ok((r, user)) => (r.map(body::whole), user),
         Err(e) => {
