@@ -470,7 +470,8 @@ async fn run_workloads(
             && let Some(dir) = sqlite_ceiling_dir
         {
             // The disk's fsync rate drifts with whatever else the machine does: measure the
-            // ceiling again right before the PUT workload that is compared with it.
+            // ceiling again right before (and below, right after) the PUT workload that is
+            // compared with it.
             println!("--> ceiling again, right before PUT: SQLite commits, synchronous=FULL ...");
             match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
                 Ok(c) => {
@@ -532,7 +533,18 @@ async fn run_workloads(
                 Outcome::Failed(format!("{e:#}"))
             }
         };
+        let put_ran = w == Workload::PutNew && matches!(outcome, Outcome::Ran(_));
         rep.workloads.push((w, outcome));
+        if put_ran && let Some(dir) = sqlite_ceiling_dir {
+            println!("--> ceiling again, right after PUT: SQLite commits, synchronous=FULL ...");
+            match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
+                Ok(c) => {
+                    println!("    {:.0} commits/s", c.per_second());
+                    rep.sqlite_after_put = Some(c);
+                }
+                Err(e) => println!("!!! SQLite ceiling failed: {e:#}"),
+            }
+        }
     }
 }
 
