@@ -21,13 +21,13 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     init_tracing(&config.log);
     crate::memory::tune_allocator();
-    // Blocking work is SQLite (one writer, a few readers) and argon2: a pool far above the
-    // core count only adds threads and memory under load (512 by default).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         // Requests run inline on the workers (see crate::inline), so there are more of them
         // than cores on a small machine.
         .worker_threads(cores.max(crate::inline::MIN_WORKERS))
+        // Blocking work is SQLite (one writer, a few readers) and argon2: a pool far above
+        // the core count only adds threads and memory under load (512 by default).
         .max_blocking_threads(32)
         // mimalloc keeps freed pages with the thread that used them; a blocking thread
         // idle for a second ends and hands them back. With tokio's 10 s, the memory of a

@@ -36,8 +36,9 @@ use crate::state::AppState;
 use crate::store::{Collection, Feed, FeedSettings, Store};
 
 /// Bump when the rendered output changes for the same stored data (new privacy rule, new
-/// header line): every ETag changes with it, so subscribers refetch.
-pub const FORMAT_VERSION: &str = "davit-feed-1";
+/// header line, another order of the events): every ETag changes with it, so subscribers
+/// refetch. 2: events in member-name order (schema version 10), not creation order.
+pub const FORMAT_VERSION: &str = "davit-feed-2";
 
 /// Stored objects read and rendered per chunk.
 pub const BATCH: usize = 200;

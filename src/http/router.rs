@@ -354,7 +354,9 @@ async fn serve_dav_small(
     let outcome = match crate::inline::Slot::take() {
         Some(slot) => slot.run(work).map_err(|panic| {
             let message = panic.downcast_ref::<&str>().map(|s| s.to_string());
-            message.or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default()
+            message
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into())
         }),
         None => tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string()),
     };
