@@ -813,20 +813,25 @@ fn sqlite_refuses_a_newer_schema() {
     assert!(matches!(sqlite::SqliteStore::open(&path), Err(StoreError::NewerSchema { found: 999, .. })));
 }
 
-#[test]
-fn recording_a_change_uses_the_member_index() {
-    // A scan here made every PUT cost O(collection size) (found by davit-bench).
+/// SQLite's plan for `sql` with `params` in a fresh database at the current schema, one line
+/// per step.
+fn query_plan(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("davit.sqlite3");
     drop(sqlite::SqliteStore::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let plan: Vec<String> = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", sqlite::PRUNE_MEMBER_CHANGES))
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .unwrap()
-        .query_map(rusqlite::params![1, "a", 0], |r| r.get::<_, String>(3))
+        .query_map(params, |r| r.get::<_, String>(3))
         .unwrap()
         .map(Result::unwrap)
-        .collect();
+        .collect()
+}
+
+#[test]
+fn recording_a_change_uses_the_member_index() {
+    // A scan here made every PUT cost O(collection size) (found by davit-bench).
+    let plan = query_plan(sqlite::PRUNE_MEMBER_CHANGES, rusqlite::params![1, "a", 0]);
     assert!(plan.iter().any(|p| p.contains("changes_by_member")), "{plan:?}");
 }
 
@@ -835,17 +840,7 @@ fn a_feed_pages_through_the_member_index_without_sorting() {
     // Feeds page by segment since schema version 10 dropped their own index (collection, id):
     // each batch must be a range of the UNIQUE (collection_id, segment) index, not a scan of
     // the calendar sorted per batch.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("davit.sqlite3");
-    drop(sqlite::SqliteStore::open(&path).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let plan: Vec<String> = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", sqlite::OBJECT_BODIES_AFTER))
-        .unwrap()
-        .query_map(rusqlite::params![1, "a.ics", 500], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let plan = query_plan(sqlite::OBJECT_BODIES_AFTER, rusqlite::params![1, "a.ics", 500]);
     assert!(
         plan.iter().any(|p| p.starts_with("SEARCH objects USING INDEX") && p.contains("segment>?")),
         "{plan:?}"

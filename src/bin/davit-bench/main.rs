@@ -472,14 +472,7 @@ async fn run_workloads(
             // The disk's fsync rate drifts with whatever else the machine does: measure the
             // ceiling again right before (and below, right after) the PUT workload that is
             // compared with it.
-            println!("--> ceiling again, right before PUT: SQLite commits, synchronous=FULL ...");
-            match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
-                Ok(c) => {
-                    println!("    {:.0} commits/s", c.per_second());
-                    rep.sqlite_before_put = Some(c);
-                }
-                Err(e) => println!("!!! SQLite ceiling failed: {e:#}"),
-            }
+            rep.sqlite_before_put = ceiling_again(dir, s, "before");
         }
         println!("--> {}: {} ...", server.kind.name(), w.label());
         if !s.only_workloads.is_empty() && !s.only_workloads.contains(&w) {
@@ -536,14 +529,22 @@ async fn run_workloads(
         let put_ran = w == Workload::PutNew && matches!(outcome, Outcome::Ran(_));
         rep.workloads.push((w, outcome));
         if put_ran && let Some(dir) = sqlite_ceiling_dir {
-            println!("--> ceiling again, right after PUT: SQLite commits, synchronous=FULL ...");
-            match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
-                Ok(c) => {
-                    println!("    {:.0} commits/s", c.per_second());
-                    rep.sqlite_after_put = Some(c);
-                }
-                Err(e) => println!("!!! SQLite ceiling failed: {e:#}"),
-            }
+            rep.sqlite_after_put = ceiling_again(dir, s, "after");
+        }
+    }
+}
+
+/// The SQLite ceiling measured again, right `when` ("before", "after") the PUT workload.
+fn ceiling_again(dir: &Path, s: &Settings, when: &str) -> Option<ceilings::SqliteCeiling> {
+    println!("--> ceiling again, right {when} PUT: SQLite commits, synchronous=FULL ...");
+    match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
+        Ok(c) => {
+            println!("    {:.0} commits/s", c.per_second());
+            Some(c)
+        }
+        Err(e) => {
+            println!("!!! SQLite ceiling failed: {e:#}");
+            None
         }
     }
 }
