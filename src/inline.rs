@@ -5,7 +5,8 @@
 //! thread, then the worker again for the answer), and on a busy 2-core machine each wake-up
 //! waits for a core. Run inline, a PUT's work continues on the thread that read the request,
 //! and the writer thread wakes the very thread that writes the answer. Measured with 8
-//! clients, interleaved rounds: PUT of new events +6–14 % req/s, calendar-multiget +8–29 %.
+//! clients and 8 workers, interleaved rounds: PUT of new events +5 % req/s (4 rounds),
+//! calendar-multiget +5 % (2 rounds); more workers added to that (see [`MIN_WORKERS`]).
 //!
 //! What keeps the runtime responsive although that work blocks (SQLite, the group commit):
 //! * at most all workers but one run such work at a time ([`Slot::take`]); the rest of the
