@@ -132,14 +132,23 @@ mod tests {
         conn.query_row("SELECT change_rev FROM objects WHERE id = ?1", [id], |r| r.get(0)).unwrap()
     }
 
+    /// A database at `version` with user 1, its calendar home 1 and calendar 10 at `rev`.
+    fn calendar_at(version: i64, rev: i64) -> Connection {
+        let conn = schema_at(version);
+        conn.execute_batch(&format!(
+            "INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
+             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at, rev)
+                 VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0, {rev});"
+        ))
+        .unwrap();
+        conn
+    }
+
     #[test]
     fn version_7_points_each_object_at_its_live_change() {
-        let mut conn = schema_at(6);
+        let mut conn = calendar_at(6, 4);
         conn.execute_batch(
             "
-             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
-             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at, rev)
-                 VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0, 4);
              INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, created_at, modified_at)
                  VALUES (100, 10, 'x.ics', 'e', 'text/calendar', 1, x'00', 0, 0),
                         (101, 10, 'y.ics', 'e', 'text/calendar', 1, x'00', 0, 0);
@@ -173,12 +182,9 @@ mod tests {
 
     #[test]
     fn version_9_leaves_a_new_object_naming_its_change_alone_and_still_replaces_older_rows() {
-        let mut conn = schema_at(8);
+        let mut conn = calendar_at(8, 2);
         conn.execute_batch(
             "
-             INSERT INTO principals (id, kind, slug, display_name, created_at) VALUES (1, 'user', 'a', 'A', 0);
-             INSERT INTO collections (id, owner_id, parent_id, kind, segment, created_at, modified_at, rev)
-                 VALUES (1, 1, NULL, 'calendar-home', 'a', 0, 0, 0), (10, 1, 1, 'calendar', 'cal', 0, 0, 2);
              INSERT INTO objects (id, collection_id, segment, etag, content_type, size, body, created_at,
                                   modified_at, change_rev)
                  VALUES (100, 10, 'old.ics', 'e', 'text/calendar', 1, x'00', 0, 0, 2);

@@ -34,17 +34,7 @@ pub const OBJECT_COLUMNS: &str =
     "id, collection_id, segment, uid, etag, content_type, size, created_at, modified_at";
 
 pub fn object(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
-    Ok(ObjectMeta {
-        id: row.get(0)?,
-        collection_id: row.get(1)?,
-        segment: row.get(2)?,
-        uid: row.get(3)?,
-        etag: row.get(4)?,
-        content_type: row.get(5)?,
-        size: row.get::<_, i64>(6)? as u64,
-        created_at: row.get(7)?,
-        modified_at: row.get(8)?,
-    })
+    object_from(row, 3, row.get(0)?, row.get(1)?, row.get(2)?)
 }
 
 /// OBJECT_COLUMNS without the two that a look-up by collection and segment already knows
@@ -53,16 +43,28 @@ pub const OBJECT_COLUMNS_IN_PLACE: &str = "id, uid, etag, content_type, size, cr
 
 /// `object` from OBJECT_COLUMNS_IN_PLACE, for the object found at `segment` of `collection_id`.
 pub fn object_in_place(row: &Row<'_>, collection_id: Id, segment: &str) -> rusqlite::Result<ObjectMeta> {
+    object_from(row, 1, row.get(0)?, collection_id, segment.to_owned())
+}
+
+/// The object whose columns from `uid` to `modified_at` (in OBJECT_COLUMNS order) start at
+/// column `uid_at` of `row`.
+fn object_from(
+    row: &Row<'_>,
+    uid_at: usize,
+    id: Id,
+    collection_id: Id,
+    segment: String,
+) -> rusqlite::Result<ObjectMeta> {
     Ok(ObjectMeta {
-        id: row.get(0)?,
+        id,
         collection_id,
-        segment: segment.to_owned(),
-        uid: row.get(1)?,
-        etag: row.get(2)?,
-        content_type: row.get(3)?,
-        size: row.get::<_, i64>(4)? as u64,
-        created_at: row.get(5)?,
-        modified_at: row.get(6)?,
+        segment,
+        uid: row.get(uid_at)?,
+        etag: row.get(uid_at + 1)?,
+        content_type: row.get(uid_at + 2)?,
+        size: row.get::<_, i64>(uid_at + 3)? as u64,
+        created_at: row.get(uid_at + 4)?,
+        modified_at: row.get(uid_at + 5)?,
     })
 }
 

@@ -436,33 +436,39 @@ mod tests {
         w.shared.batches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Starts each write on its own thread while the test holds the connection, and waits
-    /// until all of them are queued; they run once the returned guard is dropped.
+    /// Starts each write on its own thread while the test holds the connection, each queued
+    /// before the next starts (so they run in this order); they run once the returned guard
+    /// is dropped.
     fn queue_behind_held_connection<T: Send + 'static>(
         db: &Db,
         writes: Vec<Write<T>>,
     ) -> (MutexGuard<'_, WriterConn>, Vec<std::thread::JoinHandle<StoreResult<T>>>) {
         let held = db.writer.shared.conn.lock().unwrap();
-        let n = writes.len();
-        let handles: Vec<_> = writes
-            .into_iter()
-            .map(|f| {
-                let w = db.writer.clone();
-                std::thread::spawn(move || w.write(f))
-            })
-            .collect();
-        while lock(&db.writer.shared.queue).jobs.len() < n {
-            std::thread::yield_now();
+        let mut handles = Vec::new();
+        for (i, f) in writes.into_iter().enumerate() {
+            let w = db.writer.clone();
+            handles.push(std::thread::spawn(move || w.write(f)));
+            while lock(&db.writer.shared.queue).jobs.len() <= i {
+                std::thread::yield_now();
+            }
         }
         (held, handles)
     }
 
-    /// Runs `writes` on their own threads while the test holds the connection, so that all of
-    /// them queue up and then run as one batch; returns their results in order.
-    fn one_batch<T: Send + 'static>(db: &Db, writes: Vec<Write<T>>) -> Vec<StoreResult<T>> {
+    /// Runs `writes` in this order as one batch (queued behind the held connection); returns
+    /// each one's outcome, a panic included.
+    fn one_batch_in_order<T: Send + 'static>(
+        db: &Db,
+        writes: Vec<Write<T>>,
+    ) -> Vec<std::thread::Result<StoreResult<T>>> {
         let (held, handles) = queue_behind_held_connection(db, writes);
         drop(held);
-        handles.into_iter().map(|h| h.join().expect("writer thread")).collect()
+        handles.into_iter().map(|h| h.join()).collect()
+    }
+
+    /// `one_batch_in_order` for writes that do not panic.
+    fn one_batch<T: Send + 'static>(db: &Db, writes: Vec<Write<T>>) -> Vec<StoreResult<T>> {
+        one_batch_in_order(db, writes).into_iter().map(|r| r.expect("writer thread")).collect()
     }
 
     #[test]
@@ -557,24 +563,6 @@ mod tests {
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 4, "{results:?}");
         assert_eq!(committed(&db.path), vec![1, 2, 3, 4], "only the failing write's row is gone");
         assert_eq!(batches_ended(&db.writer), 1);
-    }
-
-    /// `writes` queued in this order behind the held connection, then run as one batch.
-    fn one_batch_in_order<T: Send + 'static>(
-        db: &Db,
-        writes: Vec<Write<T>>,
-    ) -> Vec<std::thread::Result<StoreResult<T>>> {
-        let held = db.writer.shared.conn.lock().unwrap();
-        let mut handles = Vec::new();
-        for (i, f) in writes.into_iter().enumerate() {
-            let w = db.writer.clone();
-            handles.push(std::thread::spawn(move || w.write(f)));
-            while lock(&db.writer.shared.queue).jobs.len() <= i {
-                std::thread::yield_now();
-            }
-        }
-        drop(held);
-        handles.into_iter().map(|h| h.join()).collect()
     }
 
     #[test]
