@@ -466,14 +466,6 @@ async fn run_workloads(
     sqlite_ceiling_dir: Option<&Path>,
 ) {
     for w in Workload::ALL {
-        if w == Workload::PutNew
-            && let Some(dir) = sqlite_ceiling_dir
-        {
-            // The disk's fsync rate drifts with whatever else the machine does: measure the
-            // ceiling again right before (and below, right after) the PUT workload that is
-            // compared with it.
-            rep.sqlite_before_put = ceiling_again(dir, s, "before");
-        }
         println!("--> {}: {} ...", server.kind.name(), w.label());
         if !s.only_workloads.is_empty() && !s.only_workloads.contains(&w) {
             println!("    skipped: not asked for (--workload)");
@@ -493,7 +485,16 @@ async fn run_workloads(
             }
             Ok(Prepared::Ready { make_req, expect, note, target }) => {
                 let target = target.unwrap_or_else(|| server.target.clone());
-                let mut m = measure_on(server, &target, &make_req, &expect, s, w.label()).await;
+                let mut m = match sqlite_ceiling_dir {
+                    Some(dir) if w == Workload::PutNew => {
+                        let (m, ceiling) =
+                            measure_put_in_turns_with_ceiling(server, &target, &make_req, &expect, s, dir)
+                                .await;
+                        rep.sqlite_during_put = ceiling;
+                        m
+                    }
+                    _ => measure_on(server, &target, &make_req, &expect, s, w.label()).await,
+                };
                 m.note = note;
                 if (m.run.cut > 0 || m.solo.cut > 0) && server.kind == servers::Kind::Radicale {
                     println!(
@@ -526,27 +527,52 @@ async fn run_workloads(
                 Outcome::Failed(format!("{e:#}"))
             }
         };
-        let put_ran = w == Workload::PutNew && matches!(outcome, Outcome::Ran(_));
         rep.workloads.push((w, outcome));
-        if put_ran && let Some(dir) = sqlite_ceiling_dir {
-            rep.sqlite_after_put = ceiling_again(dir, s, "after");
-        }
     }
 }
 
-/// The SQLite ceiling measured again, right `when` ("before", "after") the PUT workload.
-fn ceiling_again(dir: &Path, s: &Settings, when: &str) -> Option<ceilings::SqliteCeiling> {
-    println!("--> ceiling again, right {when} PUT: SQLite commits, synchronous=FULL ...");
-    match ceilings::sqlite_full_commits(&dir.join("sqlite-ceiling"), s.sqlite_duration) {
-        Ok(c) => {
-            println!("    {:.0} commits/s", c.per_second());
-            Some(c)
-        }
+/// Concurrent slices of the PUT workload and of the SQLite ceiling.
+const PUT_SLICES: u32 = 5;
+
+/// The PUT workload in `PUT_SLICES` slices, taken in turns with slices of the SQLite ceiling
+/// (one before each and one after the last; twice the ceiling's own duration in all). The
+/// machine's speed drifts by a tenth and more within a minute, and the target compares the
+/// two: in turns, the drift weighs on both alike. Returns the ceiling's slices as well.
+async fn measure_put_in_turns_with_ceiling(
+    server: &Server,
+    target: &Arc<load::Target>,
+    make_req: &Gen,
+    expect: &Expect,
+    s: &Settings,
+    dir: &Path,
+) -> (Measured, Vec<ceilings::SqliteCeiling>) {
+    let mut db = match ceilings::CeilingDb::create(&dir.join("sqlite-ceiling")) {
+        Ok(db) => Some(db),
         Err(e) => {
             println!("!!! SQLite ceiling failed: {e:#}");
             None
         }
-    }
+    };
+    let slice = s.sqlite_duration * 2 / (PUT_SLICES + 1);
+    let mut ceiling = Vec::new();
+    let mut ceiling_slice = || {
+        if let Some(d) = db.as_mut() {
+            match d.commit_for(slice) {
+                Ok(c) => {
+                    println!("    SQLite ceiling slice: {:.0} commits/s", c.per_second());
+                    ceiling.push(c);
+                }
+                Err(e) => {
+                    println!("!!! SQLite ceiling failed: {e:#}");
+                    db = None;
+                }
+            }
+        }
+    };
+    let item = [(target.clone(), make_req.clone(), expect.clone())];
+    let what = Workload::PutNew.label();
+    let m = measure_interleaved(server, &item, s, PUT_SLICES, what, Some(&mut ceiling_slice)).await;
+    (m.into_iter().next().unwrap_or_default(), ceiling)
 }
 
 /// Warm-up (one request), a solo run (1 client) and the concurrent run, with the server's
@@ -560,7 +586,8 @@ async fn measure_on(
     what: &str,
 ) -> Measured {
     let mut v =
-        measure_interleaved(server, &[(target.clone(), make_req.clone(), expect.clone())], s, 1, what).await;
+        measure_interleaved(server, &[(target.clone(), make_req.clone(), expect.clone())], s, 1, what, None)
+            .await;
     v.pop().unwrap_or_default()
 }
 
@@ -611,13 +638,15 @@ impl Probe {
 
 /// Like `measure_on` for several workloads at once, run in `slices` interleaved rounds
 /// (round-robin over the workloads), so that a machine whose load drifts over time affects
-/// them all alike. The time and count bounds are split evenly over the rounds.
+/// them all alike. The time and count bounds are split evenly over the rounds. `between`,
+/// when given, runs before each concurrent round and once after the last.
 async fn measure_interleaved(
     server: &Server,
     items: &[(Arc<load::Target>, Gen, Expect)],
     s: &Settings,
     slices: u32,
     what: &str,
+    mut between: Option<&mut dyn FnMut()>,
 ) -> Vec<Measured> {
     let slices = slices.max(1);
     let mut out: Vec<Measured> = Vec::with_capacity(items.len());
@@ -674,6 +703,9 @@ async fn measure_interleaved(
         }
     }
     for _ in 0..slices {
+        if let Some(f) = between.as_mut() {
+            f();
+        }
         for (i, (target, make_req, expect)) in items.iter().enumerate() {
             let probe = Probe::start(server);
             let perf = start_perf(server, s, what);
@@ -683,6 +715,9 @@ async fn measure_interleaved(
             out[i].run.merge(r);
             probe.finish(server, &mut out[i], client_cpu).await;
         }
+    }
+    if let Some(f) = between.as_mut() {
+        f();
     }
     for m in &mut out {
         m.solo.latencies_us.sort_unstable();
@@ -950,7 +985,7 @@ async fn sync_scaling(server: &Server, s: &Settings, rep: &mut ServerReport) -> 
             Err(e) => rows.push((*items, *rate, Err(Outcome::Failed(format!("{e:#}"))))),
         }
     }
-    let mut measured = measure_interleaved(server, &ready, s, 5, "sync").await.into_iter();
+    let mut measured = measure_interleaved(server, &ready, s, 5, "sync", None).await.into_iter();
     for (items, seed_rate, prep) in rows {
         let outcome = match prep {
             Ok(note) => {

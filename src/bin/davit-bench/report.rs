@@ -122,10 +122,8 @@ pub struct ServerReport {
     pub seed_peak_rss_kb: Option<u64>,
     /// PUT throughput while the big sync collection grew, by size range.
     pub put_rate_by_size: Vec<String>,
-    /// The SQLite ceiling measured again right before the PUT workload ...
-    pub sqlite_before_put: Option<SqliteCeiling>,
-    /// ... and right after it.
-    pub sqlite_after_put: Option<SqliteCeiling>,
+    /// The SQLite ceiling's slices, taken in turns with the PUT workload's.
+    pub sqlite_during_put: Vec<SqliteCeiling>,
     pub workloads: Vec<(Workload, Outcome)>,
     pub sync_rows: Vec<SyncRow>,
     pub problems: Vec<String>,
@@ -144,8 +142,7 @@ impl ServerReport {
             rss_notes: Vec::new(),
             seed_peak_rss_kb: None,
             put_rate_by_size: Vec::new(),
-            sqlite_before_put: None,
-            sqlite_after_put: None,
+            sqlite_during_put: Vec::new(),
             workloads: Vec::new(),
             sync_rows: Vec::new(),
             problems: Vec::new(),
@@ -155,22 +152,17 @@ impl ServerReport {
         self.workloads.iter().find(|(x, _)| *x == w).map(|(_, o)| o)
     }
 
-    /// The ceiling the PUT workload is compared with: the commits of the runs right before and
-    /// right after it together (the machine's speed drifts by a tenth and more within
-    /// minutes), or the one of them that was measured; with the words that say which.
-    pub fn put_ceiling(&self) -> Option<(SqliteCeiling, &'static str)> {
-        match (&self.sqlite_before_put, &self.sqlite_after_put) {
-            (Some(before), Some(after)) => Some((
-                SqliteCeiling {
-                    commits: before.commits + after.commits,
-                    elapsed: before.elapsed + after.elapsed,
-                },
-                "right before and right after, together",
-            )),
-            (Some(before), None) => Some((before.clone(), "right before")),
-            (None, Some(after)) => Some((after.clone(), "right after")),
-            (None, None) => None,
+    /// The ceiling the PUT workload is compared with: the commits of its slices together.
+    pub fn put_ceiling(&self) -> Option<(SqliteCeiling, String)> {
+        let slices = &self.sqlite_during_put;
+        if slices.is_empty() {
+            return None;
         }
+        let together = SqliteCeiling {
+            commits: slices.iter().map(|c| c.commits).sum(),
+            elapsed: slices.iter().map(|c| c.elapsed).sum(),
+        };
+        Some((together, format!("in {} slices taken in turns with PUT's, together", slices.len())))
     }
 }
 
@@ -281,19 +273,19 @@ impl Report {
                 let _ = writeln!(o, "  SQLite commits/s: not measured");
             }
         }
-        let around_put = self
-            .server(Kind::Davit)
-            .map(|d| [("before", &d.sqlite_before_put), ("after", &d.sqlite_after_put)]);
-        for (when, c) in around_put.into_iter().flatten() {
-            if let Some(c) = c {
-                let _ = writeln!(
-                    o,
-                    "  SQLite commits/s again, right {when} davit's PUT workload: {:.0}/s ({} commits in {:.1} s)",
-                    c.per_second(),
-                    c.commits,
-                    c.elapsed.as_secs_f64()
-                );
-            }
+        if let Some(d) = self.server(Kind::Davit)
+            && let Some((c, _)) = d.put_ceiling()
+        {
+            let slices: Vec<String> =
+                d.sqlite_during_put.iter().map(|c| format!("{:.0}", c.per_second())).collect();
+            let _ = writeln!(
+                o,
+                "  SQLite commits/s again, in slices taken in turns with davit's PUT workload: {:.0}/s ({} commits in {:.1} s; slices {})",
+                c.per_second(),
+                c.commits,
+                c.elapsed.as_secs_f64(),
+                slices.join(", ")
+            );
         }
         match &self.health {
             Some(m) => {
@@ -552,7 +544,7 @@ impl Report {
         if let Some(d) = d {
             if let (Some(put), Some((c, when))) = (
                 d.workload(Workload::PutNew).and_then(Outcome::measured),
-                d.put_ceiling().or_else(|| self.sqlite.clone().map(|c| (c, "at the start"))),
+                d.put_ceiling().or_else(|| self.sqlite.clone().map(|c| (c, "at the start".to_owned()))),
             ) {
                 t.push(format!(
                     "{} PUT ≥ SQLite FULL commit rate (measured {when}): {:.0} PUT/s vs {:.0} commits/s ({:.0} %)",
