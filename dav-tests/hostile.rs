@@ -550,6 +550,11 @@ fn size_and_framing(cat: &mut Catalogue) {
         .body(body.clone());
     // The first half is the whole request body: not valid iCalendar (RFC 4791 §5.3.2.1).
     cat.add("Content-Length shorter than the body", short, cond(403, "valid-calendar-data"));
+    // RFC 5545 §3.1: a CR only ends a line, before its LF. calcard read the lines after a
+    // bare one otherwise than it writes them back (a fuzzing find).
+    let bare_cr =
+        req("PUT", NEW_OBJECT).header("Content-Type", "text/calendar").body(ics("bare-cr", "Bare\rCR"));
+    cat.add("iCalendar with a CR inside a line", bare_cr, cond(403, "valid-calendar-data"));
     let long = req("PUT", NEW_OBJECT)
         .header("Content-Type", "text/calendar")
         .no_length()

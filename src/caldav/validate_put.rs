@@ -31,9 +31,15 @@ pub fn accepted_components(coll: &Collection) -> Vec<String> {
 }
 
 /// Bytes iCalendar never allows in content (RFC 5545 §3.1: CONTROL except HTAB, plus the
-/// CR LF of line ends), which calcard would otherwise keep.
+/// CR LF of line ends), which calcard would otherwise keep. A bare LF is taken as a line end,
+/// as most readers do; a CR that does not end a line is refused: calcard read the property
+/// lines after one differently from what it writes back for them (found by fuzzing).
 fn has_control_bytes(body: &[u8]) -> bool {
-    body.iter().any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f)
+    body.iter().enumerate().any(|(i, &b)| match b {
+        b'\r' => body.get(i + 1) != Some(&b'\n'),
+        b'\t' | b'\n' => false,
+        _ => b < 0x20 || b == 0x7f,
+    })
 }
 
 /// RFC 5545 §3.3.10: INTERVAL and COUNT are positive integers. Read from the body as sent
@@ -69,7 +75,7 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
         return Err(DavError::with(
             StatusCode::FORBIDDEN,
             Condition::ValidCalendarData,
-            "iCalendar data may not contain control characters (RFC 5545 §3.1)",
+            "iCalendar data may not contain control characters, nor a CR that does not end a line (RFC 5545 §3.1)",
         ));
     }
     let parsed = ical::parse(body).map_err(|e| {
@@ -159,7 +165,17 @@ fn check_limits(parsed: &ical::ICalendar, info: &ical::ObjectInfo) -> DavResult<
 
 #[cfg(test)]
 mod tests {
-    use super::check_rrules;
+    use super::{check_rrules, has_control_bytes};
+
+    #[test]
+    fn a_cr_may_only_end_a_line() {
+        let body = |text: &str| event(text);
+        assert!(!has_control_bytes(&body("SUMMARY:tab\tis text\r\n")));
+        assert!(!has_control_bytes(&body("SUMMARY:bare LF line end\n")));
+        for bad in ["CREATED:20240110T081500Z\r115T110000\r\n", "SUMMARY:x\r", "SUMMARY:bell\x07\r\n"] {
+            assert!(has_control_bytes(&body(bad)), "{bad:?} was accepted");
+        }
+    }
 
     fn event(rule_lines: &str) -> Vec<u8> {
         format!(
