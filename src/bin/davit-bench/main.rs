@@ -536,8 +536,9 @@ const PUT_SLICES: u32 = 5;
 
 /// The PUT workload in `PUT_SLICES` slices, taken in turns with slices of the SQLite ceiling
 /// (one before each and one after the last; twice the ceiling's own duration in all). The
-/// machine's speed drifts by a tenth and more within a minute, and the target compares the
-/// two: in turns, the drift weighs on both alike. Returns the ceiling's slices as well.
+/// commit rate moves by up to a quarter within a minute, largely apart from PUT's: sampled in
+/// turns, it is measured over the same minute as the PUT workload that the target compares
+/// with it. Returns the ceiling's slices as well.
 async fn measure_put_in_turns_with_ceiling(
     server: &Server,
     target: &Arc<load::Target>,
