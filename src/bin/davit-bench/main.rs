@@ -703,13 +703,19 @@ async fn measure_interleaved(
             }
         }
     }
-    for _ in 0..slices {
+    for round in 0..slices {
         if let Some(f) = between.as_mut() {
             f();
         }
         for (i, (target, make_req, expect)) in items.iter().enumerate() {
             let probe = Probe::start(server);
-            let perf = start_perf(server, s, what);
+            // One profile per workload and round, so that no round overwrites another's.
+            let profile = if slices > 1 || items.len() > 1 {
+                format!("{what}-{}-{}", i + 1, round + 1)
+            } else {
+                what.to_owned()
+            };
+            let perf = start_perf(server, s, &profile);
             let r = load::run(target, &cfg, make_req, expect).await;
             stop_perf(perf);
             let client_cpu = r.client_cpu_s;
