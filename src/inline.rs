@@ -3,10 +3,12 @@
 //!
 //! Why: a hand-over to the blocking pool costs two thread wake-ups per request (the pool
 //! thread, then the worker again for the answer), and on a busy 2-core machine each wake-up
-//! waits for a core. Run inline, a PUT's work continues on the thread that read the request,
-//! and the writer thread wakes the very thread that writes the answer. Measured with 8
-//! clients and 8 workers, interleaved rounds: PUT of new events +5 % req/s (4 rounds),
-//! calendar-multiget +5 % (2 rounds); more workers added to that (see [`MIN_WORKERS`]).
+//! waits for a core. Run inline, a request's work continues on the thread that read it.
+//! Measured with 8 clients and 8 workers, interleaved rounds: PUT of new events +5 % req/s
+//! (4 rounds), calendar-multiget +5 % (2 rounds); more workers added to that (see
+//! [`MIN_WORKERS`]). A PUT holds its worker only until its write is queued: it awaits the
+//! group commit as a task (`dav::handle_deferring`), so the worker serves other connections
+//! meanwhile.
 //!
 //! What keeps the runtime responsive although that work blocks (SQLite, the group commit):
 //! * at most all workers but one run such work at a time ([`Slot::take`]); the rest of the
@@ -25,11 +27,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// Workers of the server's runtime, whatever the core count: each request run inline holds
-/// one for its duration (~1 ms for a PUT, most of it waiting for the group commit), so with
-/// one per core a 2-core machine could run one request at a time inline. Measured, PUT with 8
-/// clients on 2 cores (3 interleaved rounds each): 8 workers 7,143 req/s (7 inline at a time:
-/// the 8th request still took the pool), 9 workers 7,691, 12 workers 7,262 (9 had 7,194 in
-/// those rounds), 16 workers 6,698 (idle workers to wake cost more than the slots save).
+/// one for its duration, so with one per core a 2-core machine could run one request at a
+/// time inline. Chosen when a PUT still held its worker through the group commit (~1 ms):
+/// PUT with 8 clients on 2 cores (3 interleaved rounds each): 8 workers 7,143 req/s (7
+/// inline at a time: the 8th request still took the pool), 9 workers 7,691, 12 workers 7,262
+/// (9 had 7,194 in those rounds), 16 workers 6,698 (idle workers to wake cost more than the
+/// slots save). Since PUTs await their commit as tasks, 4, 6 and 12 workers measured alike
+/// for PUT (3 rounds each); the other writes (DELETE, MOVE, PROPPATCH ...) still wait inline.
 pub const MIN_WORKERS: usize = 12;
 
 /// Requests running inline, in every runtime of the process.

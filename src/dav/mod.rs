@@ -115,7 +115,56 @@ impl<'a> Ctx<'a> {
 }
 
 pub fn handle(state: &AppState, subject: Subject, req: DavRequest) -> DavResponse {
-    let mut response = match run(state, subject, &req) {
+    let result = run(state, subject, &req);
+    finalize(state, &req, result)
+}
+
+/// What [`handle_deferring`] gives back.
+pub enum Handled {
+    Answered(DavResponse),
+    /// A PUT whose write is queued: once `write` resolves, `answer` gives the response.
+    Writing {
+        write: crate::store::Deferred<crate::store::PutOutcome>,
+        answer: PutAnswer,
+    },
+}
+
+/// How to answer a PUT once its write is done.
+pub struct PutAnswer(methods::put::Written);
+
+impl PutAnswer {
+    pub fn respond(self, outcome: crate::store::StoreResult<crate::store::PutOutcome>) -> DavResponse {
+        let mut response = self.0.respond(outcome).unwrap_or_else(|e| error_response(&e));
+        response.headers_mut().insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
+        response
+    }
+}
+
+/// [`handle`], except that a PUT returns as soon as its write is queued, so that the caller
+/// can await the group commit instead of blocking its thread until it.
+pub fn handle_deferring(state: &AppState, subject: Subject, req: DavRequest) -> Handled {
+    if req.method != http::Method::PUT {
+        return Handled::Answered(handle(state, subject, req));
+    }
+    let prepared = (|| {
+        let headers = RequestHeaders::parse(&req.headers)?;
+        let (path, _) = paths::parse(&state.config.base_path, &req.path)
+            .map_err(|e| DavError::new(StatusCode::NOT_FOUND, e.to_string()))?;
+        let ctx = Ctx::new(state, subject, headers);
+        methods::put::prepare(&ctx, &path, req.body.clone())
+    })();
+    match prepared {
+        Ok((put, written)) => {
+            Handled::Writing { write: state.store.put_object_deferred(put), answer: PutAnswer(written) }
+        }
+        Err(e) => Handled::Answered(finalize(state, &req, Err(e))),
+    }
+}
+
+/// The response to `req` from its handler's result: errors rendered, and the headers every
+/// DAV response carries.
+fn finalize(state: &AppState, req: &DavRequest, result: DavResult<DavResponse>) -> DavResponse {
+    let mut response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };

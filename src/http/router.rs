@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use super::auth::{authenticate, refusal_response};
 use super::body::{self, BodyError, ResponseBody, read_bounded};
-use crate::dav::{self, DavRequest};
+use crate::dav::{self, DavRequest, Handled};
 use crate::feeds::handler::{FeedBody, FeedRequest};
 use crate::state::AppState;
 
@@ -319,7 +319,8 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 /// A DAV request with a small body (the common case: every PROPFIND, REPORT and PUT of one
 /// event or card): the body is read first, then authentication and the handler run in one
 /// step, inline on this worker when one is to spare (`crate::inline`), else as one task on
-/// the blocking pool. What a client sees is the same as on the general path: a refusal drains
+/// the blocking pool. A PUT leaves the worker once its write is queued and awaits the group
+/// commit as a task. What a client sees is the same as on the general path: a refusal drains
 /// such a body too.
 async fn serve_dav_small(
     state: &Arc<AppState>,
@@ -340,14 +341,16 @@ async fn serve_dav_small(
                 if read.is_err() {
                     r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                (r, None)
+                (Handled::Answered(r), None)
             }
-            (Ok(subject), Err(e)) => (body_refusal(&state, e), Some(subject.principal.slug)),
+            (Ok(subject), Err(e)) => {
+                (Handled::Answered(body_refusal(&state, e)), Some(subject.principal.slug))
+            }
             (Ok(subject), Ok(body)) => {
                 let user = subject.principal.slug.clone();
                 let path = parts.uri.path().to_owned();
                 let request = DavRequest { method: parts.method, path, headers: parts.headers, body };
-                (dav::handle(&state, subject, request), Some(user))
+                (dav::handle_deferring(&state, subject, request), Some(user))
             }
         }
     };
@@ -361,7 +364,11 @@ async fn serve_dav_small(
         None => tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string()),
     };
     match outcome {
-        Ok((r, user)) => (r.map(body::whole), user),
+        Ok((Handled::Answered(r), user)) => (r.map(body::whole), user),
+        // The worker is free while the group commit runs (`dav::handle_deferring`).
+        Ok((Handled::Writing { write, answer }, user)) => {
+            (answer.respond(write.await).map(body::whole), user)
+        }
         Err(e) => {
             tracing::error!(error = %e, "request handler panicked");
             (plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").map(body::full), None)

@@ -15,6 +15,9 @@ use std::collections::HashMap;
 
 pub use types::*;
 
+/// A write the caller awaits (see [`Store::put_object_deferred`]).
+pub type Deferred<T> = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<T>> + Send>>;
+
 /// Everything the server persists. Implementations are synchronous and thread-safe; the HTTP
 /// layer calls them from tokio's blocking pool. Every write method is one transaction.
 pub trait Store: Send + Sync + 'static {
@@ -111,6 +114,12 @@ pub trait Store: Send + Sync + 'static {
     fn locate_below(&self, parent: Id, segments: &[String]) -> StoreResult<Descent>;
     fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection>;
     fn put_object(&self, put: &PutObject<'_>) -> StoreResult<PutOutcome>;
+    /// `put_object` for a caller that awaits the write instead of blocking its thread until
+    /// the write is durable. A store without such writes runs it before returning.
+    fn put_object_deferred(&self, put: PutObjectOwned) -> Deferred<PutOutcome> {
+        let outcome = put.with(|put| self.put_object(put));
+        Box::pin(std::future::ready(outcome))
+    }
     fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()>;
     fn delete_collection(&self, id: Id) -> StoreResult<()>;
     /// Applies every operation or none (RFC 4918 §9.2 atomicity).

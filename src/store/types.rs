@@ -321,6 +321,32 @@ pub struct PutObject<'a> {
     pub index: ObjectIndex,
 }
 
+/// A [`PutObject`] that owns its data, for a write that outlives the caller's frame.
+#[derive(Debug)]
+pub struct PutObjectOwned {
+    pub collection_id: Id,
+    pub segment: String,
+    pub body: bytes::Bytes,
+    pub content_type: String,
+    pub expect: Expect,
+    pub index: ObjectIndex,
+}
+
+impl PutObjectOwned {
+    /// Calls `f` with the borrowing form.
+    pub fn with<R>(self, f: impl FnOnce(&PutObject<'_>) -> R) -> R {
+        let PutObjectOwned { collection_id, segment, body, content_type, expect, index } = self;
+        f(&PutObject {
+            collection_id,
+            segment: &segment,
+            body: &body,
+            content_type: &content_type,
+            expect,
+            index,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PutOutcome {
     pub created: bool,

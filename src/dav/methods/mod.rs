@@ -24,7 +24,12 @@ use super::{Ctx, DavResponse};
 use crate::acl::{self, Privilege, Target};
 use crate::store::{Collection, Id};
 
-pub fn dispatch(ctx: &Ctx<'_>, method: &Method, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
+pub fn dispatch(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    path: &DavPath,
+    body: &bytes::Bytes,
+) -> DavResult<DavResponse> {
     match method.as_str() {
         "OPTIONS" => options::options(ctx, path),
         "PROPFIND" => propfind::propfind(ctx, path, body),

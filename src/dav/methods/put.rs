@@ -9,7 +9,7 @@ use super::super::paths::DavPath;
 use super::super::resource::{Located, Place, Resource, resolve};
 use super::super::{Ctx, DavResponse, empty};
 use crate::acl::Privilege;
-use crate::store::{Collection, CollectionKind, ObjectIndex, PutObject};
+use crate::store::{Collection, CollectionKind, ObjectIndex, PutObjectOwned};
 
 /// Where the PUT goes: the parent collection, its href, the member name, and the current
 /// state of the member if it exists.
@@ -20,7 +20,38 @@ struct Target {
     existing: Option<Validators>,
 }
 
-pub fn put(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse> {
+pub fn put(ctx: &Ctx<'_>, path: &DavPath, body: &bytes::Bytes) -> DavResult<DavResponse> {
+    let (put, written) = prepare(ctx, path, body.clone())?;
+    let outcome = put.with(|put| ctx.store().put_object(put));
+    written.respond(outcome)
+}
+
+/// A PUT whose checks passed: what to store, and how to answer once it is stored.
+pub struct Written {
+    parent: std::sync::Arc<Collection>,
+    parent_href: String,
+}
+
+impl Written {
+    /// The answer to the PUT, given the outcome of its write.
+    pub fn respond(
+        &self,
+        outcome: crate::store::StoreResult<crate::store::PutOutcome>,
+    ) -> DavResult<DavResponse> {
+        let outcome = outcome.map_err(|e| super::write_error(e, &self.parent, &self.parent_href))?;
+        let mut r = empty(if outcome.created { StatusCode::CREATED } else { StatusCode::NO_CONTENT });
+        // The body is stored as sent, so this ETag is always the one of the client's bytes
+        // (RFC 4791 §5.3.4 allows it only then).
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", outcome.etag)) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        Ok(r)
+    }
+}
+
+/// Everything of a PUT but the write: the target, the privilege, the preconditions and the
+/// body's validity.
+pub fn prepare(ctx: &Ctx<'_>, path: &DavPath, body: bytes::Bytes) -> DavResult<(PutObjectOwned, Written)> {
     if !super::super::is_in_home(path) {
         return Err(DavError::method_not_allowed("resources can only be created inside a home"));
     }
@@ -28,26 +59,17 @@ pub fn put(ctx: &Ctx<'_>, path: &DavPath, body: &[u8]) -> DavResult<DavResponse>
     let v = target.existing.clone().unwrap_or_default();
     conditional::evaluate(&ctx.headers, &v, false)?;
     conditional::evaluate_if(&ctx.headers, &v, &|tag| super::tagged_validators(ctx, tag))?;
-    let index = validate_member(&target.parent, body)?;
+    let index = validate_member(&target.parent, &body)?;
     let content_type = stored_type(&target.parent, ctx.headers.content_type.as_deref());
-    let outcome = ctx
-        .store()
-        .put_object(&PutObject {
-            collection_id: target.parent.id,
-            segment: &target.segment,
-            body,
-            content_type: &content_type,
-            expect: conditional::expect_for_write(&ctx.headers, &v),
-            index,
-        })
-        .map_err(|e| super::write_error(e, &target.parent, &target.parent_href))?;
-    let mut r = empty(if outcome.created { StatusCode::CREATED } else { StatusCode::NO_CONTENT });
-    // The body is stored as sent, so this ETag is always the one of the client's bytes
-    // (RFC 4791 §5.3.4 allows it only then).
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", outcome.etag)) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(r)
+    let put = PutObjectOwned {
+        collection_id: target.parent.id,
+        segment: target.segment,
+        body,
+        content_type,
+        expect: conditional::expect_for_write(&ctx.headers, &v),
+        index,
+    };
+    Ok((put, Written { parent: target.parent, parent_href: target.parent_href }))
 }
 
 /// Resolves the target and checks the privilege: write-content to replace, bind to create.

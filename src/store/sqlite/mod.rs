@@ -235,8 +235,8 @@ use crate::store::{
     AppPasswordInfo, AppPasswordScope, AppPasswordSecret, Candidate, ChangeSet, Collection, DeadProp,
     Descent, Expect, Feed, FeedSettings, HomeKind, HomeLookup, Id, LoadedObject, LoginCredentials,
     LoginRecord, Member, NewCollection, NewUser, ObjectMeta, Organization, Principal, PrincipalSearch,
-    PropPatchOp, PropTarget, PutObject, PutOutcome, Role, Store, TimeSpan, Transfer, UnlistedEvent,
-    UserSummary,
+    PropPatchOp, PropTarget, PutObject, PutObjectOwned, PutOutcome, Role, Store, TimeSpan, Transfer,
+    UnlistedEvent, UserSummary,
 };
 use crate::store::{
     CollectionAccess, CollectionField, Grant, Grantee, MemberRemoval, MountedCollection, NewGrant, OrgMember,
@@ -385,6 +385,11 @@ impl Store for SqliteStore {
         let etag = tree_write::etag_of(put.body);
         let t = now();
         self.write(|tx| tree_write::put_object(tx, put, &etag, t))
+    }
+    fn put_object_deferred(&self, put: PutObjectOwned) -> crate::store::Deferred<PutOutcome> {
+        let etag = tree_write::etag_of(&put.body);
+        let t = now();
+        Box::pin(self.writer.submit(move |tx| put.with(|put| tree_write::put_object(tx, put, &etag, t))))
     }
     fn delete_object(&self, collection_id: Id, segment: &str, expect: &Expect) -> StoreResult<()> {
         self.write(|tx| tree_write::delete_object(tx, collection_id, segment, expect))
