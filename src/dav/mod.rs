@@ -146,13 +146,8 @@ pub fn handle_deferring(state: &AppState, subject: Subject, req: DavRequest) -> 
     if req.method != http::Method::PUT {
         return Handled::Answered(handle(state, subject, req));
     }
-    let prepared = (|| {
-        let headers = RequestHeaders::parse(&req.headers)?;
-        let (path, _) = paths::parse(&state.config.base_path, &req.path)
-            .map_err(|e| DavError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-        let ctx = Ctx::new(state, subject, headers);
-        methods::put::prepare(&ctx, &path, req.body.clone())
-    })();
+    let prepared = context(state, subject, &req)
+        .and_then(|(ctx, path)| methods::put::prepare(&ctx, &path, req.body.clone()));
     match prepared {
         Ok((put, written)) => {
             Handled::Writing { write: state.store.put_object_deferred(put), answer: PutAnswer(written) }
@@ -185,11 +180,16 @@ fn finalize(state: &AppState, req: &DavRequest, result: DavResult<DavResponse>) 
 }
 
 fn run(state: &AppState, subject: Subject, req: &DavRequest) -> DavResult<DavResponse> {
+    let (ctx, path) = context(state, subject, req)?;
+    methods::dispatch(&ctx, &req.method, &path, &req.body)
+}
+
+/// The request's parsed headers and path, with who asks.
+fn context<'a>(state: &'a AppState, subject: Subject, req: &DavRequest) -> DavResult<(Ctx<'a>, DavPath)> {
     let headers = RequestHeaders::parse(&req.headers)?;
     let (path, _) = paths::parse(&state.config.base_path, &req.path)
         .map_err(|e| DavError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let ctx = Ctx::new(state, subject, headers);
-    methods::dispatch(&ctx, &req.method, &path, &req.body)
+    Ok((Ctx::new(state, subject, headers), path))
 }
 
 pub fn error_response(e: &DavError) -> DavResponse {
