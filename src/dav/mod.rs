@@ -134,9 +134,7 @@ pub struct PutAnswer(methods::put::Written);
 
 impl PutAnswer {
     pub fn respond(self, outcome: crate::store::StoreResult<crate::store::PutOutcome>) -> DavResponse {
-        let mut response = self.0.respond(outcome).unwrap_or_else(|e| error_response(&e));
-        response.headers_mut().insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
-        response
+        with_dav_header(self.0.respond(outcome).unwrap_or_else(|e| error_response(&e)))
     }
 }
 
@@ -174,7 +172,12 @@ fn finalize(state: &AppState, req: &DavRequest, result: DavResult<DavResponse>) 
                 .insert(header::ALLOW, HeaderValue::from_static(capabilities::allow(&located)));
         }
     }
-    // Apple reads the DAV header on PROPFIND responses too, not only on OPTIONS.
+    with_dav_header(response)
+}
+
+/// Apple reads the DAV header on PROPFIND responses too, not only on OPTIONS: every DAV
+/// response carries it.
+fn with_dav_header(mut response: DavResponse) -> DavResponse {
     response.headers_mut().insert("dav", HeaderValue::from_static(capabilities::DAV_HEADER));
     response
 }

@@ -115,24 +115,11 @@ impl GroupWriter {
         // only until it marks `done`, and this function does not return before `done` is
         // marked: `Done::wait` cannot unwind, and a job dropped unrun marks `done` as well.
         let work: NonNull<dyn Work + Send + 'static> = unsafe { std::mem::transmute(NonNull::from(work)) };
-        let job = Job { work, owned: false, done: done.clone() };
-        {
-            let mut queue = lock(&self.shared.queue);
-            if queue.closed {
-                return Err(StoreError::Internal("the store is shut down".into()));
-            }
-            queue.jobs.push_back(job);
+        if !self.enqueue(Job { work, owned: false, done: done.clone() }) {
+            return Err(StoreError::Internal("the store is shut down".into()));
         }
-        self.shared.work.notify_one();
         let batch = done.wait();
-        match slot.out.take() {
-            None => {
-                Err(batch.err().unwrap_or_else(|| StoreError::Internal("the write was never run".into())))
-            }
-            Some(Err(panic)) => resume_unwind(panic),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Ok(Ok(value))) => batch.map(|()| value),
-        }
+        settle(slot.out.take(), batch).unwrap_or_else(|panic| resume_unwind(panic))
     }
 
     /// Queues `f` like [`GroupWriter::write`], but returns at once: the returned future
@@ -146,22 +133,27 @@ impl GroupWriter {
         let out = Arc::new(Mutex::new(None));
         let done = Arc::new(Done::default());
         let pending = PendingWrite { out: out.clone(), done: done.clone() };
-        let work: Box<dyn Work + Send> = Box::new(OwnedSlot { f: Some(f), out });
+        let work: Box<dyn Work + Send> = Box::new(OwnedSlot { slot: Slot { f: Some(f), out: None }, out });
         // SAFETY: `Box::into_raw` never returns null; the job owns the box and frees it when
         // dropped (`owned`).
         let work = unsafe { NonNull::new_unchecked(Box::into_raw(work)) };
-        let job = Job { work, owned: true, done };
+        // Refused by a closed writer, the job is dropped unrun, which resolves `pending`.
+        self.enqueue(Job { work, owned: true, done });
+        pending
+    }
+
+    /// Queues `job` and wakes the writer thread; `false`, with the job dropped unrun, once
+    /// the writer is closed.
+    fn enqueue(&self, job: Job) -> bool {
         {
             let mut queue = lock(&self.shared.queue);
             if queue.closed {
-                drop(queue);
-                drop(job);
-                return pending;
+                return false;
             }
             queue.jobs.push_back(job);
         }
         self.shared.work.notify_one();
-        pending
+        true
     }
 
     /// The connection with no transaction open (for statements that cannot run inside one,
@@ -417,18 +409,16 @@ impl Done {
 /// What a submitted write's closure produced, for its [`PendingWrite`].
 type Outcome<T> = Arc<Mutex<Option<std::thread::Result<StoreResult<T>>>>>;
 
-/// A submitted write's closure, owned by its job.
+/// A submitted write's closure, owned by its job; what it produced is handed on to `out`.
 struct OwnedSlot<F, T> {
-    f: Option<F>,
+    slot: Slot<F, T>,
     out: Outcome<T>,
 }
 
 impl<F: FnOnce(&Connection) -> StoreResult<T>, T> Work for OwnedSlot<F, T> {
     fn run(&mut self, conn: &Connection, isolated: bool) -> bool {
-        let Some(f) = self.f.take() else { return false };
-        let out = catch_unwind(AssertUnwindSafe(|| if isolated { in_savepoint(conn, f) } else { f(conn) }));
-        let wrote = matches!(out, Ok(Ok(_)));
-        *lock(&self.out) = Some(out);
+        let wrote = self.slot.run(conn, isolated);
+        *lock(&self.out) = self.slot.out.take();
         wrote
     }
 }
@@ -448,16 +438,28 @@ impl<T> Future for PendingWrite<T> {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(batch) => batch,
         };
-        Poll::Ready(match lock(&self.out).take() {
-            None => {
-                Err(batch.err().unwrap_or_else(|| StoreError::Internal("the write was never run".into())))
-            }
-            // Unlike `write`, nothing here can resume the panic on the thread that queued
-            // the write: it is reported like any internal error.
-            Some(Err(_panic)) => Err(StoreError::Internal("the write panicked".into())),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Ok(Ok(value))) => batch.map(|()| value),
-        })
+        // Unlike `write`, nothing here can resume the panic on the thread that queued the
+        // write: it is reported like any internal error.
+        Poll::Ready(
+            settle(lock(&self.out).take(), batch)
+                .unwrap_or_else(|_panic| Err(StoreError::Internal("the write panicked".into()))),
+        )
+    }
+}
+
+/// A write's result from what its closure produced (`None`: it never ran) and the outcome of
+/// its batch; `Err` carries the closure's panic.
+fn settle<T>(
+    out: Option<std::thread::Result<StoreResult<T>>>,
+    batch: StoreResult<()>,
+) -> std::thread::Result<StoreResult<T>> {
+    match out {
+        None => {
+            Ok(Err(batch.err().unwrap_or_else(|| StoreError::Internal("the write was never run".into()))))
+        }
+        Some(Err(panic)) => Err(panic),
+        Some(Ok(Err(e))) => Ok(Err(e)),
+        Some(Ok(Ok(value))) => Ok(batch.map(|()| value)),
     }
 }
 
