@@ -7,6 +7,7 @@ mod app_password;
 mod backup;
 mod feed;
 mod import;
+mod log_output;
 mod org;
 mod serve;
 mod user;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
+use super::log_output::LogOutput;
 use crate::app;
 use crate::config::Config;
 
@@ -19,7 +20,7 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    init_tracing(&config.log);
+    let log = init_tracing(&config.log);
     crate::memory::tune_allocator();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -36,7 +37,7 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .thread_keep_alive(std::time::Duration::from_secs(1))
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let app::App { state, store, first_start } = app::build(config)?;
         if let Some(first) = first_start {
             // Printed to standard output once, never logged: it is the only copy.
@@ -57,7 +58,10 @@ pub fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         store.checkpoint()?;
         tracing::info!("stopped cleanly");
         Ok(())
-    })
+    });
+    // The access lines of the last interval; "stopped cleanly" itself is already written.
+    log.flush();
+    served
 }
 
 /// Forgets sync tombstones past the retention, at start and every six hours.
@@ -100,12 +104,14 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str) -> LogOutput<std::io::Stderr> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
     use std::io::IsTerminal;
+    let log = LogOutput::stderr();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(log.clone())
         .try_init();
+    log
 }

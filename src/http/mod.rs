@@ -8,3 +8,6 @@ mod router;
 pub mod server;
 
 pub use server::run;
+
+/// The tracing target of the one line logged per request (method, path, status, time, user).
+pub const ACCESS_LOG_TARGET: &str = "davit::access";

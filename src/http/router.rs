@@ -70,7 +70,7 @@ pub async fn route(
     let (response, user) = respond(&state, peer, target, req).await;
     let status = response.status().as_u16();
     tracing::info!(
-        target: "davit::access",
+        target: super::ACCESS_LOG_TARGET,
         %method,
         path = %path,
         status,
