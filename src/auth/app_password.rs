@@ -25,7 +25,7 @@ pub fn generate() -> Result<String, AuthError> {
 pub fn hash(secret: &str) -> String {
     let normalized: String =
         secret.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_lowercase()).collect();
-    Sha256::digest(normalized.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(normalized.as_bytes()))
 }
 
 /// Whether `presented` (already hashed) equals `stored`, compared in constant time.

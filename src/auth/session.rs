@@ -73,7 +73,7 @@ pub fn random_token() -> Result<String, AuthError> {
 
 /// The server-side key of a session: SHA-256 of the cookie value, in hex.
 pub fn id_hash(cookie_value: &str) -> String {
-    Sha256::digest(cookie_value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(cookie_value.as_bytes()))
 }
 
 /// Starts a session for `user_id` at Unix time `now`.

@@ -129,7 +129,7 @@ pub fn recovery_code_hash(user_id: i64, code: &str) -> String {
     hasher.update(b"davit recovery code v1");
     hasher.update(user_id.to_le_bytes());
     hasher.update(normalize(code).to_ascii_lowercase().as_bytes());
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hasher.finalize())
 }
 
 /// Drops the spaces and dashes people type between groups.

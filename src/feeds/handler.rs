@@ -180,7 +180,7 @@ pub fn entity_tag(collection: &Collection, settings: &FeedSettings) -> String {
             settings.show_attendees,
         )
     );
-    Sha256::digest(input.as_bytes())[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&Sha256::digest(input.as_bytes())[..16])
 }
 
 /// `If-None-Match` with the weak comparison RFC 9110 §13.1.2 asks for: `*`, or any listed tag

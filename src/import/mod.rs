@@ -116,7 +116,7 @@ pub fn read_contacts(data: &[u8]) -> Parsed {
 pub(crate) fn content_uid(prefix: &str, content: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(content.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..16]);
     format!("{prefix}-{hex}")
 }
 

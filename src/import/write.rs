@@ -116,7 +116,7 @@ fn new_segment(uid: &str, kind: CollectionKind, taken: &std::collections::HashSe
         && uid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
     let hashed = || {
         let digest = Sha256::digest(uid.as_bytes());
-        digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
+        hex::encode(&digest[..16])
     };
     let base = if safe { uid.to_owned() } else { hashed() };
     let mut candidate = format!("{base}.{ext}");

@@ -13,7 +13,7 @@ use crate::store::{
 /// stable across restarts (clients such as Outlook CalDav Synchronizer rely on this).
 pub fn etag_of(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 /// Drops a member's older tombstone or sub-collection rows: the rows changes_by_member holds
