@@ -562,6 +562,14 @@ async fn calendar_limits_are_advertised_and_enforced() {
         r.assert_status(403);
         r.assert_contains(element);
     }
+    // max-instances is inclusive: exactly 10,000 instances are accepted.
+    c.put(
+        &format!("{cal}ten-thousand.ics"),
+        "text/calendar",
+        &event("ten-thousand", "DTSTART:20260101T100000Z\nRRULE:FREQ=HOURLY;COUNT=10000"),
+    )
+    .await
+    .assert_status(201);
     // A rule without end is what clients create every day: accepted.
     c.put(
         &format!("{cal}daily.ics"),

@@ -7,11 +7,8 @@ use super::recurrence::{self, Expansion, Window};
 use super::times;
 use super::timezone::{INSTANCE_TIMED, TIMED, Zones};
 use super::validate;
-use super::{CompType, IcalError, ObjectInfo, TodoTimes};
+use super::{CompType, IcalError, MAX_INSTANCES, ObjectInfo, TodoTimes};
 
-/// Instances enumerated to find a bounded set's last end; a larger set is indexed as
-/// unbounded, which is safe for prefiltering.
-const INDEX_CAP: usize = 10_000;
 /// Floating times are indexed as UTC; real zones lie between UTC-12 and UTC+14.
 const FLOATING_SLACK: i64 = 14 * 3600;
 
@@ -23,7 +20,9 @@ pub(crate) fn inspect(ical: &ICalendar) -> Result<ObjectInfo, IcalError> {
     let unbounded = has_endless_rule(ical);
     // An endless set is indexed as open-ended anyway; one instance is enough to learn where
     // it starts (the collector tracks the earliest start of everything offered).
-    let cap = if unbounded { 1 } else { INDEX_CAP };
+    // A bounded set larger than MAX_INSTANCES is indexed as unbounded, which is safe for
+    // prefiltering (and refused by PUT: `too_many_instances`).
+    let cap = if unbounded { 1 } else { MAX_INSTANCES };
     let expansion = recurrence::expand(ical, &zones, Window::ALL, cap)?;
     let mut span = Span::default();
     if let Some(earliest) = expansion.earliest {
@@ -54,6 +53,7 @@ pub(crate) fn inspect(ical: &ICalendar) -> Result<ObjectInfo, IcalError> {
         first_start,
         last_end,
         recurring: shape.recurring,
+        too_many_instances: !unbounded && !expansion.complete,
         instances,
     })
 }

@@ -88,6 +88,10 @@ pub enum IcalError {
     TooManyInstances,
 }
 
+/// The most instances a bounded recurrence set may have (CALDAV:max-instances, RFC 4791
+/// §5.2.8); also how many are listed to find its last end.
+pub const MAX_INSTANCES: usize = 10_000;
+
 /// What the store indexes for one calendar object resource.
 ///
 /// `first_start`/`last_end` are conservative, inclusive bounds meant for prefiltering
@@ -103,6 +107,10 @@ pub struct ObjectInfo {
     /// `None` = unbounded (an RRULE without COUNT/UNTIL, or a set too large to enumerate).
     pub last_end: Option<i64>,
     pub recurring: bool,
+    /// A set whose every rule has a COUNT or an UNTIL has more than [`MAX_INSTANCES`]
+    /// instances (or would cost too much to list): CALDAV:max-instances refuses it. Never
+    /// true for an endless set, which has no last instance to count to.
+    pub too_many_instances: bool,
     /// For a VEVENT object without floating times or DATE values: its instances in the index
     /// encoding of [`instance_list_overlaps`], which answers time-range queries without
     /// parsing. Empty when not listed.

@@ -421,6 +421,21 @@ fn inspect_open_ended_rule_has_no_last_end() {
 }
 
 #[test]
+fn inspect_counts_bounded_sets_to_max_instances_and_never_endless_ones() {
+    let too_many = |rule: &str| {
+        let body = calendar(&event(&format!("DTSTART:20240101T090000Z\n{rule}")));
+        inspect(&load(&body)).expect("valid object").too_many_instances
+    };
+    assert!(!too_many("RRULE:FREQ=MINUTELY;COUNT=10000"), "exactly MAX_INSTANCES is allowed");
+    assert!(too_many("RRULE:FREQ=MINUTELY;COUNT=10001"));
+    assert!(too_many("RRULE:FREQ=MINUTELY;UNTIL=20240201T000000Z"), "44,640 instances");
+    assert!(!too_many("RRULE:FREQ=MINUTELY"), "an endless set has no count to exceed");
+    assert!(!too_many("RRULE:FREQ=DAILY;COUNT=10"));
+    // RDATEs count too: two of them beside a rule of MAX_INSTANCES.
+    assert!(too_many("RRULE:FREQ=MINUTELY;COUNT=10000\nRDATE:20250101T000000Z,20250102T000000Z"));
+}
+
+#[test]
 fn inspect_vtodo_follows_the_rfc4791_table() {
     let todo = |lines: &str| inspect(&load(&calendar(&component("VTODO", lines)))).expect("valid object");
     let info = todo("SUMMARY:no dates");
