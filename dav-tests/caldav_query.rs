@@ -562,22 +562,12 @@ async fn calendar_limits_are_advertised_and_enforced() {
         r.assert_status(403);
         r.assert_contains(element);
     }
-    // max-instances is inclusive: exactly 10,000 instances are accepted.
-    c.put(
-        &format!("{cal}ten-thousand.ics"),
-        "text/calendar",
-        &event("ten-thousand", "DTSTART:20260101T100000Z\nRRULE:FREQ=HOURLY;COUNT=10000"),
-    )
-    .await
-    .assert_status(201);
-    // A rule without end is what clients create every day: accepted.
-    c.put(
-        &format!("{cal}daily.ics"),
-        "text/calendar",
-        &event("daily", "DTSTART:20260101T100000Z\nRRULE:FREQ=DAILY"),
-    )
-    .await
-    .assert_status(201);
+    // max-instances is inclusive: exactly 10,000 instances are accepted. A rule without end
+    // is what clients create every day: accepted too.
+    for (name, rule) in [("ten-thousand", "RRULE:FREQ=HOURLY;COUNT=10000"), ("daily", "RRULE:FREQ=DAILY")] {
+        let body = event(name, &format!("DTSTART:20260101T100000Z\n{rule}"));
+        c.put(&format!("{cal}{name}.ics"), "text/calendar", &body).await.assert_status(201);
+    }
     // schedule-calendar-transp is settable.
     let patch = "<D:propertyupdate xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:set><D:prop>\
                  <C:schedule-calendar-transp><C:transparent/></C:schedule-calendar-transp></D:prop></D:set></D:propertyupdate>";
