@@ -1,7 +1,10 @@
 //! PUT preconditions for calendar collections (RFC 4791 §5.3.2.1): the body is parsed only
 //! to validate it and to compute the index; it is stored as sent.
 
-use calcard::icalendar::{ICalendarComponent, ICalendarEntry, ICalendarProperty, ICalendarValue};
+use calcard::common::PartialDateTime;
+use calcard::icalendar::{
+    ICalendarComponent, ICalendarEntry, ICalendarPeriod, ICalendarProperty, ICalendarValue,
+};
 use http::StatusCode;
 
 use crate::dav::error::{Condition, DavError, DavResult};
@@ -96,6 +99,7 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
         }
     })?;
     check_rrules(body)?;
+    check_date_time_forms(&parsed)?;
     check_limits(&parsed, &info)?;
     let comp = info.comp_type.name();
     if !accepted_components(coll).iter().any(|c| c == comp) {
@@ -112,6 +116,42 @@ pub fn validate(coll: &Collection, body: &[u8]) -> DavResult<ObjectIndex> {
         instances: Some(info.instances),
         search: Vec::new(),
     })
+}
+
+/// RFC 5545 §3.3.5 knows three DATE-TIME forms: local ("floating"), UTC (a trailing Z) and
+/// local with a TZID. calcard also reads a numeric UTC offset (`T100000-0100`, even `-1`) or
+/// a Z-like offset without minutes, and its writer then drops it: the index would hold one
+/// time and calendar-data, feeds and exports another (found by fuzzing). Refused instead.
+/// TZOFFSETFROM and TZOFFSETTO are UTC-OFFSET values, where an offset is the point.
+fn check_date_time_forms(parsed: &ical::ICalendar) -> DavResult<()> {
+    let written_as_read =
+        |t: &PartialDateTime| matches!((t.tz_hour, t.tz_minute), (None, None) | (Some(0), Some(0)));
+    for component in &parsed.components {
+        for entry in &component.entries {
+            if matches!(entry.name, ICalendarProperty::Tzoffsetfrom | ICalendarProperty::Tzoffsetto) {
+                continue;
+            }
+            let times = entry.values.iter().flat_map(|value| match value {
+                ICalendarValue::PartialDateTime(t) => [Some(&**t), None],
+                ICalendarValue::Period(ICalendarPeriod::Range { start, end }) => [Some(start), Some(end)],
+                ICalendarValue::Period(ICalendarPeriod::Duration { start, .. }) => [Some(start), None],
+                ICalendarValue::RecurrenceRule(rule) => [rule.until.as_ref(), None],
+                _ => [None, None],
+            });
+            if times.flatten().any(|t| !written_as_read(t)) {
+                return Err(DavError::with(
+                    StatusCode::FORBIDDEN,
+                    Condition::ValidCalendarData,
+                    format!(
+                        "{} has a UTC offset: an iCalendar date-time is local, UTC (ending in Z) or \
+                         local to a TZID parameter (RFC 5545 §3.3.5)",
+                        entry.name.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether an RRULE has a COUNT or an UNTIL. A rule calcard could not read as one is looked at
@@ -162,7 +202,8 @@ fn check_limits(parsed: &ical::ICalendar, info: &ical::ObjectInfo) -> DavResult<
 
 #[cfg(test)]
 mod tests {
-    use super::{check_rrules, has_control_bytes};
+    use super::{check_date_time_forms, check_rrules, has_control_bytes};
+    use crate::ical;
 
     #[test]
     fn a_cr_may_only_end_a_line() {
@@ -201,6 +242,43 @@ mod tests {
             let message = refused(bad).unwrap_or_else(|| panic!("{bad:?} was accepted"));
             assert!(message.contains("must be a positive integer"), "{bad:?}: {message}");
         }
+    }
+
+    fn offset_refused(lines: &str) -> bool {
+        let parsed = ical::parse(&event(lines)).expect("calcard reads it");
+        check_date_time_forms(&parsed).is_err()
+    }
+
+    #[test]
+    fn a_date_time_with_a_numeric_utc_offset_is_refused() {
+        for bad in [
+            "DTEND:20240102T110000-0100\r\n",
+            "DTEND:20240102T110000+0530\r\n",
+            // What the fuzzer found: "-1" read as an offset, the rest of the line dropped.
+            "DTEND:20240102T110000-1TEND:20240115T130000Z\r\n",
+            "RDATE;VALUE=PERIOD:20240105T100000Z/20240105T110000+0200\r\n",
+            "RRULE:FREQ=DAILY;UNTIL=20240110T100000-0300\r\n",
+        ] {
+            assert!(offset_refused(bad), "{bad:?} was accepted");
+        }
+        for good in [
+            "DTEND:20240102T110000Z\r\n",
+            "DTEND:20240102T110000\r\n",
+            "DTEND;TZID=Europe/Berlin:20240102T110000\r\n",
+            "RDATE;VALUE=DATE:20240105,20240106\r\n",
+            "RDATE;VALUE=PERIOD:20240105T100000Z/PT1H\r\n",
+            "RRULE:FREQ=DAILY;UNTIL=20240110T100000Z\r\n",
+        ] {
+            assert!(!offset_refused(good), "{good:?} was refused");
+        }
+        // A VTIMEZONE's TZOFFSETFROM/TZOFFSETTO are offsets by definition.
+        let with_zone = String::from_utf8(event("")).expect("utf-8").replace(
+            "BEGIN:VEVENT",
+            "BEGIN:VTIMEZONE\r\nTZID:X\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n\
+             TZOFFSETFROM:+0200\r\nTZOFFSETTO:-0130\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT",
+        );
+        let parsed = ical::parse(with_zone.as_bytes()).expect("calcard reads it");
+        assert!(check_date_time_forms(&parsed).is_ok());
     }
 
     #[test]
