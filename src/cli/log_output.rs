@@ -9,10 +9,11 @@
 //! once, after the access lines waiting before it, so the log keeps its order.
 //!
 //! A crash (SIGKILL, power loss) can lose the access lines of the last interval; a graceful
-//! stop writes them out (`flush`).
+//! stop writes them out (`flush`). An idle server has no lines waiting, and then the thread
+//! that writes them sleeps until one arrives instead of waking every interval.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -27,13 +28,19 @@ const BUFFER_BYTES: usize = 32 * 1024;
 
 /// The log's destination and the access lines not yet written to it. Cloning shares both.
 pub struct LogOutput<W> {
-    shared: Arc<Mutex<Pending<W>>>,
+    shared: Arc<Shared<W>>,
 }
 
 impl<W> Clone for LogOutput<W> {
     fn clone(&self) -> Self {
         Self { shared: self.shared.clone() }
     }
+}
+
+struct Shared<W> {
+    pending: Mutex<Pending<W>>,
+    /// Signalled when an access line is buffered into an empty buffer.
+    lines_waiting: Condvar,
 }
 
 struct Pending<W> {
@@ -53,14 +60,16 @@ impl<W: Write> Pending<W> {
     }
 }
 
-impl LogOutput<io::Stderr> {
-    /// Standard error, with a thread that writes waiting access lines every `FLUSH_INTERVAL`.
-    pub fn stderr() -> Self {
-        let log = Self::new(io::stderr());
+impl<W: Write + Send + 'static> LogOutput<W> {
+    /// `out`, with a thread that writes access lines at most `interval` after the first of
+    /// them was buffered (`FLUSH_INTERVAL` for the server's log).
+    pub fn with_flusher(out: W, interval: Duration) -> Self {
+        let log = Self::new(out);
         let flusher = log.clone();
         let spawned = std::thread::Builder::new().name("davit-log".into()).spawn(move || {
             loop {
-                std::thread::sleep(FLUSH_INTERVAL);
+                flusher.wait_for_lines();
+                std::thread::sleep(interval);
                 flusher.flush();
             }
         });
@@ -74,7 +83,15 @@ impl LogOutput<io::Stderr> {
 
 impl<W: Write> LogOutput<W> {
     pub fn new(out: W) -> Self {
-        Self { shared: Arc::new(Mutex::new(Pending { out, buffered: Vec::with_capacity(BUFFER_BYTES) })) }
+        let pending = Pending { out, buffered: Vec::with_capacity(BUFFER_BYTES) };
+        Self { shared: Arc::new(Shared { pending: Mutex::new(pending), lines_waiting: Condvar::new() }) }
+    }
+
+    fn wait_for_lines(&self) {
+        let mut pending = self.lock();
+        while pending.buffered.is_empty() {
+            pending = self.shared.lines_waiting.wait(pending).unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
     /// Writes every line at once (no buffer is kept: capacity zero means "flush on each line").
@@ -90,7 +107,7 @@ impl<W: Write> LogOutput<W> {
 
     fn lock(&self) -> MutexGuard<'_, Pending<W>> {
         // A panic while holding the lock leaves at worst a half-gathered buffer: keep logging.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Test access to the destination.
@@ -110,6 +127,9 @@ impl<W: Write> Write for LineWriter<'_, W> {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut pending = self.log.lock();
         if self.access && pending.buffered.capacity() > 0 {
+            if pending.buffered.is_empty() {
+                self.log.shared.lines_waiting.notify_one();
+            }
             pending.buffered.extend_from_slice(line);
             if pending.buffered.len() >= BUFFER_BYTES {
                 pending.write_buffered();
@@ -187,6 +207,29 @@ mod tests {
         let written = text(&log);
         assert!(written.len() >= BUFFER_BYTES, "{} bytes written", written.len());
         assert!(written.ends_with('\n'), "only whole lines are written");
+    }
+
+    #[test]
+    fn the_flusher_writes_access_lines_within_its_interval_also_after_idling() {
+        let log = LogOutput::with_flusher(Vec::new(), Duration::from_millis(20));
+        let written_within = |limit: Duration, n: usize| {
+            let start = std::time::Instant::now();
+            while start.elapsed() < limit {
+                if text(&log).lines().count() == n {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            false
+        };
+        for n in 1..=3 {
+            // Idle in between: the next line must wake the flusher again.
+            std::thread::sleep(Duration::from_millis(50));
+            tracing::subscriber::with_default(subscriber(&log), || {
+                tracing::info!(target: ACCESS_LOG_TARGET, n, "request");
+            });
+            assert!(written_within(Duration::from_secs(5), n), "line {n} not written: {:?}", text(&log));
+        }
     }
 
     #[test]

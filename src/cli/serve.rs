@@ -107,7 +107,7 @@ async fn shutdown_signal() {
 fn init_tracing(filter: &str) -> LogOutput<std::io::Stderr> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
     use std::io::IsTerminal;
-    let log = LogOutput::stderr();
+    let log = LogOutput::with_flusher(std::io::stderr(), super::log_output::FLUSH_INTERVAL);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
