@@ -125,7 +125,7 @@ pub fn feed_by_token_hash(conn: &Connection, token_hash: &str) -> StoreResult<Op
     let sql = format!(
         "SELECT {}, f.busy_only, f.show_attendees FROM feeds f JOIN collections c ON c.id = f.collection_id
          WHERE f.token_hash = ?1",
-        rows::COLLECTION_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
+        rows::qualified(rows::COLLECTION_COLUMNS, "c")
     );
     conn.prepare_cached(&sql)
         .and_then(|mut s| {

@@ -20,7 +20,7 @@ pub fn org_members(conn: &Connection, org_id: Id) -> StoreResult<Vec<OrgMember>>
     let sql = format!(
         "SELECT {}, m.role FROM memberships m JOIN principals p ON p.id = m.user_id
          WHERE m.org_id = ?1 ORDER BY p.slug",
-        prefixed_principal_columns("p")
+        rows::qualified(rows::PRINCIPAL_COLUMNS, "p")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
@@ -33,10 +33,6 @@ pub fn org_members(conn: &Connection, org_id: Id) -> StoreResult<Vec<OrgMember>>
         })
         .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
-}
-
-fn prefixed_principal_columns(alias: &str) -> String {
-    rows::PRINCIPAL_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 fn role_in(conn: &Connection, org_id: Id, user_id: Id) -> StoreResult<Option<Role>> {
@@ -186,7 +182,7 @@ pub fn delete_group_principal(tx: &Connection, id: Id) -> StoreResult<()> {
 pub fn team_members(conn: &Connection, team_id: Id) -> StoreResult<Vec<Principal>> {
     let sql = format!(
         "SELECT {} FROM team_members t JOIN principals p ON p.id = t.user_id WHERE t.team_id = ?1 ORDER BY p.slug",
-        prefixed_principal_columns("p")
+        rows::qualified(rows::PRINCIPAL_COLUMNS, "p")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt.query_map([team_id], rows::principal).map_err(map_err)?;
@@ -196,7 +192,7 @@ pub fn team_members(conn: &Connection, team_id: Id) -> StoreResult<Vec<Principal
 pub fn teams_of(conn: &Connection, user_id: Id) -> StoreResult<Vec<Principal>> {
     let sql = format!(
         "SELECT {} FROM team_members t JOIN principals p ON p.id = t.team_id WHERE t.user_id = ?1 ORDER BY p.slug",
-        prefixed_principal_columns("p")
+        rows::qualified(rows::PRINCIPAL_COLUMNS, "p")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt.query_map([user_id], rows::principal).map_err(map_err)?;
@@ -531,7 +527,7 @@ pub fn grants(conn: &Connection, org_id: Id) -> StoreResult<Vec<Grant>> {
     let sql = format!(
         "SELECT {}, g.id, g.collection_id, g.scope, g.use_access, g.manage, g.created_at
          FROM grants g JOIN principals p ON p.id = g.grantee_id WHERE g.org_id = ?1 ORDER BY g.id",
-        prefixed_principal_columns("p")
+        rows::qualified(rows::PRINCIPAL_COLUMNS, "p")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
@@ -827,7 +823,7 @@ pub fn mounted_collections(
         HomeKind::Calendar => CollectionKind::Calendar,
         HomeKind::Addressbook => CollectionKind::Addressbook,
     };
-    let cols = rows::COLLECTION_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+    let cols = rows::qualified(rows::COLLECTION_COLUMNS, "c");
     let sql = format!(
         "SELECT {cols}, {}, ss.displayname, ss.color, ss.sort_order
          FROM collections c JOIN principals o ON o.id = c.owner_id
@@ -837,7 +833,7 @@ pub fn mounted_collections(
                 OR (o.kind IN ('team', 'room') AND EXISTS (SELECT 1 FROM grants g WHERE {GRANT_REACHES_USER}
                      AND (g.use_access <> 'none' OR g.manage))))
          ORDER BY c.id",
-        prefixed_principal_columns("o")
+        rows::qualified(rows::PRINCIPAL_COLUMNS, "o")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let n = rows::COLLECTION_COLUMNS.split(", ").count();

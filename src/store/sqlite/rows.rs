@@ -4,6 +4,11 @@ use rusqlite::Row;
 
 use crate::store::{Collection, CollectionKind, CollectionProps, Id, ObjectMeta, Principal, PrincipalKind};
 
+/// `columns` (one of the lists below) with each name qualified by a table alias, for joins.
+pub fn qualified(columns: &str, alias: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
 pub const COLLECTION_COLUMNS: &str = "id, owner_id, parent_id, kind, segment, displayname, \
      description, color, sort_order, timezone, components, rev, sync_floor, created_at, modified_at";
 
