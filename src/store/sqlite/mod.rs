@@ -298,10 +298,10 @@ impl Store for SqliteStore {
         })
     }
     fn principal_by_slug(&self, slug: &str) -> StoreResult<Option<Principal>> {
-        self.read(|c| users::principal_where(c, "slug = ?1", &slug))
+        self.read(|c| users::principal_by_slug(c, slug))
     }
     fn principal_by_id(&self, id: Id) -> StoreResult<Option<Principal>> {
-        self.read(|c| users::principal_where(c, "id = ?1", &id))
+        self.read(|c| users::principal_by_id(c, id))
     }
     fn role_of(&self, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
         self.read(|c| users::role_of(c, user_id))

@@ -9,8 +9,18 @@ pub fn qualified(columns: &str, alias: &str) -> String {
     columns.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
 }
 
-pub const COLLECTION_COLUMNS: &str = "id, owner_id, parent_id, kind, segment, displayname, \
-     description, color, sort_order, timezone, components, rev, sync_floor, created_at, modified_at";
+// The column lists are macros as well as constants: a query run on every request puts its
+// SQL together with `concat!` at compile time instead of `format!` on each call.
+
+macro_rules! collection_columns {
+    () => {
+        "id, owner_id, parent_id, kind, segment, displayname, description, color, sort_order, \
+         timezone, components, rev, sync_floor, created_at, modified_at"
+    };
+}
+pub(crate) use collection_columns;
+
+pub const COLLECTION_COLUMNS: &str = collection_columns!();
 
 pub fn collection(row: &Row<'_>) -> rusqlite::Result<Collection> {
     let kind: String = row.get(3)?;
@@ -35,8 +45,14 @@ pub fn collection(row: &Row<'_>) -> rusqlite::Result<Collection> {
     })
 }
 
-pub const OBJECT_COLUMNS: &str =
-    "id, collection_id, segment, uid, etag, content_type, size, created_at, modified_at";
+macro_rules! object_columns {
+    () => {
+        "id, collection_id, segment, uid, etag, content_type, size, created_at, modified_at"
+    };
+}
+pub(crate) use object_columns;
+
+pub const OBJECT_COLUMNS: &str = object_columns!();
 
 pub fn object(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
     object_from(row, 3, row.get(0)?, row.get(1)?, row.get(2)?)
@@ -73,7 +89,14 @@ fn object_from(
     })
 }
 
-pub const PRINCIPAL_COLUMNS: &str = "id, kind, slug, display_name, email";
+macro_rules! principal_columns {
+    () => {
+        "id, kind, slug, display_name, email"
+    };
+}
+pub(crate) use principal_columns;
+
+pub const PRINCIPAL_COLUMNS: &str = principal_columns!();
 
 pub fn principal(row: &Row<'_>) -> rusqlite::Result<Principal> {
     principal_at(row, 0)

@@ -16,20 +16,19 @@ pub fn home(conn: &Connection, owner_id: Id, kind: HomeKind) -> StoreResult<Opti
         HomeKind::Calendar => CollectionKind::CalendarHome,
         HomeKind::Addressbook => CollectionKind::AddressbookHome,
     };
-    let sql = format!(
-        "SELECT {} FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL",
-        rows::COLLECTION_COLUMNS
+    const SQL: &str = concat!(
+        "SELECT ",
+        rows::collection_columns!(),
+        " FROM collections WHERE owner_id = ?1 AND kind = ?2 AND parent_id IS NULL"
     );
-    conn.prepare_cached(&sql)
+    conn.prepare_cached(SQL)
         .and_then(|mut s| s.query_row(params![owner_id, kind.as_str()], rows::collection).optional())
         .map_err(map_err)
 }
 
 pub fn collection(conn: &Connection, id: Id) -> StoreResult<Option<Collection>> {
-    let sql = format!("SELECT {} FROM collections WHERE id = ?1", rows::COLLECTION_COLUMNS);
-    conn.prepare_cached(&sql)
-        .and_then(|mut s| s.query_row([id], rows::collection).optional())
-        .map_err(map_err)
+    const SQL: &str = concat!("SELECT ", rows::collection_columns!(), " FROM collections WHERE id = ?1");
+    conn.prepare_cached(SQL).and_then(|mut s| s.query_row([id], rows::collection).optional()).map_err(map_err)
 }
 
 /// `Store::locate_in_home` on one connection (the caller holds one read transaction).
@@ -39,10 +38,8 @@ pub fn locate_in_home(
     kind: HomeKind,
     segments: &[String],
 ) -> StoreResult<HomeLookup> {
-    let mut found = HomeLookup {
-        owner: super::users::principal_where(conn, "slug = ?1", &owner)?,
-        ..HomeLookup::default()
-    };
+    let mut found =
+        HomeLookup { owner: super::users::principal_by_slug(conn, owner)?, ..HomeLookup::default() };
     let Some(principal) = &found.owner else { return Ok(found) };
     found.home = home(conn, principal.id, kind)?;
     if let Some(home) = &found.home {
@@ -73,17 +70,23 @@ pub fn locate_below(conn: &Connection, mut parent: Id, segments: &[String]) -> S
 }
 
 pub fn child_collection(conn: &Connection, parent: Id, segment: &str) -> StoreResult<Option<Collection>> {
-    let sql =
-        format!("SELECT {} FROM collections WHERE parent_id = ?1 AND segment = ?2", rows::COLLECTION_COLUMNS);
-    conn.prepare_cached(&sql)
+    const SQL: &str = concat!(
+        "SELECT ",
+        rows::collection_columns!(),
+        " FROM collections WHERE parent_id = ?1 AND segment = ?2"
+    );
+    conn.prepare_cached(SQL)
         .and_then(|mut s| s.query_row(params![parent, segment], rows::collection).optional())
         .map_err(map_err)
 }
 
 pub fn object(conn: &Connection, collection_id: Id, segment: &str) -> StoreResult<Option<ObjectMeta>> {
-    let sql =
-        format!("SELECT {} FROM objects WHERE collection_id = ?1 AND segment = ?2", rows::OBJECT_COLUMNS);
-    conn.prepare_cached(&sql)
+    const SQL: &str = concat!(
+        "SELECT ",
+        rows::object_columns!(),
+        " FROM objects WHERE collection_id = ?1 AND segment = ?2"
+    );
+    conn.prepare_cached(SQL)
         .and_then(|mut s| s.query_row(params![collection_id, segment], rows::object).optional())
         .map_err(map_err)
 }
@@ -95,16 +98,22 @@ pub fn object_body(conn: &Connection, id: Id) -> StoreResult<Option<Vec<u8>>> {
 }
 
 pub fn members(conn: &Connection, collection_id: Id) -> StoreResult<Vec<Member>> {
-    let sql =
-        format!("SELECT {} FROM collections WHERE parent_id = ?1 ORDER BY segment", rows::COLLECTION_COLUMNS);
+    const COLLECTIONS: &str = concat!(
+        "SELECT ",
+        rows::collection_columns!(),
+        " FROM collections WHERE parent_id = ?1 ORDER BY segment"
+    );
     let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let mut stmt = conn.prepare_cached(COLLECTIONS).map_err(map_err)?;
     for c in stmt.query_map([collection_id], rows::collection).map_err(map_err)? {
         out.push(Member::Collection(c.map_err(map_err)?));
     }
-    let sql =
-        format!("SELECT {} FROM objects WHERE collection_id = ?1 ORDER BY segment", rows::OBJECT_COLUMNS);
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    const OBJECTS: &str = concat!(
+        "SELECT ",
+        rows::object_columns!(),
+        " FROM objects WHERE collection_id = ?1 ORDER BY segment"
+    );
+    let mut stmt = conn.prepare_cached(OBJECTS).map_err(map_err)?;
     for o in stmt.query_map([collection_id], rows::object).map_err(map_err)? {
         out.push(Member::Object(o.map_err(map_err)?));
     }

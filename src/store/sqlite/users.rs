@@ -237,15 +237,16 @@ pub fn login_record(conn: &Connection, login: &str) -> StoreResult<Option<LoginR
     })
 }
 
-pub fn principal_where(
-    conn: &Connection,
-    clause: &str,
-    value: &dyn rusqlite::ToSql,
-) -> StoreResult<Option<Principal>> {
-    let sql = format!("SELECT {} FROM principals WHERE {clause}", rows::PRINCIPAL_COLUMNS);
-    conn.prepare_cached(&sql)
-        .and_then(|mut s| s.query_row([value], rows::principal).optional())
+pub fn principal_by_slug(conn: &Connection, slug: &str) -> StoreResult<Option<Principal>> {
+    const SQL: &str = concat!("SELECT ", rows::principal_columns!(), " FROM principals WHERE slug = ?1");
+    conn.prepare_cached(SQL)
+        .and_then(|mut s| s.query_row([slug], rows::principal).optional())
         .map_err(map_err)
+}
+
+pub fn principal_by_id(conn: &Connection, id: Id) -> StoreResult<Option<Principal>> {
+    const SQL: &str = concat!("SELECT ", rows::principal_columns!(), " FROM principals WHERE id = ?1");
+    conn.prepare_cached(SQL).and_then(|mut s| s.query_row([id], rows::principal).optional()).map_err(map_err)
 }
 
 pub fn role_of(conn: &Connection, user_id: Id) -> StoreResult<Option<(Organization, Role)>> {
