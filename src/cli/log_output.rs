@@ -46,6 +46,8 @@ struct Shared<W> {
 struct Pending<W> {
     out: W,
     buffered: Vec<u8>,
+    /// False when access lines are written at once, like every other line.
+    batching: bool,
 }
 
 impl<W: Write> Pending<W> {
@@ -83,7 +85,7 @@ impl<W: Write + Send + 'static> LogOutput<W> {
 
 impl<W: Write> LogOutput<W> {
     pub fn new(out: W) -> Self {
-        let pending = Pending { out, buffered: Vec::with_capacity(BUFFER_BYTES) };
+        let pending = Pending { out, buffered: Vec::with_capacity(BUFFER_BYTES), batching: true };
         Self { shared: Arc::new(Shared { pending: Mutex::new(pending), lines_waiting: Condvar::new() }) }
     }
 
@@ -94,9 +96,9 @@ impl<W: Write> LogOutput<W> {
         }
     }
 
-    /// Writes every line at once (no buffer is kept: capacity zero means "flush on each line").
+    /// Writes every line at once.
     fn unbuffered(self) -> Self {
-        self.lock().buffered = Vec::new();
+        self.lock().batching = false;
         self
     }
 
@@ -126,7 +128,7 @@ pub struct LineWriter<'a, W> {
 impl<W: Write> Write for LineWriter<'_, W> {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut pending = self.log.lock();
-        if self.access && pending.buffered.capacity() > 0 {
+        if self.access && pending.batching {
             if pending.buffered.is_empty() {
                 self.log.shared.lines_waiting.notify_one();
             }

@@ -381,9 +381,7 @@ impl Done {
     fn wait(&self) -> StoreResult<()> {
         let mut state = lock(&self.state);
         loop {
-            if let Some(batch) = state.batch.take() {
-                // Leave a marker so that the job's drop does not record anything else.
-                state.batch = Some(Ok(()));
+            if let Some(batch) = state.take_batch() {
                 return batch;
             }
             state = self.cv.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -393,16 +391,23 @@ impl Done {
     /// The batch's outcome if it is known; otherwise `cx` is woken once it is.
     fn poll(&self, cx: &Context<'_>) -> Poll<StoreResult<()>> {
         let mut state = lock(&self.state);
-        match state.batch.take() {
-            Some(batch) => {
-                state.batch = Some(Ok(()));
-                Poll::Ready(batch)
-            }
+        match state.take_batch() {
+            Some(batch) => Poll::Ready(batch),
             None => {
                 state.waker = Some(cx.waker().clone());
                 Poll::Pending
             }
         }
+    }
+}
+
+impl DoneState {
+    /// The batch's outcome, once recorded. Leaves a marker so that the job's drop does not
+    /// record anything else.
+    fn take_batch(&mut self) -> Option<StoreResult<()>> {
+        let batch = self.batch.take()?;
+        self.batch = Some(Ok(()));
+        Some(batch)
     }
 }
 
